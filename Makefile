@@ -1,0 +1,31 @@
+# Set-up, demo and tests. Everything installs into .venv; nothing else on the machine changes.
+PYTHON ?= python3
+VENV ?= .venv
+# A CPU build of torch (this machine has one on disk). With a GPU: make TORCH=torch==2.13.0 ...
+# from a CUDA index, or any torch >= 2.4 already suited to the machine.
+TORCH ?= torch==2.13.0
+EXTRAS ?= cpu,test
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+# The main job on its built-in default: segment a generated clip with the paper model.
+demo: setup
+	$(BIN)/hmmn-ref -o demo_out
+
+# pytest exits 5 when it collects no test: report that as a failure with a reason.
+test: setup
+	$(BIN)/python -m pytest -q tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: check tests/"; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) demo_out build dist *.egg-info

@@ -1,0 +1,1 @@
+"""hmmn_deploy.export: stage graphs around hmmn_ref, ONNX export, validation, engines, manifest."""

@@ -1,0 +1,105 @@
+"""Model configuration: the paper's HMMN, and a small version of the same code.
+
+Every width, depth and matching constant of the model lives here, so that one set of
+modules builds both the published network and a fast one for tests and demos.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Dict, Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class HMMNConfig:
+    """Shapes and constants of an HMMN model.
+
+    The defaults are the published network (ResNet-50 trunk up to layer3, ICCV 2021).
+    """
+
+    name: str = "paper"
+    # ResNet trunk: stem width, bottleneck widths and depths of res2 (1/4), res3 (1/8), res4 (1/16).
+    stem_channels: int = 64
+    stage_planes: Tuple[int, int, int] = (64, 128, 256)
+    stage_blocks: Tuple[int, int, int] = (3, 4, 6)
+    expansion: int = 4
+    # Key / value projections per scale.
+    key_dim_16: int = 128
+    value_dim_16: int = 512
+    key_dim_8: int = 128
+    value_dim_8: int = 256
+    key_dim_4: int = 64
+    value_dim_4: int = 128
+    # Decoder width.
+    decoder_dim: int = 256
+    # Matching constants (spec sections 4 and 5).
+    flow_window: int = 7  # the previous frame's local flow looks in a 7x7 window
+    gaussian_sigma: float = 3.0  # sigma of the previous-frame kernel
+    top_k: int = 32  # memory cells read per query cell at 1/8
+    top_k_fine: int = 8  # the first of those read at 1/4
+
+    def __post_init__(self) -> None:
+        if self.top_k_fine > self.top_k:
+            raise ValueError(f"top_k_fine ({self.top_k_fine}) must not exceed top_k ({self.top_k})")
+        if self.flow_window % 2 != 1:
+            raise ValueError(f"flow_window must be odd, got {self.flow_window}")
+
+    @property
+    def stage_channels(self) -> Tuple[int, int, int]:
+        """Output channels of res2, res3, res4 (256, 512, 1024 for the paper)."""
+        return tuple(p * self.expansion for p in self.stage_planes)  # type: ignore[return-value]
+
+    @property
+    def min_cells_16(self) -> int:
+        """The fewest 1/16-grid positions a frame must have: the top-k read needs k cells."""
+        return self.top_k
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "HMMNConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown HMMNConfig fields: {', '.join(unknown)}")
+        values = dict(data)
+        for key in ("stage_planes", "stage_blocks"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+PAPER = HMMNConfig()
+
+# Same modules and stages, about 1/40 of the parameters: fast on a CPU, for tests and the demo
+# model. Needs at least 8 cells on the 1/16 grid (for instance a 64x32 frame).
+SMALL = HMMNConfig(
+    name="small",
+    stem_channels=16,
+    stage_planes=(16, 32, 64),
+    stage_blocks=(1, 1, 1),
+    key_dim_16=32,
+    value_dim_16=64,
+    key_dim_8=32,
+    value_dim_8=32,
+    key_dim_4=16,
+    value_dim_4=16,
+    decoder_dim=32,
+    top_k=8,
+    top_k_fine=2,
+)
+
+CONFIGS = {"paper": PAPER, "small": SMALL}
+
+
+def get_config(name: str) -> HMMNConfig:
+    """Look up a named configuration ('paper' or 'small')."""
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ValueError(f"unknown configuration {name!r}; choose one of {sorted(CONFIGS)}") from None

@@ -1,0 +1,156 @@
+"""The parameter-free memory reads of HMMN (spec sections 4 and 5).
+
+Memory tensors are slot-major: `[S, N, C, h, w]` for S slots and N objects, the layout a
+preallocated bank hands to an engine without copies. The tracking maps of the 1/16 read are
+explicit inputs and outputs; nothing here keeps state between calls, loops over pixels or
+builds a tensor whose shape depends on data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import torch
+
+
+def grid_yx(h: int, w: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Row-major grid coordinates: y [h*w] and x [h*w] (int64) of positions 0..h*w-1."""
+    idx = torch.arange(h * w, device=device)
+    return idx // w, idx % w
+
+
+def local_flow(affinity_last: torch.Tensor, h: int, w: int, window: int) -> torch.Tensor:
+    """Argmax of each memory position over the query positions of its window.
+
+    affinity_last: [N, hw_mem, hw_query] affinity of the previous-frame slot.
+    Returns c: [N, hw] int64, for memory position i the query position it moved to.
+    """
+    y, x = grid_yx(h, w, affinity_last.device)
+    half = window // 2
+    inside = ((y[:, None] - y[None, :]).abs() <= half) & ((x[:, None] - x[None, :]).abs() <= half)  # [hw, hw]
+    masked = torch.where(inside, affinity_last, torch.full_like(affinity_last, float("-inf")))
+    return masked.argmax(dim=2)
+
+
+def compose_tracks(flow: torch.Tensor, tracks: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Carry the older slots' maps one frame forward and find every slot's kernel centre.
+
+    flow:   [N, hw] int64, the new local flow c.
+    tracks: [N, T-1, hw] int64, tau_s of the older slots (T-1 may be 0).
+    Returns (new_tracks [N, T, hw]: c(tau_s) then c; centres [N, T, hw]: c(c(tau_s)) then c).
+    """
+    n, older, hw = tracks.shape
+    moved = torch.gather(flow, 1, tracks.reshape(n, older * hw)).reshape(n, older, hw)
+    centres_older = torch.gather(flow, 1, moved.reshape(n, older * hw)).reshape(n, older, hw)
+    new_tracks = torch.cat([moved, flow[:, None]], dim=1)
+    centres = torch.cat([centres_older, flow[:, None]], dim=1)
+    return new_tracks, centres
+
+
+def gaussian_kernel(centres: torch.Tensor, h: int, w: int, sigma: float) -> torch.Tensor:
+    """Per-slot Gaussian around each memory position's centre, over the query grid.
+
+    centres: [N, T, hw] int64. Slot s (of T) has sigma * (0.5 * (T-1-s) + 1): the previous
+    frame (s = T-1) gets sigma, older slots wider kernels. Returns G [N, T, hw_mem, hw_query].
+    """
+    t = centres.shape[1]
+    y, x = grid_yx(h, w, centres.device)
+    age = torch.arange(t - 1, -1, -1, device=centres.device, dtype=torch.float32)  # T-1-s
+    slot_sigma = sigma * (0.5 * age + 1.0)
+    two_var = (2.0 * slot_sigma * slot_sigma)[None, :, None, None]
+    cy = (centres // w).to(torch.float32)[..., None]
+    cx = (centres % w).to(torch.float32)[..., None]
+    dist2 = (x.to(torch.float32) - cx) ** 2 + (y.to(torch.float32) - cy) ** 2
+    return torch.exp(-dist2 / two_var)
+
+
+def read_16(
+    mem_keys: torch.Tensor,
+    mem_values: torch.Tensor,
+    query_key: torch.Tensor,
+    tracks: torch.Tensor,
+    window: int,
+    sigma: float,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Kernel-guided read at 1/16 with temporal smoothing (spec section 4).
+
+    mem_keys [T, N, C, h, w], mem_values [T, N, Cv, h, w]: slots in temporal order, the last
+    one the previous frame. query_key [1, C, h, w]. tracks [N, T-1, hw] int64.
+    Returns (readout [N, Cv, h, w], weights W [N, T, hw_mem, hw_query], new tracks [N, T, hw]).
+    """
+    t, n, c, h, w = mem_keys.shape
+    hw = h * w
+    keys = mem_keys.reshape(t, n, c, hw)
+    affinity = torch.einsum("tnci,cq->ntiq", keys, query_key.reshape(c, hw)) / math.sqrt(c)
+    flow = local_flow(affinity[:, t - 1], h, w, window)
+    new_tracks, centres = compose_tracks(flow, tracks)
+    kernel = gaussian_kernel(centres, h, w, sigma)
+    weights = torch.softmax(affinity.reshape(n, t * hw, hw), dim=1) * kernel.reshape(n, t * hw, hw)
+    weights = weights / weights.sum(dim=1, keepdim=True)
+    weights = weights.reshape(n, t, hw, hw)
+    values = mem_values.reshape(t, n, -1, hw)
+    readout = torch.einsum("tnci,ntiq->ncq", values, weights).reshape(n, -1, h, w)
+    return readout, weights, new_tracks
+
+
+def guide_rows(weights: torch.Tensor) -> torch.Tensor:
+    """Rows of W for the first and the previous frame: [N, S*hw, hw], S = 2 (1 when T == 1)."""
+    n, t, hw, _ = weights.shape
+    if t == 1:
+        return weights.reshape(n, hw, hw)
+    return torch.cat([weights[:, 0], weights[:, t - 1]], dim=1)
+
+
+def select_cells(guide: torch.Tensor, k: int) -> torch.Tensor:
+    """For each query cell, the k memory cells of largest guide weight, best first: [N, hw, k]."""
+    return torch.topk(guide.transpose(1, 2), k, dim=2, sorted=True).indices
+
+
+def to_cells(x: torch.Tensor, ratio: int) -> torch.Tensor:
+    """[..., C, h*r, w*r] -> [..., h*w, r*r, C]: each 1/16 cell's r x r pixels, channels last."""
+    *lead, c, hh, ww = x.shape
+    h, w = hh // ratio, ww // ratio
+    x = x.reshape(*lead, c, h, ratio, w, ratio)
+    nd = len(lead)
+    perm = list(range(nd)) + [nd + 1, nd + 3, nd + 2, nd + 4, nd]
+    return x.permute(*perm).reshape(*lead, h * w, ratio * ratio, c)
+
+
+def from_cells(x: torch.Tensor, h: int, w: int, ratio: int) -> torch.Tensor:
+    """Inverse of `to_cells` for a leading batch: [N, h*w, r*r, C] -> [N, C, h*r, w*r]."""
+    n, _, _, c = x.shape
+    x = x.reshape(n, h, w, ratio, ratio, c).permute(0, 5, 1, 3, 2, 4)
+    return x.reshape(n, c, h * ratio, w * ratio)
+
+
+def read_fine(
+    mem_keys: torch.Tensor,
+    mem_values: torch.Tensor,
+    query_key: torch.Tensor,
+    cells: torch.Tensor,
+    ratio: int,
+) -> torch.Tensor:
+    """Top-k guided read at 1/8 (ratio 2) or 1/4 (ratio 4) (spec section 5).
+
+    mem_keys [S, N, C, H, W], mem_values [S, N, Cv, H, W] with H = h * ratio; query_key
+    [1, C, H, W]; cells [N, hw, k] int64 indices into the S*hw memory cells (slot-major).
+    Each query pixel attends over the k*r*r pixels of its cell's selected memory cells,
+    gathered by index (no nonzero, no data-dependent shapes). Returns [N, Cv, H, W].
+    """
+    s, n, c, hh, ww = mem_keys.shape
+    h, w = hh // ratio, ww // ratio
+    k = cells.shape[2]
+    rr = ratio * ratio
+    # Memory pixels grouped by cell, one row per (object, slot, cell): [N*S*hw, r*r, C].
+    key_cells = to_cells(mem_keys.transpose(0, 1), ratio).reshape(n * s * h * w, rr, c)
+    value_cells = to_cells(mem_values.transpose(0, 1), ratio).reshape(n * s * h * w, rr, -1)
+    rows = cells + (torch.arange(n, device=cells.device) * (s * h * w))[:, None, None]  # [N, hw, k]
+    rows = rows.reshape(-1)
+    picked_keys = key_cells[rows].reshape(n, h * w, k * rr, c)  # [N, hw, k*r*r, C]
+    picked_values = value_cells[rows].reshape(n, h * w, k * rr, -1)  # [N, hw, k*r*r, Cv]
+    query = to_cells(query_key[0], ratio)  # [hw, r*r, C]
+    affinity = torch.einsum("nqmc,qpc->nqpm", picked_keys, query) / math.sqrt(c)
+    attention = torch.softmax(affinity, dim=-1)
+    readout = torch.einsum("nqpm,nqmc->nqpc", attention, picked_values)  # [N, hw, r*r, Cv]
+    return from_cells(readout, h, w, ratio)

@@ -1,0 +1,120 @@
+"""The trainable modules of HMMN: encoders, key/value projections, decoder (spec section 2)."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import HMMNConfig
+from .resnet import Trunk
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class _NormalisedTrunk(Trunk):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def normalise(self, frame: torch.Tensor) -> torch.Tensor:
+        return (frame - self.mean) / self.std
+
+
+class EncoderQ(_NormalisedTrunk):
+    """Query encoder: frame [B, 3, H, W] in [0, 1] -> r4, r3, r2."""
+
+    def __init__(self, cfg: HMMNConfig) -> None:
+        super().__init__()
+        self.build_trunk(cfg)
+
+    def forward(self, frame: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.stages(self.conv1(self.normalise(frame)))
+
+
+class EncoderM(_NormalisedTrunk):
+    """Memory encoder: frame [B, 3, H, W], mask and others [B, 1, H, W] -> r4, r3, r2."""
+
+    def __init__(self, cfg: HMMNConfig) -> None:
+        super().__init__()
+        c = cfg.stem_channels
+        # Registered before the trunk: the published state dict lists them first.
+        self.conv1_m = nn.Conv2d(1, c, 7, stride=2, padding=3, bias=False)
+        self.conv1_o = nn.Conv2d(1, c, 7, stride=2, padding=3, bias=False)
+        self.build_trunk(cfg)
+
+    def forward(
+        self, frame: torch.Tensor, mask: torch.Tensor, others: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        stem = self.conv1(self.normalise(frame)) + self.conv1_m(mask) + self.conv1_o(others)
+        return self.stages(stem)
+
+
+class KeyValue(nn.Module):
+    """3x3 key projection and, unless key-only, a 3x3 value projection."""
+
+    def __init__(self, in_dim: int, key_dim: int, value_dim: Optional[int]) -> None:
+        super().__init__()
+        self.Key = nn.Conv2d(in_dim, key_dim, 3, padding=1)
+        self.Value = nn.Conv2d(in_dim, value_dim, 3, padding=1) if value_dim else None
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        value = self.Value(x) if self.Value is not None else None
+        return self.Key(x), value
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block without BN: x + conv2(relu(conv1(relu(x))))."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+
+
+def upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+
+
+class Refine(nn.Module):
+    """refine(f, pm, mem) = ResMM(ResFS(convFS(f) + convMemory(mem)) + up2(pm))."""
+
+    def __init__(self, skip_dim: int, memory_dim: int, planes: int) -> None:
+        super().__init__()
+        self.convFS = nn.Conv2d(skip_dim, planes, 3, padding=1)
+        self.convMemory = nn.Conv2d(memory_dim, planes, 3, padding=1, bias=False)
+        self.ResFS = ResBlock(planes)
+        self.ResMM = ResBlock(planes)
+
+    def forward(self, skip: torch.Tensor, coarse: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        s = self.ResFS(self.convFS(skip) + self.convMemory(memory))
+        return self.ResMM(s + upsample(coarse, 2))
+
+
+class Decoder(nn.Module):
+    """m4 [N, 2*Cv16, h, w], r3, r2 (query skips, expanded to N), m3, m2 -> logits [N, 2, H, W]."""
+
+    def __init__(self, cfg: HMMNConfig) -> None:
+        super().__init__()
+        d = cfg.decoder_dim
+        c2, c3, _ = cfg.stage_channels
+        self.convFM = nn.Conv2d(2 * cfg.value_dim_16, d, 3, padding=1)
+        self.ResMM = ResBlock(d)
+        self.RF3 = Refine(c3, cfg.value_dim_8, d)
+        self.RF2 = Refine(c2, cfg.value_dim_4, d)
+        self.pred2 = nn.Conv2d(d, 2, 3, padding=1)
+
+    def forward(
+        self, m4: torch.Tensor, r3: torch.Tensor, r2: torch.Tensor, m3: torch.Tensor, m2: torch.Tensor
+    ) -> torch.Tensor:
+        x = self.ResMM(self.convFM(m4))
+        x = self.RF3(r3, x, m3)
+        x = self.RF2(r2, x, m2)
+        return upsample(self.pred2(F.relu(x)), 4)

@@ -1,0 +1,1 @@
+"""hmmn_deploy.runtime: per-video state and memory bank, backends that run the stage graphs."""
