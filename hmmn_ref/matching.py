@@ -15,9 +15,11 @@ import torch
 
 
 def grid_yx(h: int, w: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Row-major grid coordinates: y [h*w] and x [h*w] (int64) of positions 0..h*w-1."""
-    idx = torch.arange(h * w, device=device)
-    return idx // w, idx % w
+    """Row-major grid coordinates: y [h*w] and x [h*w] (int64) of positions 0..h*w-1.
+    (Built by broadcasting rather than // and %, which do not export with symbolic sizes.)"""
+    y = torch.arange(h, device=device)[:, None].expand(h, w).reshape(-1)
+    x = torch.arange(w, device=device)[None, :].expand(h, w).reshape(-1)
+    return y, x
 
 
 def local_flow(affinity_last: torch.Tensor, h: int, w: int, window: int) -> torch.Tensor:
@@ -59,10 +61,39 @@ def gaussian_kernel(centres: torch.Tensor, h: int, w: int, sigma: float) -> torc
     age = torch.arange(t - 1, -1, -1, device=centres.device, dtype=torch.float32)  # T-1-s
     slot_sigma = sigma * (0.5 * age + 1.0)
     two_var = (2.0 * slot_sigma * slot_sigma)[None, :, None, None]
-    cy = (centres // w).to(torch.float32)[..., None]
-    cx = (centres % w).to(torch.float32)[..., None]
+    cy = y[centres].to(torch.float32)[..., None]  # row of each centre
+    cx = x[centres].to(torch.float32)[..., None]
     dist2 = (x.to(torch.float32) - cx) ** 2 + (y.to(torch.float32) - cy) ** 2
     return torch.exp(-dist2 / two_var)
+
+
+def attention_16(
+    mem_keys: torch.Tensor, query_key: torch.Tensor, tracks: torch.Tensor, window: int, sigma: float
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Kernel-guided attention at 1/16 with temporal smoothing (spec section 4, steps 1-5).
+
+    mem_keys [T, N, C, h, w]: slots in temporal order, the last one the previous frame.
+    query_key [1, C, h, w]. tracks [N, T-1, hw] int64. Always computed in float32 (the
+    sensitive part of the FP16 plan). Returns (W [N, T, hw_mem, hw_query], tracks [N, T, hw]).
+    """
+    t, n, c, h, w = mem_keys.shape
+    hw = h * w
+    keys = mem_keys.reshape(t, n, c, hw).float()
+    affinity = torch.einsum("tnci,cq->ntiq", keys, query_key.reshape(c, hw).float()) / math.sqrt(c)
+    flow = local_flow(affinity[:, t - 1], h, w, window)
+    new_tracks, centres = compose_tracks(flow, tracks)
+    kernel = gaussian_kernel(centres, h, w, sigma)
+    weights = torch.softmax(affinity.reshape(n, t * hw, hw), dim=1) * kernel.reshape(n, t * hw, hw)
+    weights = weights / weights.sum(dim=1, keepdim=True)
+    return weights.reshape(n, t, hw, hw), new_tracks
+
+
+def readout_16(mem_values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """mem_values [T, N, Cv, h, w], W [N, T, hw, hw] -> readout [N, Cv, h, w] (spec 4, step 6),
+    in the values' precision."""
+    t, n, cv, h, w = mem_values.shape
+    values = mem_values.reshape(t, n, cv, h * w)
+    return torch.einsum("tnci,ntiq->ncq", values, weights.to(values.dtype)).reshape(n, cv, h, w)
 
 
 def read_16(
@@ -73,25 +104,9 @@ def read_16(
     window: int,
     sigma: float,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Kernel-guided read at 1/16 with temporal smoothing (spec section 4).
-
-    mem_keys [T, N, C, h, w], mem_values [T, N, Cv, h, w]: slots in temporal order, the last
-    one the previous frame. query_key [1, C, h, w]. tracks [N, T-1, hw] int64.
-    Returns (readout [N, Cv, h, w], weights W [N, T, hw_mem, hw_query], new tracks [N, T, hw]).
-    """
-    t, n, c, h, w = mem_keys.shape
-    hw = h * w
-    keys = mem_keys.reshape(t, n, c, hw)
-    affinity = torch.einsum("tnci,cq->ntiq", keys, query_key.reshape(c, hw)) / math.sqrt(c)
-    flow = local_flow(affinity[:, t - 1], h, w, window)
-    new_tracks, centres = compose_tracks(flow, tracks)
-    kernel = gaussian_kernel(centres, h, w, sigma)
-    weights = torch.softmax(affinity.reshape(n, t * hw, hw), dim=1) * kernel.reshape(n, t * hw, hw)
-    weights = weights / weights.sum(dim=1, keepdim=True)
-    weights = weights.reshape(n, t, hw, hw)
-    values = mem_values.reshape(t, n, -1, hw)
-    readout = torch.einsum("tnci,ntiq->ncq", values, weights).reshape(n, -1, h, w)
-    return readout, weights, new_tracks
+    """The whole 1/16 read: (readout [N, Cv, h, w], W [N, T, hw, hw], new tracks [N, T, hw])."""
+    weights, new_tracks = attention_16(mem_keys, query_key, tracks, window, sigma)
+    return readout_16(mem_values, weights), weights, new_tracks
 
 
 def guide_rows(weights: torch.Tensor) -> torch.Tensor:
@@ -124,6 +139,31 @@ def from_cells(x: torch.Tensor, h: int, w: int, ratio: int) -> torch.Tensor:
     return x.reshape(n, c, h * ratio, w * ratio)
 
 
+def read_fine_cells(
+    key_cells: torch.Tensor, value_cells: torch.Tensor, query_cells: torch.Tensor, cells: torch.Tensor
+) -> torch.Tensor:
+    """Top-k guided read on memory already grouped by cell (spec section 5).
+
+    key_cells [S, N, hw, r*r, C], value_cells [S, N, hw, r*r, Cv]; query_cells [hw, r*r, C];
+    cells [N, hw, k] int64 indices into the S*hw memory cells (slot-major: s*hw + cell).
+    Each query pixel attends over the k*r*r pixels of its cell's selected memory cells,
+    gathered by index (no nonzero, no data-dependent shapes). Returns [N, hw, r*r, Cv].
+    The softmax runs in float32; the products in the inputs' precision.
+    """
+    s, n, hw, rr, c = key_cells.shape
+    k = cells.shape[2]
+    # Split each index into (slot, position) by lookup tables: no // or % on symbolic sizes.
+    slot_of = torch.arange(s, device=cells.device)[:, None].expand(s, hw).reshape(-1)
+    position_of = torch.arange(hw, device=cells.device)[None, :].expand(s, hw).reshape(-1)
+    objects = torch.arange(n, device=cells.device)[:, None, None]  # [N, 1, 1]
+    index = (slot_of[cells], objects, position_of[cells])  # each broadcasts to [N, hw, k]
+    picked_keys = key_cells[index].reshape(n, hw, k * rr, c)  # [N, hw, k*r*r, C]
+    picked_values = value_cells[index].reshape(n, hw, k * rr, -1)
+    affinity = torch.einsum("nqmc,qpc->nqpm", picked_keys, query_cells) / math.sqrt(c)
+    attention = torch.softmax(affinity.float(), dim=-1).to(picked_values.dtype)
+    return torch.einsum("nqpm,nqmc->nqpc", attention, picked_values)  # [N, hw, r*r, Cv]
+
+
 def read_fine(
     mem_keys: torch.Tensor,
     mem_values: torch.Tensor,
@@ -131,26 +171,13 @@ def read_fine(
     cells: torch.Tensor,
     ratio: int,
 ) -> torch.Tensor:
-    """Top-k guided read at 1/8 (ratio 2) or 1/4 (ratio 4) (spec section 5).
+    """Top-k guided read at 1/8 (ratio 2) or 1/4 (ratio 4) on pixel-layout tensors.
 
     mem_keys [S, N, C, H, W], mem_values [S, N, Cv, H, W] with H = h * ratio; query_key
-    [1, C, H, W]; cells [N, hw, k] int64 indices into the S*hw memory cells (slot-major).
-    Each query pixel attends over the k*r*r pixels of its cell's selected memory cells,
-    gathered by index (no nonzero, no data-dependent shapes). Returns [N, Cv, H, W].
+    [1, C, H, W]; cells [N, hw, k]. Returns [N, Cv, H, W].
     """
-    s, n, c, hh, ww = mem_keys.shape
-    h, w = hh // ratio, ww // ratio
-    k = cells.shape[2]
-    rr = ratio * ratio
-    # Memory pixels grouped by cell, one row per (object, slot, cell): [N*S*hw, r*r, C].
-    key_cells = to_cells(mem_keys.transpose(0, 1), ratio).reshape(n * s * h * w, rr, c)
-    value_cells = to_cells(mem_values.transpose(0, 1), ratio).reshape(n * s * h * w, rr, -1)
-    rows = cells + (torch.arange(n, device=cells.device) * (s * h * w))[:, None, None]  # [N, hw, k]
-    rows = rows.reshape(-1)
-    picked_keys = key_cells[rows].reshape(n, h * w, k * rr, c)  # [N, hw, k*r*r, C]
-    picked_values = value_cells[rows].reshape(n, h * w, k * rr, -1)  # [N, hw, k*r*r, Cv]
-    query = to_cells(query_key[0], ratio)  # [hw, r*r, C]
-    affinity = torch.einsum("nqmc,qpc->nqpm", picked_keys, query) / math.sqrt(c)
-    attention = torch.softmax(affinity, dim=-1)
-    readout = torch.einsum("nqpm,nqmc->nqpc", attention, picked_values)  # [N, hw, r*r, Cv]
+    h, w = mem_keys.shape[-2] // ratio, mem_keys.shape[-1] // ratio
+    readout = read_fine_cells(
+        to_cells(mem_keys, ratio), to_cells(mem_values, ratio), to_cells(query_key[0], ratio), cells
+    )
     return from_cells(readout, h, w, ratio)

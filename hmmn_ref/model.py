@@ -47,9 +47,8 @@ class Readouts(NamedTuple):
     tracks: torch.Tensor  # [N, T, hw] int64
 
 
-def others_mask(probs: torch.Tensor) -> torch.Tensor:
-    """probs [K, H, W] (0 = background) -> per object the clamped sum of the other objects [N, H, W]."""
-    objects = probs[1:]
+def others_mask(objects: torch.Tensor) -> torch.Tensor:
+    """Object masks [N, H, W] -> per object the clamped sum of the other objects [N, H, W]."""
     return (objects.sum(dim=0, keepdim=True) - objects).clamp(0.0, 1.0)
 
 
@@ -95,7 +94,7 @@ class HMMN(nn.Module):
         """frame [1, 3, H, W]; probs [K, H, W] with channel 0 the background -> N objects' memory."""
         n = probs.shape[0] - 1
         mask = probs[1:, None]  # [N, 1, H, W]
-        others = others_mask(probs)[:, None]  # [N, 1, H, W]
+        others = others_mask(probs[1:])[:, None]  # [N, 1, H, W]
         r4, r3, r2 = self.Encoder_M(frame.expand(n, -1, -1, -1), mask, others)
         k16, v16 = self.KV_M_r4(r4)
         k8, v8 = self.KV_M_r3(r3)

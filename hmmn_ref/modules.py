@@ -94,7 +94,11 @@ class Refine(nn.Module):
         self.ResMM = ResBlock(planes)
 
     def forward(self, skip: torch.Tensor, coarse: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        s = self.ResFS(self.convFS(skip) + self.convMemory(memory))
+        return self.from_skip_features(self.convFS(skip), coarse, memory)
+
+    def from_skip_features(self, fs: torch.Tensor, coarse: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """The same with convFS(skip) computed beforehand (it does not depend on the object)."""
+        s = self.ResFS(fs + self.convMemory(memory))
         return self.ResMM(s + upsample(coarse, 2))
 
 
@@ -114,7 +118,13 @@ class Decoder(nn.Module):
     def forward(
         self, m4: torch.Tensor, r3: torch.Tensor, r2: torch.Tensor, m3: torch.Tensor, m2: torch.Tensor
     ) -> torch.Tensor:
-        x = self.ResMM(self.convFM(m4))
-        x = self.RF3(r3, x, m3)
-        x = self.RF2(r2, x, m2)
+        return self.from_parts(self.convFM(m4), self.RF3.convFS(r3), self.RF2.convFS(r2), m3, m2)
+
+    def from_parts(
+        self, fm: torch.Tensor, fs3: torch.Tensor, fs2: torch.Tensor, m3: torch.Tensor, m2: torch.Tensor
+    ) -> torch.Tensor:
+        """Decode from convFM(m4) and the refine stages' convFS(skip) outputs -> logits [N, 2, H, W]."""
+        x = self.ResMM(fm)
+        x = self.RF3.from_skip_features(fs3, x, m3)
+        x = self.RF2.from_skip_features(fs2, x, m2)
         return upsample(self.pred2(F.relu(x)), 4)

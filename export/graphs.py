@@ -1,0 +1,199 @@
+"""The four stage graphs: torch modules around hmmn_ref's stages, ready for ONNX export.
+
+Inputs are padded to multiples of 16 by the caller. Differences from hmmn_ref's stage
+boundaries, all exact up to rounding:
+- the decoder's object-independent work runs once per frame in `encode_query`: the query
+  half of `convFM` (convolution is linear: convFM(cat(mem, qv)) = conv_mem(mem) + conv_q(qv)
+  + bias) and the refine stages' `convFS` of the query skips;
+- fine memory (1/8 and 1/4) is emitted grouped by 1/16 cell, `[N, hw, r*r, C]`, the layout
+  the top-k read gathers from, so no graph re-arranges the memory bank per frame;
+- the 1/16 read always takes two fine slots; on a video's first call (T == 1) the second
+  slot is ignored (the guide rows of the previous frame are pushed below every first-frame
+  row), which is what the reference does with one slot.
+Precision: `fp16` runs convolutions and products in float16 and keeps the 1/16 affinity, its
+softmax, the Gaussian kernel and renormalisation, the top-k scores and all softmaxes in
+float32 (see hmmn_ref.matching); I/O dtypes are declared in `export.contracts`.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hmmn_ref import HMMN, matching
+from hmmn_ref.model import others_mask, soft_aggregate
+
+from .contracts import Precision
+
+
+def _working_copy(model: HMMN, precision: Precision) -> HMMN:
+    """A frozen copy of `model` in the plan's compute dtype."""
+    clone = copy.deepcopy(model).eval()
+    for p in clone.parameters():
+        p.requires_grad_(False)
+    return clone.half() if precision == "fp16" else clone.float()
+
+
+def _split_conv(conv: nn.Conv2d, start: int, stop: int, bias: bool) -> nn.Conv2d:
+    """A convolution over input channels [start, stop) of `conv`, with or without its bias."""
+    part = nn.Conv2d(stop - start, conv.out_channels, conv.kernel_size, padding=conv.padding, bias=bias)
+    part = part.to(conv.weight.dtype)
+    with torch.no_grad():
+        part.weight.copy_(conv.weight[:, start:stop])
+        if bias:
+            part.bias.copy_(conv.bias)
+    return part.requires_grad_(False)
+
+
+class StageGraph(nn.Module):
+    """Common base: the model copy and the compute dtype."""
+
+    def __init__(self, model: HMMN, precision: Precision) -> None:
+        super().__init__()
+        self.precision = precision
+        self.dtype = torch.float16 if precision == "fp16" else torch.float32
+        self.model = _working_copy(model, precision)
+
+
+class EncodeQueryGraph(StageGraph):
+    """frame [1,3,H,W] -> query keys at 1/16, 1/8, 1/4 and the decoder's query-side features."""
+
+    def __init__(self, model: HMMN, precision: Precision) -> None:
+        super().__init__(model, precision)
+        cv = self.model.config.value_dim_16
+        fm = self.model.Decoder.convFM
+        self.fm_query = _split_conv(fm, cv, 2 * cv, bias=True)  # query half of convFM, with its bias
+
+    def forward(self, frame: torch.Tensor):
+        m = self.model
+        r4, r3, r2 = m.Encoder_Q(frame.to(self.dtype))
+        key16, value16 = m.KV_Q_r4(r4)
+        key8, _ = m.KV_Q_r3(r3)
+        key4, _ = m.KV_Q_r2(r2)
+        fm_query = self.fm_query(value16)  # [1, D, h, w]
+        fs8 = m.Decoder.RF3.convFS(r3)  # [1, D, H/8, W/8]
+        fs4 = m.Decoder.RF2.convFS(r2)  # [1, D, H/4, W/4]
+        return key16, key8, key4, fm_query, fs8, fs4
+
+
+class EncodeMemoryGraph(StageGraph):
+    """frame [1,3,H,W] + object masks [N,H,W] -> every object's keys and values at three scales."""
+
+    def forward(self, frame: torch.Tensor, masks: torch.Tensor):
+        m = self.model
+        n = masks.shape[0]
+        others = others_mask(masks)  # clamp(sum of the other objects)
+        r4, r3, r2 = m.Encoder_M(
+            frame.to(self.dtype).expand(n, -1, -1, -1), masks[:, None].to(self.dtype), others[:, None].to(self.dtype)
+        )
+        key16, value16 = m.KV_M_r4(r4)  # [N, C, h, w]
+        key8, value8 = m.KV_M_r3(r3)
+        key4, value4 = m.KV_M_r2(r2)
+        h, w = key16.shape[-2:]
+
+        def cells(x, ratio):  # [N, C, h*r, w*r] -> [N, h, w, r*r, C]
+            return matching.to_cells(x, ratio).reshape(n, h, w, ratio * ratio, x.shape[1])
+
+        return key16, value16, cells(key8, 2), cells(value8, 2), cells(key4, 4), cells(value4, 4)
+
+
+class MatchGraph(StageGraph):
+    """Memory bank + query keys + tracking maps -> readouts at 1/16, 1/8, 1/4 and new maps.
+
+    mem_key16/mem_value16 [T, N, C, h, w] slot-major (slot T-1 is the previous frame);
+    tracks [T, N, h, w] int32, rows 0..T-2 the maps of the older slots (row T-1 is ignored);
+    fine memory [2, N, h, w, r*r, C]: slot 0 the first frame, slot 1 the previous frame.
+    """
+
+    def forward(
+        self,
+        query_key16: torch.Tensor,
+        query_key8: torch.Tensor,
+        query_key4: torch.Tensor,
+        mem_key16: torch.Tensor,
+        mem_value16: torch.Tensor,
+        tracks: torch.Tensor,
+        mem_key8: torch.Tensor,
+        mem_value8: torch.Tensor,
+        mem_key4: torch.Tensor,
+        mem_value4: torch.Tensor,
+    ):
+        cfg = self.model.config
+        t, n, _, h, w = mem_key16.shape
+        older = tracks[: t - 1].reshape(t - 1, n, h * w).permute(1, 0, 2).to(torch.int64)  # [N, T-1, hw]
+        weights, new_tracks = matching.attention_16(
+            mem_key16, query_key16, older, cfg.flow_window, cfg.gaussian_sigma
+        )
+        readout16 = matching.readout_16(mem_value16, weights)  # [N, Cv, h, w]
+        # Guide rows: first frame, then previous frame; on the first call (T == 1) the
+        # previous-frame rows drop below every first-frame row (W >= 0) and are never picked.
+        first_call = (torch.arange(t, device=weights.device).max() == 0).to(weights.dtype)
+        guide = torch.cat([weights[:, 0], weights[:, t - 1] - 2.0 * first_call], dim=1)  # [N, 2hw, hw]
+        cells = matching.select_cells(guide, cfg.top_k)  # [N, hw, k]
+
+        def flat(x):  # [2, N, h, w, r*r, C] -> [2, N, hw, r*r, C], a reshape, not a copy
+            return x.reshape(2, n, h * w, x.shape[-2], x.shape[-1])
+
+        read8 = matching.read_fine_cells(flat(mem_key8), flat(mem_value8), matching.to_cells(query_key8[0], 2), cells)
+        read4 = matching.read_fine_cells(
+            flat(mem_key4), flat(mem_value4), matching.to_cells(query_key4[0], 4), cells[:, :, : cfg.top_k_fine]
+        )
+        return (
+            readout16,
+            matching.from_cells(read8, h, w, 2),  # [N, Cv8, H/8, W/8]
+            matching.from_cells(read4, h, w, 4),  # [N, Cv4, H/4, W/4]
+            new_tracks.permute(1, 0, 2).reshape(t, n, h, w).to(torch.int32),  # [T, N, h, w]
+        )
+
+
+class DecodeGraph(StageGraph):
+    """Readouts of N objects + query-side features -> logits L [K,H,W] and probabilities [K,H,W].
+
+    `pad` int32 [4] = (top, bottom, left, right): the padding of this frame; the returned
+    probabilities are zero there, ready to be memorised as they are.
+    """
+
+    def __init__(self, model: HMMN, precision: Precision) -> None:
+        super().__init__(model, precision)
+        cv = self.model.config.value_dim_16
+        self.fm_memory = _split_conv(self.model.Decoder.convFM, 0, cv, bias=False)  # memory half of convFM
+
+    def forward(
+        self,
+        readout16: torch.Tensor,
+        readout8: torch.Tensor,
+        readout4: torch.Tensor,
+        fm_query: torch.Tensor,
+        fs8: torch.Tensor,
+        fs4: torch.Tensor,
+        pad: torch.Tensor,
+    ):
+        decoder = self.model.Decoder
+        fm = self.fm_memory(readout16) + fm_query
+        logits2 = decoder.from_parts(fm, fs8, fs4, readout8, readout4).float()  # [N, 2, H, W]
+        object_probs = torch.softmax(logits2, dim=1)[:, 1]
+        logits = soft_aggregate(object_probs)  # [K, H, W]
+        height, width = logits.shape[-2:]
+        rows = torch.arange(height, device=pad.device)
+        cols = torch.arange(width, device=pad.device)
+        pad = pad.to(torch.int64)
+        inside_rows = (rows >= pad[0]) & (rows < height - pad[1])
+        inside_cols = (cols >= pad[2]) & (cols < width - pad[3])
+        inside = (inside_rows[:, None] & inside_cols[None, :]).to(logits.dtype)
+        probs = torch.softmax(logits, dim=0) * inside
+        return logits, probs
+
+
+GRAPH_CLASSES = {
+    "encode_query": EncodeQueryGraph,
+    "encode_memory": EncodeMemoryGraph,
+    "match": MatchGraph,
+    "decode": DecodeGraph,
+}
+
+
+def build_graph(name: str, model: HMMN, precision: Precision) -> StageGraph:
+    return GRAPH_CLASSES[name](model, precision).eval()

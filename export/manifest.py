@@ -1,0 +1,141 @@
+"""manifest.json: everything a program in any language needs to drive an export folder.
+
+Its JSON schema is `data/manifest.schema.json`. Readers refuse a manifest whose format or
+schema version they do not know.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from typing import Any, Dict, Optional
+
+from hmmn_ref import HMMNConfig
+
+from .contracts import DIMENSIONS, GraphSpec, Precision
+
+FORMAT = "hmmn-deploy.manifest"
+SCHEMA_VERSION = 1
+FILE_NAME = "manifest.json"
+SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "data", "manifest.schema.json")
+
+FLOAT32_PARTS = [
+    "1/16 affinity (query keys x memory keys / sqrt(C))",
+    "local flow argmax and tracking maps",
+    "Gaussian kernel, softmax over memory positions and renormalisation",
+    "top-k guide scores and selection",
+    "softmax of the 1/8 and 1/4 reads",
+    "decoder output softmax, soft aggregation, logits and probabilities",
+]
+
+POLICY = (
+    "public protocol: frame 0 and every mem_every-th frame kept at 1/16, the previous frame always read; "
+    "1/8 and 1/4 read frame 0 and the previous frame; past `capacity` 1/16 slots the oldest slot after "
+    "frame 0 is evicted"
+)
+
+
+class ManifestError(ValueError):
+    """A manifest this version cannot use."""
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_entry(folder: str, file_name: str) -> Dict[str, Any]:
+    path = os.path.join(folder, file_name)
+    return {"file": file_name, "sha256": sha256_file(path), "bytes": os.path.getsize(path)}
+
+
+def versions() -> Dict[str, Optional[str]]:
+    import onnx
+    import torch
+
+    from . import __version__
+
+    found: Dict[str, Optional[str]] = {"hmmn_deploy": __version__, "torch": torch.__version__, "onnx": onnx.__version__}
+    for module in ("onnxruntime", "tensorrt"):
+        try:
+            found[module] = __import__(module).__version__
+        except Exception:  # absent or broken install: recorded as missing
+            found[module] = None
+    return found
+
+
+def build_manifest(
+    *,
+    config: HMMNConfig,
+    weights_source: str,
+    weights_sha256: str,
+    size: tuple,
+    pad: tuple,
+    precision: Precision,
+    mem_every: int,
+    capacity: int,
+    max_objects: int,
+    specs: Dict[str, GraphSpec],
+    graph_files: Dict[str, Dict[str, Any]],
+    opset: int,
+    engines: Dict[str, Any],
+    validation: Dict[str, Any],
+) -> Dict[str, Any]:
+    height, width = size
+    top, bottom, left, right = pad
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "model": {"name": "HMMN", "config": config.to_dict(),
+                  "weights": {"source": weights_source, "sha256": weights_sha256}},
+        "input": {"height": height, "width": width, "padded_height": height + top + bottom,
+                  "padded_width": width + left + right, "pad": list(pad)},
+        "dims": dict(DIMENSIONS),
+        "precision": {"name": precision, "compute": "float16" if precision == "fp16" else "float32",
+                      "float32_parts": FLOAT32_PARTS if precision == "fp16" else ["everything"]},
+        "memory": {"mem_every": mem_every, "capacity": capacity, "max_objects": max_objects, "policy": POLICY},
+        "graphs": {name: {**graph_files[name], "opset": opset, **spec.to_dict()} for name, spec in specs.items()},
+        "engines": engines,
+        "versions": versions(),
+        "validation": validation,
+    }  # fmt: skip
+
+
+def write_manifest(folder: str, manifest: Dict[str, Any]) -> str:
+    path = os.path.join(folder, FILE_NAME)
+    with open(path, "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=False)
+        f.write("\n")
+    return path
+
+
+def load_schema() -> Dict[str, Any]:
+    with open(SCHEMA_PATH) as f:
+        return json.load(f)
+
+
+def read_manifest(folder: str) -> Dict[str, Any]:
+    """Read and check a manifest; ManifestError says what is wrong and what to do."""
+    path = os.path.join(folder, FILE_NAME)
+    if not os.path.isfile(path):
+        raise ManifestError(f"{folder!r} has no {FILE_NAME}: it is not an hmmn-export folder (run hmmn-export)")
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path!r} is not valid JSON ({exc}); export again with hmmn-export") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ManifestError(f"{path!r} is not an hmmn-deploy manifest")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ManifestError(
+            f"{path!r} has manifest schema version {version}; this hmmn-deploy reads version {SCHEMA_VERSION}. "
+            "Export again with this version's hmmn-export, or use the hmmn-deploy that wrote it."
+        )
+    return manifest

@@ -1,0 +1,215 @@
+"""Validation of exported graphs against hmmn_ref: names, then shapes, then values per output.
+
+Each graph runs on inputs made by hmmn_ref's own stages (a generated clip at the export size),
+and every output is compared with what hmmn_ref computes for it, with the contract's
+tolerance. Then the four graphs, chained, are compared with `hmmn_ref.run_video`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+
+import hmmn_ref
+from hmmn_ref import matching
+from hmmn_ref.sample_video import make_sample_video
+from hmmn_ref.video import grid_16, one_hot, object_labels, pad, padding_for, stack_slots
+
+from .chain import GraphRunner, run_graphs
+from .contracts import GraphSpec, dim_values
+
+
+class ValidationError(AssertionError):
+    """Base of the typed validation failures."""
+
+
+class NameMismatch(ValidationError):
+    """The graph's inputs or outputs are not the contract's names."""
+
+
+class ShapeMismatch(ValidationError):
+    """An output's shape or dtype differs from the contract."""
+
+
+class ValueMismatch(ValidationError):
+    """An output is outside its tolerance."""
+
+
+@dataclasses.dataclass
+class OutputCheck:
+    graph: str
+    output: str
+    measured: float
+    tolerance: str
+    passed: bool
+    problem: str = ""
+
+    def line(self) -> str:
+        status = "PASS" if self.passed else "FAIL"
+        return f"{status}  {self.graph:<14} {self.output:<12} {self.measured:.3g} ({self.tolerance}) {self.problem}"
+
+
+@dataclasses.dataclass
+class VideoCheck:
+    frames: int
+    agreement: float
+    max_dp: float
+    max_rel_dl: float
+    min_agreement: float = 0.999
+
+    @property
+    def passed(self) -> bool:
+        return self.agreement >= self.min_agreement
+
+    def line(self, label: str = "chained graphs vs hmmn_ref.run_video") -> str:
+        status = "PASS" if self.passed else "FAIL"
+        return (f"{status}  {label}: {self.frames} frames, mask agreement {self.agreement * 100:.3f}% "
+                f"(>= {self.min_agreement * 100:.1f}%), max |dP| {self.max_dp:.2e}, max |dL|/(1+|L|) {self.max_rel_dl:.2e}")
+
+
+def check_names(spec: GraphSpec, input_names: List[str], output_names: List[str]) -> None:
+    if list(input_names) != spec.input_names:
+        raise NameMismatch(f"{spec.name}: inputs {list(input_names)}, contract {spec.input_names}")
+    if list(output_names) != spec.output_names:
+        raise NameMismatch(f"{spec.name}: outputs {list(output_names)}, contract {spec.output_names}")
+
+
+def compare_outputs(
+    spec: GraphSpec, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], dims: Mapping[str, int]
+) -> List[OutputCheck]:
+    """One check per output: contract shape and dtype first, then the tolerance."""
+    checks = []
+    for s in spec.outputs:
+        got, want = actual[s.name], expected[s.name]
+        tol = f"{s.tolerance.kind} {'>=' if s.tolerance.kind == 'equal' else '<='} {s.tolerance.value:g}"
+        shape = s.shape(dims)
+        if tuple(got.shape) != shape or got.dtype.name != s.dtype:
+            problem = f"shape {tuple(got.shape)} {got.dtype.name}, contract {shape} {s.dtype}"
+            checks.append(OutputCheck(spec.name, s.name, float("nan"), tol, False, problem))
+            continue
+        measured = s.tolerance.measure(got, want.astype(got.dtype) if s.tolerance.kind == "equal" else want)
+        checks.append(OutputCheck(spec.name, s.name, measured, tol, s.tolerance.passes(measured)))
+    return checks
+
+
+def raise_for_failures(checks: List[OutputCheck]) -> None:
+    failed = [c for c in checks if not c.passed]
+    if not failed:
+        return
+    kind = ShapeMismatch if any(c.problem for c in failed) else ValueMismatch
+    raise kind("; ".join(f"{c.graph}.{c.output}: {c.problem or f'{c.measured:.3g} vs {c.tolerance}'}" for c in failed))
+
+
+# -- reference cases ------------------------------------------------------------------------
+
+
+def sample_clip(height: int, width: int, num_frames: int, num_objects: int = 2, seed: int = 0):
+    """(frames float32 [T,3,H,W], labels int64 [T,H,W]) of the built-in generated video."""
+    frames, labels = make_sample_video(num_frames=num_frames, height=height, width=width,
+                                       num_objects=num_objects, seed=seed)
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0, torch.from_numpy(labels).long()
+
+
+@torch.no_grad()
+def reference_cases(model: hmmn_ref.HMMN, frames: torch.Tensor, first_mask: torch.Tensor) -> Tuple[Dict, Dict]:
+    """Inputs and hmmn_ref's outputs for each graph, from the first three frames of a clip.
+
+    encode_memory: frame 0 with its annotation; encode_query: frame 2; match: frame 2 reading
+    frames 0 and 1 (T = 2, so the tracking maps of an older slot are exercised); decode: the
+    readouts of that match. Returns (inputs by graph, expected outputs by graph), numpy.
+    """
+    labels = object_labels(first_mask.numpy())
+    p = padding_for(*first_mask.shape)
+    h, w = grid_16(*first_mask.shape)
+    n = len(labels)
+    cv = model.config.value_dim_16
+    f = [pad(frames[i : i + 1], p) for i in range(3)]
+    probs0 = pad(one_hot(first_mask, labels), p)
+    e0 = model.encode_memory(f[0], probs0)
+    q1 = model.encode_query(f[1])
+    no_tracks = torch.zeros(n, 0, h * w, dtype=torch.int64)
+    m4, w1, tracks1 = model.read_16(e0.key16[None], e0.value16[None], q1, no_tracks)
+    m3, m2 = model.read_fine(*stack_slots([e0])[2:], q1, w1)
+    logits1 = model.aggregate(model.decode(m4, m3, m2, q1))
+    e1 = model.encode_memory(f[1], torch.softmax(logits1, 0))
+    q2 = model.encode_query(f[2])
+    slots = stack_slots([e0, e1])
+    m4, w2, tracks2 = model.read_16(slots.key16, slots.value16, q2, tracks1)
+    m3, m2 = model.read_fine(*slots[2:], q2, w2)
+    logits2 = model.aggregate(model.decode(m4, m3, m2, q2))
+    height, width = logits2.shape[-2:]
+    inside = torch.zeros(height, width)
+    inside[p[0] : height - p[1], p[2] : width - p[3]] = 1.0
+
+    def cells(x, ratio):
+        return matching.to_cells(x, ratio).reshape(x.shape[0], h, w, ratio * ratio, x.shape[1])
+
+    fm_query = model.Decoder.convFM(torch.cat([torch.zeros_like(q2.value16), q2.value16], 1))  # linearity
+    fs8, fs4 = model.Decoder.RF3.convFS(q2.r3), model.Decoder.RF2.convFS(q2.r2)
+    grid = lambda tr: tr.permute(1, 0, 2).reshape(-1, n, h, w).to(torch.int32)  # [N,T,hw] -> [T,N,h,w]
+    inputs = {
+        "encode_query": {"frame": f[2]},
+        "encode_memory": {"frame": f[0], "masks": probs0[1:]},
+        "match": {
+            "query_key16": q2.key16, "query_key8": q2.key8, "query_key4": q2.key4,
+            "mem_key16": slots.key16, "mem_value16": slots.value16,
+            "tracks": torch.cat([grid(tracks1), torch.zeros(1, n, h, w, dtype=torch.int32)]),
+            "mem_key8": torch.stack([cells(e.key8, 2) for e in (e0, e1)]),
+            "mem_value8": torch.stack([cells(e.value8, 2) for e in (e0, e1)]),
+            "mem_key4": torch.stack([cells(e.key4, 4) for e in (e0, e1)]),
+            "mem_value4": torch.stack([cells(e.value4, 4) for e in (e0, e1)]),
+        },
+        "decode": {"readout16": m4[:, :cv], "readout8": m3, "readout4": m2, "fm_query": fm_query,
+                   "fs8": fs8, "fs4": fs4, "pad": torch.tensor(p, dtype=torch.int32)},
+    }
+    expected = {
+        "encode_query": {"query_key16": q2.key16, "query_key8": q2.key8, "query_key4": q2.key4,
+                         "fm_query": fm_query, "fs8": fs8, "fs4": fs4},
+        "encode_memory": {"key16": e0.key16, "value16": e0.value16, "key8": cells(e0.key8, 2),
+                          "value8": cells(e0.value8, 2), "key4": cells(e0.key4, 4), "value4": cells(e0.value4, 4)},
+        "match": {"readout16": m4[:, :cv], "readout8": m3, "readout4": m2, "tracks_out": grid(tracks2)},
+        "decode": {"logits": logits2, "probs": torch.softmax(logits2, 0) * inside},
+    }  # fmt: skip
+    as_numpy = lambda d: {g: {k: v.numpy() for k, v in io.items()} for g, io in d.items()}
+    return as_numpy(inputs), as_numpy(expected)
+
+
+def validate_graph(
+    spec: GraphSpec, run: GraphRunner, inputs: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray],
+    dims: Mapping[str, int],
+) -> List[OutputCheck]:
+    """Run one graph on the reference inputs (cast to the contract's dtypes) and compare."""
+    feeds = {s.name: np.ascontiguousarray(inputs[s.name].astype(s.dtype)) for s in spec.inputs}
+    return compare_outputs(spec, run(spec.name, feeds), expected, dims)
+
+
+def case_dims(first_mask: torch.Tensor, num_objects: int, slots: int = 2) -> Dict[str, int]:
+    p = padding_for(*first_mask.shape)
+    return dim_values(num_objects, slots, first_mask.shape[0] + p[0] + p[1], first_mask.shape[1] + p[2] + p[3])
+
+
+def validate_video(
+    model: hmmn_ref.HMMN, run: GraphRunner, frames: torch.Tensor, first_mask: torch.Tensor,
+    mem_every: int = 5, reference: Optional[torch.Tensor] = None, min_agreement: float = 0.999,
+) -> VideoCheck:
+    """Teacher-forced comparison (frame t-1 memorised with hmmn_ref's own probabilities, so
+    rounding differences do not compound: spec section 7) of the chained graphs with run_video."""
+    if reference is None:
+        reference = hmmn_ref.run_video(model, frames, first_mask, mem_every)
+    labels = object_labels(first_mask.numpy())
+    first = one_hot(first_mask, labels)
+    teacher = torch.cat([first[None], torch.softmax(reference, 1)]).numpy()
+    got = run_graphs(run, frames.numpy(), first.numpy(), mem_every, teacher=teacher)
+    ref = reference.numpy()
+    p_got = torch.softmax(torch.from_numpy(got), 1).numpy()
+    p_ref = torch.softmax(reference, 1).numpy()
+    return VideoCheck(
+        frames=int(frames.shape[0]),
+        agreement=float((got.argmax(1) == ref.argmax(1)).mean()),
+        max_dp=float(np.abs(p_got - p_ref).max()),
+        max_rel_dl=float((np.abs(got - ref) / (1.0 + np.abs(ref))).max()),
+        min_agreement=min_agreement,
+    )
