@@ -36,12 +36,14 @@ def run_graphs(
     top, bottom, left, right = pad
     pad_arr = np.array(pad, np.int32)
     probs = pad_hw(first_probs if teacher is None else teacher[0], pad).astype(np.float32)
+    objects_sum = probs[1:].sum(axis=0, keepdims=True)
     out = np.zeros((max(num_frames - 1, 0), k, height, width), np.float32)
     permanent: List[Dict[str, np.ndarray]] = []
     first = None
     tracks = None  # [P, N, h, w] int32 maps of the permanent slots
     for t in range(1, num_frames):
-        entry = run("encode_memory", {"frame": pad_hw(frames[t - 1 : t], pad), "masks": probs[1:]})
+        entry = run("encode_memory", {"frame": pad_hw(frames[t - 1 : t], pad), "masks": probs[1:],
+                                      "objects_sum": objects_sum})
         if first is None:
             first = entry
             tracks = np.zeros((0,) + entry["key16"].shape[:1] + entry["key16"].shape[2:], np.int32)
@@ -55,6 +57,7 @@ def run_graphs(
             "mem_key16": np.stack([s["key16"] for s in slots]),
             "mem_value16": np.stack([s["value16"] for s in slots]),
             "tracks": np.concatenate([tracks, np.zeros((1,) + tracks.shape[1:], np.int32)]),  # row T-1 unused
+            "slot_age": np.arange(len(slots) - 1, -1, -1, dtype=np.int32),
         }
         for name in ("key8", "value8", "key4", "value4"):
             feeds["mem_" + name] = np.stack([f[name] for f in fine])
@@ -70,5 +73,9 @@ def run_graphs(
             tracks = matched["tracks_out"]
         else:
             tracks = matched["tracks_out"][:-1]
-        probs = decoded["probs"] if teacher is None else pad_hw(teacher[t], pad).astype(np.float32)
+        if teacher is None:
+            probs, objects_sum = decoded["probs"], decoded["objects_sum"]
+        else:
+            probs = pad_hw(teacher[t], pad).astype(np.float32)
+            objects_sum = probs[1:].sum(axis=0, keepdims=True)
     return out

@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video size HxW the engines and the validation use (default 480x854)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--max-objects", type=int, default=8, help="engine profile: objects 1..N (default 8)")
-    p.add_argument("--capacity", type=int, default=32, help="engine profile: 1/16 memory slots 1..S (default 32)")
+    p.add_argument("--capacity", type=int, default=48,
+                   help="engine profile: 1/16 memory slots 1..S (default 48: the public protocol on videos up to "
+                        "237 frames with --mem-every 5)")
     p.add_argument("--mem-every", type=int, default=5)
     p.add_argument("--engines", action="store_true", help="also build TensorRT engines (needs tensorrt and a GPU)")
     p.add_argument("--timing-cache", default=None, help=f"TensorRT timing cache (default {engines.default_cache_path()})")

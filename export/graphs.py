@@ -80,12 +80,17 @@ class EncodeQueryGraph(StageGraph):
 
 
 class EncodeMemoryGraph(StageGraph):
-    """frame [1,3,H,W] + object masks [N,H,W] -> every object's keys and values at three scales."""
+    """frame [1,3,H,W] + masks [N,H,W] of the objects to memorise + objects_sum [1,H,W] of all
+    the video's objects -> those objects' keys and values at three scales.
 
-    def forward(self, frame: torch.Tensor, masks: torch.Tensor):
+    objects_sum lets a call memorise a subset of the objects (for instance objects that
+    appeared later, with their own memory) while "others" still counts every object.
+    """
+
+    def forward(self, frame: torch.Tensor, masks: torch.Tensor, objects_sum: torch.Tensor):
         m = self.model
         n = masks.shape[0]
-        others = others_mask(masks)  # clamp(sum of the other objects)
+        others = others_mask(masks, objects_sum)  # clamp(sum of the other objects, 0, 1)
         r4, r3, r2 = m.Encoder_M(
             frame.to(self.dtype).expand(n, -1, -1, -1), masks[:, None].to(self.dtype), others[:, None].to(self.dtype)
         )
@@ -103,7 +108,9 @@ class EncodeMemoryGraph(StageGraph):
 class MatchGraph(StageGraph):
     """Memory bank + query keys + tracking maps -> readouts at 1/16, 1/8, 1/4 and new maps.
 
-    mem_key16/mem_value16 [T, N, C, h, w] slot-major (slot T-1 is the previous frame);
+    mem_key16/mem_value16 [T, N, C, h, w] slot-major: slot 0 the first frame, slot T-1 the
+    previous frame; slot_age [T] int32 the temporal rank of each slot (a capped bank replaces
+    its oldest slot in place, so the other slots need not be in temporal order);
     tracks [T, N, h, w] int32, rows 0..T-2 the maps of the older slots (row T-1 is ignored);
     fine memory [2, N, h, w, r*r, C]: slot 0 the first frame, slot 1 the previous frame.
     """
@@ -116,6 +123,7 @@ class MatchGraph(StageGraph):
         mem_key16: torch.Tensor,
         mem_value16: torch.Tensor,
         tracks: torch.Tensor,
+        slot_age: torch.Tensor,
         mem_key8: torch.Tensor,
         mem_value8: torch.Tensor,
         mem_key4: torch.Tensor,
@@ -125,7 +133,7 @@ class MatchGraph(StageGraph):
         t, n, _, h, w = mem_key16.shape
         older = tracks[: t - 1].reshape(t - 1, n, h * w).permute(1, 0, 2).to(torch.int64)  # [N, T-1, hw]
         weights, new_tracks = matching.attention_16(
-            mem_key16, query_key16, older, cfg.flow_window, cfg.gaussian_sigma
+            mem_key16, query_key16, older, cfg.flow_window, cfg.gaussian_sigma, slot_age
         )
         readout16 = matching.readout_16(mem_value16, weights)  # [N, Cv, h, w]
         # Guide rows: first frame, then previous frame; on the first call (T == 1) the
@@ -150,7 +158,8 @@ class MatchGraph(StageGraph):
 
 
 class DecodeGraph(StageGraph):
-    """Readouts of N objects + query-side features -> logits L [K,H,W] and probabilities [K,H,W].
+    """Readouts of N objects + query-side features -> logits L [K,H,W], probabilities [K,H,W]
+    and their sum over the objects [1,H,W].
 
     `pad` int32 [4] = (top, bottom, left, right): the padding of this frame; the returned
     probabilities are zero there, ready to be memorised as they are.
@@ -184,7 +193,7 @@ class DecodeGraph(StageGraph):
         inside_cols = (cols >= pad[2]) & (cols < width - pad[3])
         inside = (inside_rows[:, None] & inside_cols[None, :]).to(logits.dtype)
         probs = torch.softmax(logits, dim=0) * inside
-        return logits, probs
+        return logits, probs, probs[1:].sum(dim=0, keepdim=True)
 
 
 GRAPH_CLASSES = {

@@ -36,6 +36,8 @@ def example_inputs(spec: GraphSpec, values: Mapping[str, int] = EXAMPLE_DIMS, se
         shape = s.shape(values)
         if s.name == "tracks":
             out[s.name] = rng.integers(0, hw, shape).astype(np.int32)
+        elif s.name == "slot_age":
+            out[s.name] = np.arange(shape[0] - 1, -1, -1, dtype=np.int32)
         elif s.name == "pad":
             out[s.name] = np.zeros(shape, np.int32)
         else:

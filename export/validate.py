@@ -152,11 +152,12 @@ def reference_cases(model: hmmn_ref.HMMN, frames: torch.Tensor, first_mask: torc
     grid = lambda tr: tr.permute(1, 0, 2).reshape(-1, n, h, w).to(torch.int32)  # [N,T,hw] -> [T,N,h,w]
     inputs = {
         "encode_query": {"frame": f[2]},
-        "encode_memory": {"frame": f[0], "masks": probs0[1:]},
+        "encode_memory": {"frame": f[0], "masks": probs0[1:], "objects_sum": probs0[1:].sum(0, keepdim=True)},
         "match": {
             "query_key16": q2.key16, "query_key8": q2.key8, "query_key4": q2.key4,
             "mem_key16": slots.key16, "mem_value16": slots.value16,
             "tracks": torch.cat([grid(tracks1), torch.zeros(1, n, h, w, dtype=torch.int32)]),
+            "slot_age": torch.tensor([1, 0], dtype=torch.int32),
             "mem_key8": torch.stack([cells(e.key8, 2) for e in (e0, e1)]),
             "mem_value8": torch.stack([cells(e.value8, 2) for e in (e0, e1)]),
             "mem_key4": torch.stack([cells(e.key4, 4) for e in (e0, e1)]),
@@ -171,7 +172,8 @@ def reference_cases(model: hmmn_ref.HMMN, frames: torch.Tensor, first_mask: torc
         "encode_memory": {"key16": e0.key16, "value16": e0.value16, "key8": cells(e0.key8, 2),
                           "value8": cells(e0.value8, 2), "key4": cells(e0.key4, 4), "value4": cells(e0.value4, 4)},
         "match": {"readout16": m4[:, :cv], "readout8": m3, "readout4": m2, "tracks_out": grid(tracks2)},
-        "decode": {"logits": logits2, "probs": torch.softmax(logits2, 0) * inside},
+        "decode": {"logits": logits2, "probs": torch.softmax(logits2, 0) * inside,
+                   "objects_sum": (torch.softmax(logits2, 0) * inside)[1:].sum(0, keepdim=True)},
     }  # fmt: skip
     as_numpy = lambda d: {g: {k: v.numpy() for k, v in io.items()} for g, io in d.items()}
     return as_numpy(inputs), as_numpy(expected)

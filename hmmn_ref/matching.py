@@ -9,7 +9,7 @@ builds a tensor whose shape depends on data.
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -50,15 +50,23 @@ def compose_tracks(flow: torch.Tensor, tracks: torch.Tensor) -> Tuple[torch.Tens
     return new_tracks, centres
 
 
-def gaussian_kernel(centres: torch.Tensor, h: int, w: int, sigma: float) -> torch.Tensor:
+def slot_ages(t: int, device: torch.device) -> torch.Tensor:
+    """Ages of T slots in temporal order: T-1, ..., 1, 0 (the previous frame is 0)."""
+    return torch.arange(t - 1, -1, -1, device=device)
+
+
+def gaussian_kernel(
+    centres: torch.Tensor, h: int, w: int, sigma: float, ages: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """Per-slot Gaussian around each memory position's centre, over the query grid.
 
-    centres: [N, T, hw] int64. Slot s (of T) has sigma * (0.5 * (T-1-s) + 1): the previous
-    frame (s = T-1) gets sigma, older slots wider kernels. Returns G [N, T, hw_mem, hw_query].
+    centres: [N, T, hw] int64. ages [T]: how many of the T slots are newer than each slot
+    (default T-1-s: slots in temporal order). A slot of age d has sigma * (0.5 * d + 1): the
+    previous frame (d = 0) gets sigma, older slots wider kernels. Returns G [N, T, hw, hw].
     """
     t = centres.shape[1]
     y, x = grid_yx(h, w, centres.device)
-    age = torch.arange(t - 1, -1, -1, device=centres.device, dtype=torch.float32)  # T-1-s
+    age = (slot_ages(t, centres.device) if ages is None else ages).to(torch.float32)
     slot_sigma = sigma * (0.5 * age + 1.0)
     two_var = (2.0 * slot_sigma * slot_sigma)[None, :, None, None]
     cy = y[centres].to(torch.float32)[..., None]  # row of each centre
@@ -68,11 +76,17 @@ def gaussian_kernel(centres: torch.Tensor, h: int, w: int, sigma: float) -> torc
 
 
 def attention_16(
-    mem_keys: torch.Tensor, query_key: torch.Tensor, tracks: torch.Tensor, window: int, sigma: float
+    mem_keys: torch.Tensor,
+    query_key: torch.Tensor,
+    tracks: torch.Tensor,
+    window: int,
+    sigma: float,
+    ages: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Kernel-guided attention at 1/16 with temporal smoothing (spec section 4, steps 1-5).
 
-    mem_keys [T, N, C, h, w]: slots in temporal order, the last one the previous frame.
+    mem_keys [T, N, C, h, w]: slot 0 the first frame, the last one the previous frame, the
+    others in temporal order unless `ages` [T] says otherwise (see gaussian_kernel).
     query_key [1, C, h, w]. tracks [N, T-1, hw] int64. Always computed in float32 (the
     sensitive part of the FP16 plan). Returns (W [N, T, hw_mem, hw_query], tracks [N, T, hw]).
     """
@@ -82,7 +96,7 @@ def attention_16(
     affinity = torch.einsum("tnci,cq->ntiq", keys, query_key.reshape(c, hw).float()) / math.sqrt(c)
     flow = local_flow(affinity[:, t - 1], h, w, window)
     new_tracks, centres = compose_tracks(flow, tracks)
-    kernel = gaussian_kernel(centres, h, w, sigma)
+    kernel = gaussian_kernel(centres, h, w, sigma, ages)
     weights = torch.softmax(affinity.reshape(n, t * hw, hw), dim=1) * kernel.reshape(n, t * hw, hw)
     weights = weights / weights.sum(dim=1, keepdim=True)
     return weights.reshape(n, t, hw, hw), new_tracks

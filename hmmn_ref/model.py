@@ -47,9 +47,12 @@ class Readouts(NamedTuple):
     tracks: torch.Tensor  # [N, T, hw] int64
 
 
-def others_mask(objects: torch.Tensor) -> torch.Tensor:
-    """Object masks [N, H, W] -> per object the clamped sum of the other objects [N, H, W]."""
-    return (objects.sum(dim=0, keepdim=True) - objects).clamp(0.0, 1.0)
+def others_mask(objects: torch.Tensor, objects_sum: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Object masks [N, H, W] -> per object the clamped sum of the other objects [N, H, W].
+    objects_sum [1, H, W]: the sum over all objects, when `objects` is only some of them."""
+    if objects_sum is None:
+        objects_sum = objects.sum(dim=0, keepdim=True)
+    return (objects_sum - objects).clamp(0.0, 1.0)
 
 
 def soft_aggregate(object_probs: torch.Tensor) -> torch.Tensor:

@@ -132,3 +132,17 @@ def test_guide_rows_first_and_previous():
     rows = matching.guide_rows(weights)
     assert torch.equal(rows, torch.cat([weights[:, 0], weights[:, 3]], 1))
     assert torch.equal(matching.guide_rows(weights[:, :1]), weights[:, 0])
+
+
+def test_slot_ages_make_the_read_independent_of_slot_order():
+    """A capped bank keeps slots out of temporal order; ages and tracks travel with the slots."""
+    torch.manual_seed(3)
+    t, n, c, h, w = 5, 2, 8, 4, 6
+    mk, qk = torch.randn(t, n, c, h, w), torch.randn(1, c, h, w)
+    tracks = torch.randint(0, h * w, (n, t - 1, h * w))
+    weights, new_tracks = matching.attention_16(mk, qk, tracks, 7, 3.0)
+    order = torch.tensor([0, 3, 1, 2, 4])  # first and previous frame stay in place
+    ages = matching.slot_ages(t, mk.device)[order]
+    shuffled, shuffled_tracks = matching.attention_16(mk[order], qk, tracks[:, order[:-1]], 7, 3.0, ages)
+    assert torch.allclose(shuffled, weights[:, order], atol=1e-7)
+    assert torch.equal(shuffled_tracks, new_tracks[:, order])

@@ -1,0 +1,202 @@
+"""hmmn-export end to end on the CPU: graphs, validation, audit, manifest, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import hmmn_ref
+from hmmn_deploy.export import audit, cli, contracts, engines, manifest, validate
+from hmmn_deploy.export.chain import run_graphs
+from hmmn_deploy.export.onnx_export import graph_io
+from hmmn_deploy.export.ort_runner import OrtGraphs
+
+SMALL_ARGS = ["--random-weights", "--config", "small", "--size", "96x128", "--check-frames", "4"]
+
+
+def export(tmp_path_factory, name, *extra):
+    out = tmp_path_factory.mktemp(name) / "export"
+    code = cli.main(SMALL_ARGS + ["--out", str(out), *extra])
+    return out, code
+
+
+@pytest.fixture(scope="module")
+def small_fp32(tmp_path_factory):
+    out, code = export(tmp_path_factory, "fp32", "--engines")
+    # No GPU here: engines are refused with exit 3, the ONNX files and manifest still written.
+    assert code == (3 if engines.tensorrt_unavailable_reason() else 0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_fp16(tmp_path_factory):
+    out, code = export(tmp_path_factory, "fp16", "--precision", "fp16")
+    assert code == 0
+    return out
+
+
+def read(out):
+    with open(out / "manifest.json") as f:
+        return json.load(f)
+
+
+def test_folder_holds_graphs_and_a_schema_valid_manifest(small_fp32, small_fp16):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = manifest.load_schema()
+    for out in (small_fp32, small_fp16):
+        record = read(out)
+        jsonschema.validate(record, schema)
+        assert sorted(os.listdir(out)) == ["decode.onnx", "encode_memory.onnx", "encode_query.onnx",
+                                           "manifest.json", "match.onnx"]
+        for name, graph in record["graphs"].items():
+            assert graph["sha256"] == manifest.sha256_file(str(out / graph["file"]))
+        assert record["validation"]["video"]["passed"]
+        assert all(v["passed"] for v in record["validation"]["graphs"].values())
+    engines_record = read(small_fp32)["engines"]
+    assert engines_record["built"] is (engines.tensorrt_unavailable_reason() is None)
+    if not engines_record["built"]:
+        assert "tensorrt" in engines_record["reason"]
+
+
+def test_onnx_io_follows_the_contract(small_fp32, small_fp16):
+    for out, precision in ((small_fp32, "fp32"), (small_fp16, "fp16")):
+        specs = contracts.graph_specs(hmmn_ref.SMALL, precision)
+        for name, spec in specs.items():
+            model = onnx.load(str(out / f"{name}.onnx"), load_external_data=False)
+            inputs, outputs = graph_io(model)
+            assert inputs == {s.name: (s.dtype, s.dims) for s in spec.inputs}
+            assert outputs == {s.name: (s.dtype, s.dims) for s in spec.outputs}
+            assert model.opset_import[0].version <= audit.OPSET_RANGE[1]
+    # The FP16 plan in the types: float16 features, float32 frames, masks, logits, probabilities.
+    assert read(small_fp16)["graphs"]["encode_query"]["outputs"][0]["dtype"] == "float16"
+    assert read(small_fp16)["graphs"]["decode"]["outputs"][1]["dtype"] == "float32"
+
+
+def test_one_export_serves_other_sizes_and_object_counts(small_fp32):
+    """The graphs have dynamic N, T, H, W: a 3-object clip of another size, chained, matches run_video."""
+    model = hmmn_ref.fill_golden_weights(hmmn_ref.HMMN(hmmn_ref.SMALL))
+    run = OrtGraphs(str(small_fp32), contracts.graph_specs(hmmn_ref.SMALL, "fp32"))
+    frames, labels = validate.sample_clip(112, 150, num_frames=8, num_objects=3, seed=4)
+    check = validate.validate_video(model, run, frames, labels[0], mem_every=2)
+    assert check.passed, check.line()
+    assert check.max_dp < 1e-3
+
+
+def test_free_running_chain_equals_run_video_on_the_small_model(small_fp32):
+    model = hmmn_ref.fill_golden_weights(hmmn_ref.HMMN(hmmn_ref.SMALL))
+    run = OrtGraphs(str(small_fp32), contracts.graph_specs(hmmn_ref.SMALL, "fp32"))
+    frames, labels = validate.sample_clip(96, 128, num_frames=9, seed=2)
+    reference = hmmn_ref.run_video(model, frames, labels[0], mem_every=3).numpy()
+    got = run_graphs(run, frames.numpy(), hmmn_ref.one_hot(labels[0], [1, 2]).numpy(), mem_every=3)
+    assert (got.argmax(1) == reference.argmax(1)).mean() >= 0.999
+
+
+def test_fp16_effect_is_measured_and_printed(small_fp16, capsys):
+    video = read(small_fp16)["validation"]["video"]
+    assert 0.98 <= video["agreement"] <= 1.0
+    assert video["max_dp"] > 0  # float16 does change the numbers
+
+
+def test_validation_names_a_wrong_graph(small_fp32, tmp_path):
+    """A decode graph from other weights fails value checks; renamed outputs fail name checks."""
+    specs = contracts.graph_specs(hmmn_ref.SMALL, "fp32")
+    model = hmmn_ref.fill_golden_weights(hmmn_ref.HMMN(hmmn_ref.SMALL))
+    frames, labels = validate.sample_clip(96, 128, num_frames=3)
+    inputs, expected = validate.reference_cases(model, frames, labels[0])
+    dims = validate.case_dims(labels[0], 2)
+    run = OrtGraphs(str(small_fp32), specs)
+    other = hmmn_ref.HMMN(hmmn_ref.SMALL)  # default initialisation: different weights
+    with torch.no_grad():
+        _, bad_expected = validate.reference_cases(other, frames, labels[0])
+    checks = validate.validate_graph(specs["encode_query"], run, inputs["encode_query"], bad_expected["encode_query"], dims)
+    assert not any(c.passed for c in checks)
+    with pytest.raises(validate.ValueMismatch, match="encode_query.query_key16"):
+        validate.raise_for_failures(checks)
+    good = validate.validate_graph(specs["decode"], run, inputs["decode"], expected["decode"], dims)
+    assert all(c.passed for c in good)
+    with pytest.raises(validate.NameMismatch):
+        validate.check_names(specs["decode"], ["readout16"], ["logits", "probs"])
+
+
+def test_audit_passes_our_graphs_and_names_violations(small_fp32):
+    for name in contracts.GRAPH_NAMES:
+        assert audit.audit_model(onnx.load(str(small_fp32 / f"{name}.onnx")), name) == []
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4])
+    k = onnx.helper.make_tensor_value_info("k", onnx.TensorProto.INT64, [1])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [None])
+    i = onnx.helper.make_tensor_value_info("i", onnx.TensorProto.INT64, [None])
+    nodes = [
+        onnx.helper.make_node("Unique", ["x"], ["u"], name="uniq"),
+        onnx.helper.make_node("TopK", ["x", "k"], ["y", "i"], name="top"),
+    ]
+    graph = onnx.helper.make_graph(nodes, "bad", [x, k], [y, i])
+    bad = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 21)])
+    findings = [str(f) for f in audit.audit_model(bad, "bad")]
+    assert "bad: node '<model>' (opset): opset 21 is outside TensorRT 10's 9..20" in findings
+    assert "bad: node 'uniq' (Unique): operator not supported by TensorRT's ONNX parser" in findings
+    assert "bad: node 'top' (TopK): K must be a constant (initializer)" in findings
+
+
+def test_audit_table_records_its_source():
+    table = audit.load_table()
+    assert table["source"]["repository"] == "onnx/onnx-tensorrt"
+    assert table["source"]["tensorrt_version"].startswith("10.")
+    assert table["operators"]["TopK"]["supported"] and not table["operators"]["Unique"]["supported"]
+
+
+def test_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys):
+    out = tmp_path / "x"
+    assert cli.main(["--weights", str(tmp_path / "missing.pth"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(SMALL_ARGS[:-4] + ["--size", "32x32", "--out", str(out)]) == 2
+    assert "1/16 grid" in capsys.readouterr().err
+    out.mkdir()
+    assert cli.main(SMALL_ARGS + ["--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert os.listdir(out) == []
+
+
+def test_failed_validation_keeps_files_aside(tmp_path, monkeypatch):
+    monkeypatch.setitem(cli.MIN_AGREEMENT, "fp32", 1.1)  # impossible: the video check must fail
+    out = tmp_path / "export"
+    assert cli.main(SMALL_ARGS + ["--out", str(out)]) == 1
+    assert not out.exists()
+    assert (tmp_path / "export.failed" / "manifest.json").exists()
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_manifest_reader_refuses_other_versions(small_fp32, tmp_path):
+    assert manifest.read_manifest(str(small_fp32))["schema_version"] == manifest.SCHEMA_VERSION
+    record = read(small_fp32)
+    record["schema_version"] = 99
+    (tmp_path / "manifest.json").write_text(json.dumps(record))
+    with pytest.raises(manifest.ManifestError, match="schema version 99"):
+        manifest.read_manifest(str(tmp_path))
+    with pytest.raises(manifest.ManifestError, match="not an hmmn-export folder"):
+        manifest.read_manifest(str(tmp_path / "nowhere"))
+
+
+def test_engine_profiles_cover_objects_and_slots():
+    spec = contracts.graph_specs(hmmn_ref.PAPER, "fp16")["match"]
+    profile = engines.profile_shapes(spec, 480, 864, max_objects=5, capacity=20)
+    assert profile["mem_key16"] == {"min": [1, 1, 128, 30, 54], "opt": [10, 2, 128, 30, 54],
+                                    "max": [20, 5, 128, 30, 54]}
+    assert profile["mem_key8"]["max"] == [2, 5, 30, 54, 4, 128]
+
+
+@pytest.mark.gpu
+def test_engines_build_and_load_on_a_gpu(small_fp32, tmp_path):
+    trt = pytest.importorskip("tensorrt")
+    specs = contracts.graph_specs(hmmn_ref.SMALL, "fp32")
+    built = engines.build_engines(str(small_fp32), specs, (96, 128), 3, 6, str(tmp_path / "cache"), log=print)
+    runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
+    for name, entry in built.items():
+        with open(small_fp32 / entry["file"], "rb") as f:
+            engine = runtime.deserialize_cuda_engine(f.read())
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        assert names == specs[name].input_names + specs[name].output_names

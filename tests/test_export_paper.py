@@ -1,0 +1,23 @@
+"""The full-size path: the paper configuration exported and validated at 240x432 (about 2 min)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hmmn_deploy.export import cli
+
+
+@pytest.mark.slow
+def test_paper_model_exports_and_validates(tmp_path):
+    out = tmp_path / "paper"
+    code = cli.main(["--random-weights", "--config", "paper", "--size", "240x432", "--check-frames", "4",
+                     "--out", str(out)])
+    assert code == 0
+    record = json.loads((out / "manifest.json").read_text())
+    assert record["input"] == {"height": 240, "width": 432, "padded_height": 240, "padded_width": 432,
+                               "pad": [0, 0, 0, 0]}
+    assert all(v["passed"] for v in record["validation"]["graphs"].values())
+    assert record["validation"]["video"]["agreement"] >= 0.999
+    assert record["graphs"]["encode_query"]["bytes"] > 50 * 2**20  # the ResNet-50 trunk is in there
