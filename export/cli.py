@@ -9,7 +9,6 @@ folder beside it and renamed at the end. Exit status: 0 done; 1 validation or au
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import sys
@@ -69,14 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-frames", type=int, default=6, help="frames of the chained video check (default 6)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     return p
-
-
-def state_sha256(model: hmmn_ref.HMMN) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def check_arguments(args) -> None:
@@ -164,7 +155,7 @@ def run_export(args, model: hmmn_ref.HMMN, out: str, work: str) -> int:
 
     record = manifest.build_manifest(
         config=model.config, weights_source=args.weights or "golden fill rule (random)",
-        weights_sha256=state_sha256(model), size=args.size, pad=padding_for(*args.size),
+        weights_sha256=manifest.weights_sha256(model), size=args.size, pad=padding_for(*args.size),
         precision=args.precision, mem_every=args.mem_every, capacity=args.capacity,
         max_objects=args.max_objects, specs=specs, graph_files=graph_files, opset=OPSET,
         engines=engine_info, validation=validation_record(checks, video, findings),

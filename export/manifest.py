@@ -49,6 +49,15 @@ def sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
+def weights_sha256(model) -> str:
+    """Hash of a model's state dict (names and values): identifies the weights of an export."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def file_entry(folder: str, file_name: str) -> Dict[str, Any]:
     path = os.path.join(folder, file_name)
     return {"file": file_name, "sha256": sha256_file(path), "bytes": os.path.getsize(path)}

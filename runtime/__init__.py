@@ -1,1 +1,18 @@
-"""hmmn_deploy.runtime: per-video state and memory bank, backends that run the stage graphs."""
+"""hmmn_deploy.runtime: per-video state and memory bank, backends that run the stage graphs.
+
+    from hmmn_deploy.runtime import Session
+    session = Session.open("hmmn_480p", backend="onnxruntime")
+    state = session.start(first_frame, first_mask)
+    result = session.step(state, frame)       # result.labels [H, W], the mask's object ids
+"""
+
+from .backends import Backend, OnnxRuntimeBackend, TensorRTBackend, TorchBackend, check_engine_target
+from .bank import GroupBank
+from .errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
+from .session import BACKENDS, DEFAULT_CAPACITY, Session, StepResult, VideoState
+
+__all__ = [
+    "ArtifactMismatch", "BACKENDS", "Backend", "BackendUnavailable", "DEFAULT_CAPACITY", "GroupBank",
+    "OnnxRuntimeBackend", "RuntimeInputError", "Session", "StepResult", "TensorRTBackend", "TorchBackend",
+    "VideoState", "check_engine_target",
+]

@@ -1,0 +1,223 @@
+"""Backends run one stage graph on preallocated buffers; they own no video state.
+
+Every backend checks its inputs and outputs against the graph's contract (names, dtypes,
+ranks, dims consistent across tensors, device) before it runs, then writes the outputs
+in place. Buffers are torch tensors on the backend's device; ONNX Runtime and TensorRT bind
+their memory directly (IO binding, tensor addresses), so nothing is copied.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Mapping, Optional, Sequence
+
+import torch
+
+from ..export.contracts import GraphSpec, TensorSpec, dim_values
+from .errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
+
+TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "int32": torch.int32, "int64": torch.int64}
+
+# Derived symbol -> (the free symbol it follows from, that symbol's value given this one's).
+_TO_FREE = {
+    "K": ("N", lambda v: v - 1),
+    "h": ("H", lambda v: 16 * v), "w": ("W", lambda v: 16 * v),
+    "h8": ("H", lambda v: 8 * v), "w8": ("W", lambda v: 8 * v),
+    "h4": ("H", lambda v: 4 * v), "w4": ("W", lambda v: 4 * v),
+}  # fmt: skip
+
+
+def _free_value(name: str, seen: Mapping[str, int]) -> int:
+    if name in seen:
+        return seen[name]
+    for symbol, (base, to_free) in _TO_FREE.items():
+        if base == name and symbol in seen:
+            return to_free(seen[symbol])
+    return 1 if name == "N" else 16  # absent from this graph: any consistent value
+
+
+def resolve_dims(graph: str, specs: Sequence[TensorSpec], tensors: Mapping[str, torch.Tensor]) -> Dict[str, int]:
+    """Check tensors against specs and return the value of every symbol (InputError if inconsistent)."""
+    missing = [s.name for s in specs if s.name not in tensors]
+    extra = sorted(set(tensors) - {s.name for s in specs})
+    if missing or extra:
+        raise RuntimeInputError(f"{graph}: missing tensors {missing}, unexpected {extra}")
+    seen: Dict[str, int] = {}
+    for s in specs:
+        t = tensors[s.name]
+        if t.dtype != TORCH_DTYPES[s.dtype]:
+            raise RuntimeInputError(f"{graph}.{s.name}: dtype {t.dtype}, the contract says {s.dtype}")
+        if t.dim() != len(s.dims):
+            raise RuntimeInputError(f"{graph}.{s.name}: shape {tuple(t.shape)}, the contract says {s.dims}")
+        if not t.is_contiguous():
+            raise RuntimeInputError(f"{graph}.{s.name}: the buffer must be contiguous")
+        for axis, (size, d) in enumerate(zip(t.shape, s.dims)):
+            if isinstance(d, int):
+                if size != d:
+                    raise RuntimeInputError(f"{graph}.{s.name}: axis {axis} is {size}, the contract says {d}")
+            elif seen.setdefault(d, size) != size:
+                raise RuntimeInputError(f"{graph}.{s.name}: {d} is {size} here but {seen[d]} elsewhere")
+    expected = dim_values(_free_value("N", seen), seen.get("T", 1), _free_value("H", seen), _free_value("W", seen))
+    for sym, value in seen.items():
+        if expected[sym] != value:
+            raise RuntimeInputError(f"{graph}: {sym} is {value}, but the other dims make it {expected[sym]}")
+    return seen
+
+
+class Backend:
+    """Runs graphs by name: `run(graph, inputs, outputs)` writes the outputs in place."""
+
+    name = "base"
+
+    def __init__(self, specs: Mapping[str, GraphSpec], device: torch.device) -> None:
+        self.specs = dict(specs)
+        self.device = torch.device(device)
+
+    def run(self, graph: str, inputs: Mapping[str, torch.Tensor], outputs: Mapping[str, torch.Tensor]) -> None:
+        spec = self.specs[graph]
+        dims = resolve_dims(graph, spec.inputs, inputs)
+        out_dims = resolve_dims(graph, spec.outputs, outputs)
+        clash = {k: (dims[k], v) for k, v in out_dims.items() if k in dims and dims[k] != v}
+        if clash:
+            raise RuntimeInputError(f"{graph}: output buffers disagree with the inputs on {clash}")
+        for name, t in list(inputs.items()) + list(outputs.items()):
+            if t.device.type != self.device.type:
+                raise RuntimeInputError(f"{graph}.{name} is on {t.device}, the backend runs on {self.device}")
+        self._run(graph, inputs, outputs)
+
+    def _run(self, graph: str, inputs: Mapping[str, torch.Tensor], outputs: Mapping[str, torch.Tensor]) -> None:
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+class TorchBackend(Backend):
+    """hmmn_ref's stages in eager PyTorch (the export's graph modules, not exported): the oracle."""
+
+    name = "torch"
+
+    def __init__(self, model, specs: Mapping[str, GraphSpec], precision: str, device="cpu") -> None:
+        super().__init__(specs, device)
+        from ..export.graphs import build_graph
+
+        self.graphs = {name: build_graph(name, model, precision).to(self.device) for name in specs}
+
+    @torch.no_grad()
+    def _run(self, graph, inputs, outputs) -> None:
+        spec = self.specs[graph]
+        results = self.graphs[graph](*(inputs[s.name] for s in spec.inputs))
+        for s, value in zip(spec.outputs, results):
+            outputs[s.name].copy_(value)
+
+
+class OnnxRuntimeBackend(Backend):
+    """ONNX Runtime with IO binding: inputs and outputs are bound to the buffers' memory."""
+
+    name = "onnxruntime"
+
+    def __init__(
+        self, folder: str, specs: Mapping[str, GraphSpec], providers: Optional[Sequence[str]] = None,
+        threads: Optional[int] = None,
+    ) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise BackendUnavailable(
+                f"onnxruntime is not installed ({exc}); pip install 'hmmn-deploy[cpu]' or '[gpu]'"
+            ) from None
+        providers = list(providers or ["CPUExecutionProvider"])
+        available = ort.get_available_providers()
+        absent = [p for p in providers if p not in available]
+        if absent:
+            raise BackendUnavailable(f"ONNX Runtime here has no {absent} (it has {available}); "
+                                     "install onnxruntime-gpu for CUDA / TensorRT providers")
+        on_gpu = any(p in ("CUDAExecutionProvider", "TensorrtExecutionProvider") for p in providers)
+        super().__init__(specs, "cuda" if on_gpu else "cpu")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        self.sessions = {}
+        for name in specs:
+            path = os.path.join(folder, f"{name}.onnx")
+            if not os.path.isfile(path):
+                raise ArtifactMismatch(f"{path!r} is missing; export again with hmmn-export")
+            self.sessions[name] = ort.InferenceSession(path, options, providers=providers)
+        self._np_dtype = {torch.float32: "float32", torch.float16: "float16", torch.int32: "int32"}
+
+    def _run(self, graph, inputs, outputs) -> None:
+        import numpy as np
+
+        session = self.sessions[graph]
+        binding = session.io_binding()
+        device = self.device.type
+        index = self.device.index or 0
+        for bind, tensors in ((binding.bind_input, inputs), (binding.bind_output, outputs)):
+            for name, t in tensors.items():
+                bind(name, device, index, np.dtype(self._np_dtype[t.dtype]), list(t.shape), t.data_ptr())
+        session.run_with_iobinding(binding)
+
+
+class TensorRTBackend(Backend):
+    """Serialized TensorRT engines, `execute_async_v3` on one stream (the caller's when given)."""
+
+    name = "tensorrt"
+
+    def __init__(self, folder: str, specs: Mapping[str, GraphSpec], manifest: dict, stream=None) -> None:
+        try:
+            import tensorrt as trt
+        except ImportError:
+            raise BackendUnavailable("the tensorrt package is not installed (pip install 'hmmn-deploy[gpu]')") from None
+        if not torch.cuda.is_available():
+            raise BackendUnavailable("the tensorrt backend needs a CUDA GPU and a CUDA build of torch; none here")
+        super().__init__(specs, "cuda")
+        engines = manifest["engines"]
+        if not engines.get("built"):
+            raise ArtifactMismatch(f"{folder!r} has no engines ({engines.get('reason')}); "
+                                   "build them with hmmn-export --engines on this machine")
+        check_engine_target(engines.get("target") or {}, current_target(trt.__version__))
+        runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
+        self.engines, self.contexts = {}, {}
+        for name in specs:
+            with open(os.path.join(folder, engines["files"][name]["file"]), "rb") as f:
+                engine = runtime.deserialize_cuda_engine(f.read())
+            if engine is None:
+                raise ArtifactMismatch(f"TensorRT {trt.__version__} cannot load {name}.engine; "
+                                       "rebuild the engines with hmmn-export --engines on this machine")
+            self.engines[name] = engine
+            self.contexts[name] = engine.create_execution_context()
+        self.stream = stream if stream is not None else torch.cuda.Stream()
+
+    def _run(self, graph, inputs, outputs) -> None:
+        context = self.contexts[graph]
+        for name, t in inputs.items():
+            context.set_input_shape(name, tuple(t.shape))
+            context.set_tensor_address(name, t.data_ptr())
+        for name, t in outputs.items():
+            context.set_tensor_address(name, t.data_ptr())
+        if not context.execute_async_v3(self.stream.cuda_stream):
+            raise RuntimeError(f"TensorRT failed to run {graph}")
+
+    def synchronize(self) -> None:
+        self.stream.synchronize()
+
+
+def current_target(tensorrt_version: str) -> Dict[str, str]:
+    major, minor = torch.cuda.get_device_capability()
+    return {"gpu": torch.cuda.get_device_name(), "compute_capability": f"{major}.{minor}",
+            "tensorrt": tensorrt_version}
+
+
+def check_engine_target(built_for: Mapping[str, str], here: Mapping[str, str]) -> None:
+    """Engines only run on the GPU architecture and TensorRT version they were built with."""
+    problems = []
+    if built_for.get("compute_capability") not in (None, "unknown", here["compute_capability"]):
+        problems.append(f"built for {built_for.get('gpu')} (compute capability {built_for['compute_capability']}), "
+                        f"this is {here['gpu']} ({here['compute_capability']})")
+    if built_for.get("tensorrt") and built_for["tensorrt"].split(".")[:2] != here["tensorrt"].split(".")[:2]:
+        problems.append(f"built with TensorRT {built_for['tensorrt']}, this is TensorRT {here['tensorrt']}")
+    if problems:
+        raise ArtifactMismatch("the engines do not fit this machine: " + "; ".join(problems)
+                               + ". Rebuild them here with hmmn-export --engines, or use --backend onnxruntime.")

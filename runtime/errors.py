@@ -1,0 +1,13 @@
+"""Errors of the runtime: each says what is wrong and what to do."""
+
+
+class RuntimeInputError(ValueError):
+    """A frame, mask, buffer or call that does not fit (size, dtype, labels, order of calls)."""
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend cannot run on this machine (a package or a GPU is missing)."""
+
+
+class ArtifactMismatch(RuntimeError):
+    """An export folder, manifest or engine this runtime or machine cannot use."""

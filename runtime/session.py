@@ -1,0 +1,332 @@
+"""Session (immutable: graphs, backend, settings) and VideoState (one per video: buffers, bank).
+
+    session = Session.open("hmmn_480p", backend="onnxruntime")
+    state = session.start(first_frame, first_mask)        # uint8 HxWx3 RGB, integer HxW labels
+    for frame in frames[1:]:
+        result = session.step(state, frame)               # result.labels: HxW, the mask's ids
+
+Per frame t (the protocol, also in the README): for each object group, `encode_memory` of
+frame t-1 with the probabilities of t-1 into the group's bank; `encode_query` of frame t;
+for each group, `match` into its objects' rows of the shared readouts; `decode` of all
+objects at once (soft aggregation spans every object); then each group keeps or drops the
+previous frame's slot. All buffers are allocated by `start` (and when objects change).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+import hmmn_ref
+from hmmn_ref.video import padding_for
+
+from ..export import manifest as manifest_io
+from ..export.contracts import GraphSpec, dim_values, graph_specs
+from .backends import TORCH_DTYPES, Backend, OnnxRuntimeBackend, TensorRTBackend, TorchBackend
+from .bank import GroupBank
+from .errors import ArtifactMismatch, RuntimeInputError
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+DEFAULT_CAPACITY = 48  # the public protocol exactly (mem_every 5) on videos of up to 237 frames
+
+
+@dataclasses.dataclass
+class StepResult:
+    frame: int  # index of the segmented frame
+    object_ids: List[int]  # label of each object channel 1..N
+    labels: Optional[np.ndarray] = None  # [H0, W0] the mask's ids (uint8, or int32 past 255)
+    probs: Optional[np.ndarray] = None  # [N+1, H0, W0] float32, background first
+    logits: Optional[np.ndarray] = None  # [N+1, H0, W0] float32, output logits L
+
+
+class VideoState:
+    """Everything one video owns. Shapes: H, W padded frame; N objects of all groups; K = N+1."""
+
+    def __init__(self, session: "Session", height: int, width: int) -> None:
+        self.session = session
+        self.size = (height, width)  # H0, W0
+        self.pad = padding_for(height, width)  # top, bottom, left, right
+        top, bottom, left, right = self.pad
+        self.dims = dim_values(1, 1, height + top + bottom, width + left + right)
+        dev, q = session.device, session.specs["encode_query"]
+        self.frame_prev = self._alloc(q.input("frame"))  # [1, 3, H, W] float32, frame t-1
+        self.frame_cur = self._alloc(q.input("frame"))  # [1, 3, H, W] float32, frame t
+        self.query = {s.name: self._alloc(s) for s in q.outputs}  # query keys and decoder features
+        self.pad_tensor = torch.tensor(self.pad, dtype=torch.int32, device=dev)  # [4]
+        self.groups: List[GroupBank] = []
+        self.t = 0  # index of the last frame with probabilities
+        self.probs: torch.Tensor  # [K, H, W] probabilities of frame t (decode output), 0 in the padding
+        self.objects_sum: torch.Tensor  # [1, H, W] their sum over the objects
+        self.logits: torch.Tensor  # [K, H, W]
+        self.readouts: Dict[str, torch.Tensor] = {}  # [N, ...] rows of every group's objects
+
+    def _alloc(self, spec, n: int = 1) -> torch.Tensor:
+        shape = spec.shape(dict(self.dims, N=n, K=n + 1))
+        return torch.zeros(shape, dtype=TORCH_DTYPES[spec.dtype], device=self.session.device)
+
+    @property
+    def object_ids(self) -> List[int]:
+        return [label for g in self.groups for label in g.labels]
+
+    def allocate_objects(self, probs: torch.Tensor) -> None:
+        """(Re)allocate the per-object buffers for the current groups; probs [K, H, W] padded."""
+        decode = self.session.specs["decode"]
+        n = len(self.object_ids)
+        self.readouts = {name: self._alloc(decode.input(name), n) for name in ("readout16", "readout8", "readout4")}
+        self.logits = self._alloc(decode.output("logits"), n)
+        self.probs = probs.contiguous()
+        self.objects_sum = self.probs[1:].sum(dim=0, keepdim=True)
+
+    def bank_bytes(self) -> int:
+        return sum(g.nbytes() for g in self.groups)
+
+    def buffers(self) -> List[torch.Tensor]:
+        """Every buffer the state holds (to check that nothing is re-allocated per frame)."""
+        own = [self.frame_prev, self.frame_cur, self.pad_tensor, self.probs, self.objects_sum, self.logits]
+        return own + list(self.query.values()) + list(self.readouts.values()) + [b for g in self.groups for b in g.buffers()]
+
+
+class Session:
+    """Graphs on a backend plus the memory policy; shared by any number of videos."""
+
+    def __init__(
+        self, backend: Backend, config: hmmn_ref.HMMNConfig, precision: str, mem_every: int = 5,
+        capacity: int = DEFAULT_CAPACITY, max_objects: Optional[int] = None, size: Optional[Tuple[int, int]] = None,
+    ) -> None:
+        if mem_every < 1 or capacity < 2:
+            raise ValueError("mem_every must be >= 1 and capacity >= 2")
+        self.backend = backend
+        self.config = config
+        self.precision = precision
+        self.specs: Dict[str, GraphSpec] = graph_specs(config, precision)
+        self.mem_every = mem_every
+        self.capacity = capacity
+        self.max_objects = max_objects  # engines' profile limit, None when unbounded
+        self.fixed_size = size  # engines are built for one size; graphs elsewhere take any
+        self.device = backend.device
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls, folder: str, backend: str = "onnxruntime", *, model: Optional[hmmn_ref.HMMN] = None,
+        providers: Optional[Sequence[str]] = None, capacity: Optional[int] = None,
+        mem_every: Optional[int] = None, threads: Optional[int] = None, stream=None, device: str = "cpu",
+    ) -> "Session":
+        """A session on an hmmn-export folder. backend 'onnxruntime' (providers: CPU by default),
+        'tensorrt' (its engines), or 'torch' (eager hmmn_ref stages; pass the `model` whose
+        weights the folder was exported from)."""
+        record = manifest_io.read_manifest(folder)
+        config = hmmn_ref.HMMNConfig.from_dict(record["model"]["config"])
+        precision = record["precision"]["name"]
+        memory = record["memory"]
+        capacity = capacity or memory["capacity"]
+        size, max_objects = None, None
+        specs = graph_specs(config, precision)
+        if backend == "onnxruntime":
+            runner: Backend = OnnxRuntimeBackend(folder, specs, providers, threads)
+        elif backend == "tensorrt":
+            runner = TensorRTBackend(folder, specs, record, stream)
+            size = (record["input"]["height"], record["input"]["width"])
+            max_objects = memory["max_objects"]
+            if capacity > memory["capacity"]:
+                raise RuntimeInputError(f"capacity {capacity} exceeds the engines' {memory['capacity']} slots; "
+                                        "rebuild them with a larger hmmn-export --capacity")
+        elif backend == "torch":
+            if model is None:
+                raise RuntimeInputError("the torch backend needs the PyTorch model: Session.open(..., model=model)")
+            if manifest_io.weights_sha256(model) != record["model"]["weights"]["sha256"]:
+                raise ArtifactMismatch(f"the model's weights differ from those {folder!r} was exported from "
+                                       f"({record['model']['weights']['source']})")
+            runner = TorchBackend(model, specs, precision, device)
+        else:
+            raise RuntimeInputError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+        return cls(runner, config, precision, mem_every or memory["mem_every"], capacity, max_objects, size)
+
+    @classmethod
+    def from_model(
+        cls, model: hmmn_ref.HMMN, precision: str = "fp32", mem_every: int = 5,
+        capacity: int = DEFAULT_CAPACITY, device: str = "cpu",
+    ) -> "Session":
+        """The torch backend straight from a model, without an export folder."""
+        specs = graph_specs(model.config, precision)
+        return cls(TorchBackend(model, specs, precision, device), model.config, precision, mem_every, capacity)
+
+    # -- inputs -----------------------------------------------------------------------------
+    def _write_frame(self, state: VideoState, frame, target: torch.Tensor) -> None:
+        """frame: numpy uint8 [H0, W0, 3] RGB, or a torch / DLPack tensor uint8 [H0, W0, 3] or
+        float [3, H0, W0] in [0, 1] (on the session's device: converted there, not copied to the host)."""
+        if isinstance(frame, np.ndarray):
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+                raise RuntimeInputError(f"a numpy frame must be uint8 [H, W, 3] RGB, got {frame.dtype} {frame.shape}")
+            frame = torch.from_numpy(frame)
+        elif not isinstance(frame, torch.Tensor):
+            if not hasattr(frame, "__dlpack__"):
+                raise RuntimeInputError(f"a frame must be a numpy array, a torch tensor or a DLPack tensor, "
+                                        f"got {type(frame).__name__}")
+            frame = torch.from_dlpack(frame)
+        if frame.dtype == torch.uint8 and frame.dim() == 3 and frame.shape[2] == 3:
+            chw = frame.to(target.device).permute(2, 0, 1)
+            scale = 1.0 / 255.0
+        elif frame.is_floating_point() and frame.dim() == 3 and frame.shape[0] == 3:
+            chw, scale = frame.to(target.device), 1.0
+        else:
+            raise RuntimeInputError(f"a frame tensor must be uint8 [H, W, 3] or float [3, H, W], "
+                                    f"got {frame.dtype} {tuple(frame.shape)}")
+        if tuple(chw.shape[1:]) != state.size:
+            raise RuntimeInputError(f"frame is {chw.shape[1]}x{chw.shape[2]} but this video is "
+                                    f"{state.size[0]}x{state.size[1]}; resize it or start a new video")
+        top, bottom, left, right = state.pad
+        h, w = target.shape[-2:]
+        target[0, :, top : h - bottom, left : w - right].copy_(chw)  # the padding stays zero
+        if scale != 1.0:
+            target.div_(255.0)  # as the reference divides uint8 frames
+
+    def _labels_to_probs(self, state: VideoState, mask, existing: Sequence[int]) -> Tuple[torch.Tensor, List[int]]:
+        """Label map [H0, W0] -> (one-hot [1+M, H, W] padded on the device, its new labels)."""
+        mask_t = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
+        if mask_t.dim() != 2 or mask_t.is_floating_point():
+            raise RuntimeInputError(f"a mask must be an integer label map [H, W], got {mask_t.dtype} {tuple(mask_t.shape)}")
+        if tuple(mask_t.shape) != state.size:
+            raise RuntimeInputError(f"mask is {mask_t.shape[0]}x{mask_t.shape[1]} but the frames are "
+                                    f"{state.size[0]}x{state.size[1]}; resize it with nearest-neighbour sampling")
+        labels = hmmn_ref.object_labels(mask_t.cpu().numpy())
+        if not labels:
+            raise RuntimeInputError("the mask has no object: every pixel is background (label 0)")
+        clash = sorted(set(labels) & set(existing))
+        if clash:
+            raise RuntimeInputError(f"labels {clash} are already objects of this video; new objects need new labels")
+        total = len(existing) + len(labels)
+        if self.max_objects is not None and total > self.max_objects:
+            raise RuntimeInputError(f"{total} objects exceed the engines' profile of {self.max_objects}; "
+                                    "rebuild with hmmn-export --max-objects")
+        probs = torch.nn.functional.pad(hmmn_ref.one_hot(mask_t.long(), labels),
+                                        (state.pad[2], state.pad[3], state.pad[0], state.pad[1]))
+        return probs.to(self.device), labels
+
+    # -- the video ----------------------------------------------------------------------------
+    def start(self, frame, mask, probs=None) -> VideoState:
+        """A new video from its first frame and label map (0 = background, ids kept in results).
+        probs: optional float32 [N+1, H0, W0] to memorise instead of the one-hot mask."""
+        height, width = _frame_size(frame)
+        if self.fixed_size and (height, width) != self.fixed_size:
+            raise RuntimeInputError(f"the engines were built for {self.fixed_size[0]}x{self.fixed_size[1]} frames, "
+                                    f"this video is {height}x{width}; export for its size or use onnxruntime")
+        grid = padding_for(height, width)
+        if ((height + grid[0] + grid[1]) // 16) * ((width + grid[2] + grid[3]) // 16) < self.config.min_cells_16:
+            raise RuntimeInputError(f"{height}x{width} frames are too small for this model "
+                                    f"(at least {self.config.min_cells_16} cells of 16x16 pixels)")
+        state = VideoState(self, height, width)
+        self._write_frame(state, frame, state.frame_prev)
+        one_hot, labels = self._labels_to_probs(state, mask, [])
+        state.groups = [self._new_group(state, labels, 0)]
+        state.allocate_objects(self._teacher(state, probs, len(labels) + 1) if probs is not None else one_hot)
+        return state
+
+    def _new_group(self, state: VideoState, labels: List[int], start: int) -> GroupBank:
+        return GroupBank(labels, start, self.capacity, self.mem_every, self.specs, state.dims, self.device)
+
+    def _teacher(self, state: VideoState, probs, k: int) -> torch.Tensor:
+        p = torch.as_tensor(np.asarray(probs) if not isinstance(probs, torch.Tensor) else probs)
+        if tuple(p.shape) != (k,) + state.size:
+            raise RuntimeInputError(f"probabilities must be [N+1, H, W] = {(k,) + state.size}, got {tuple(p.shape)}")
+        top, bottom, left, right = state.pad
+        return torch.nn.functional.pad(p.float(), (left, right, top, bottom)).to(self.device)
+
+    def step(self, state: VideoState, frame, *, teacher=None, outputs: Sequence[str] = ("labels",)) -> StepResult:
+        """Segment the next frame. teacher: optional float32 [N+1, H0, W0] probabilities of this
+        frame to memorise instead of the prediction (as hmmn_ref.run_video's teacher).
+        outputs: any of 'labels', 'probs', 'logits'."""
+        if not isinstance(state, VideoState) or state.session is not self:
+            raise RuntimeInputError("step() needs the VideoState that this session's start() returned")
+        self._write_frame(state, frame, state.frame_cur)
+        run, spec = self.backend.run, self.specs
+        offset = 0
+        for group in state.groups:  # 1. memorise frame t-1 for every group
+            n = len(group.labels)
+            run("encode_memory",
+                {"frame": state.frame_prev, "masks": state.probs[1 + offset : 1 + offset + n],
+                 "objects_sum": state.objects_sum},
+                group.memory_targets())
+            offset += n
+        run("encode_query", {"frame": state.frame_cur}, state.query)  # 2. query features of frame t
+        offset = 0
+        for group in state.groups:  # 3. read each group's memory into its objects' readout rows
+            n = len(group.labels)
+            feeds = {name: state.query[name] for name in ("query_key16", "query_key8", "query_key4")}
+            feeds.update(group.match_inputs(state.t))
+            out = {name: buf[offset : offset + n] for name, buf in state.readouts.items()}
+            out.update(group.match_outputs())
+            run("match", feeds, out)
+            offset += n
+        decode_in = dict(state.readouts, fm_query=state.query["fm_query"], fs8=state.query["fs8"],
+                         fs4=state.query["fs4"], pad=state.pad_tensor)
+        run("decode", decode_in, {"logits": state.logits, "probs": state.probs, "objects_sum": state.objects_sum})
+        for group in state.groups:  # 4. keep or drop the previous frame's slot
+            group.update(state.t)
+        state.frame_prev, state.frame_cur = state.frame_cur, state.frame_prev
+        state.t += 1
+        if teacher is not None:
+            state.probs.copy_(self._teacher(state, teacher, state.probs.shape[0]))
+            state.objects_sum.copy_(state.probs[1:].sum(dim=0, keepdim=True))
+        return self._result(state, outputs)
+
+    def add_objects(self, state: VideoState, mask) -> List[int]:
+        """Objects that appear on the last segmented frame (YouTube-VOS): their label map for
+        that frame. They form a new group with its own first frame; where the new mask has an
+        object, it replaces the prediction. Returns the new labels."""
+        one_hot, labels = self._labels_to_probs(state, mask, state.object_ids)
+        new_area = one_hot[1:].sum(dim=0, keepdim=True)  # [1, H, W]
+        merged = torch.cat([state.probs * (1.0 - new_area), one_hot[1:]], dim=0)  # new objects win
+        state.groups.append(self._new_group(state, labels, state.t))
+        state.allocate_objects(merged)
+        return labels
+
+    def remove_objects(self, state: VideoState, labels: Sequence[int]) -> None:
+        """Forget objects: their memory, channels and results. Their probability goes to the background."""
+        unknown = sorted(set(labels) - set(state.object_ids))
+        if unknown:
+            raise RuntimeInputError(f"objects {unknown} are not in this video (it has {state.object_ids})")
+        drop = set(labels)
+        channels = [0] + [1 + i for i, label in enumerate(state.object_ids) if label not in drop]
+        probs = state.probs[channels].clone()
+        probs[0] += state.probs[[1 + i for i, label in enumerate(state.object_ids) if label in drop]].sum(dim=0)
+        for group in state.groups:
+            group.select_objects([i for i, label in enumerate(group.labels) if label not in drop])
+        state.groups = [g for g in state.groups if g.labels]
+        if not state.groups:
+            raise RuntimeInputError("that would remove every object; start a new video instead")
+        state.allocate_objects(probs)
+
+    def _result(self, state: VideoState, outputs: Sequence[str]) -> StepResult:
+        unknown = set(outputs) - {"labels", "probs", "logits"}
+        if unknown:
+            raise RuntimeInputError(f"unknown outputs {sorted(unknown)}; choose labels, probs, logits")
+        self.backend.synchronize()
+        top, bottom, left, right = state.pad
+        h, w = state.logits.shape[-2:]
+        logits = state.logits[:, top : h - bottom, left : w - right]
+        result = StepResult(frame=state.t, object_ids=state.object_ids)
+        if "labels" in outputs:
+            ids = np.array([0] + state.object_ids)
+            index = logits.argmax(dim=0).cpu().numpy()
+            result.labels = ids[index].astype(np.uint8 if ids.max() < 256 else np.int32)
+        if "probs" in outputs:
+            result.probs = torch.softmax(logits.float(), dim=0).cpu().numpy()
+        if "logits" in outputs:
+            result.logits = logits.float().cpu().numpy().copy()  # the buffer is reused next frame
+        return result
+
+
+def _frame_size(frame) -> Tuple[int, int]:
+    if isinstance(frame, np.ndarray):
+        return int(frame.shape[0]), int(frame.shape[1])
+    if isinstance(frame, torch.Tensor) and frame.dim() == 3:
+        return (int(frame.shape[0]), int(frame.shape[1])) if frame.shape[-1] == 3 and frame.dtype == torch.uint8 \
+            else (int(frame.shape[1]), int(frame.shape[2]))
+    if hasattr(frame, "__dlpack__"):
+        return _frame_size(torch.from_dlpack(frame))
+    raise RuntimeInputError(f"a frame must be a numpy array or a tensor, got {type(frame).__name__}")
