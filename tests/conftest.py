@@ -39,6 +39,31 @@ def small_model() -> hmmn_ref.HMMN:
     return hmmn_ref.fill_golden_weights(hmmn_ref.HMMN(hmmn_ref.SMALL))
 
 
+@pytest.fixture(scope="session")
+def small_export(tmp_path_factory):
+    """hmmn-export of the small configuration (golden-fill weights) at 96x128, FP32.
+
+    Asked with --engines: without TensorRT and a GPU that exits 3 and still writes the folder."""
+    from hmmn_deploy.export import cli, engines
+
+    out = tmp_path_factory.mktemp("small_export") / "export"
+    code = cli.main(["--random-weights", "--config", "small", "--size", "96x128", "--check-frames", "4",
+                     "--capacity", "8", "--out", str(out), "--engines"])
+    assert code == (3 if engines.tensorrt_unavailable_reason() else 0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def paper_export(tmp_path_factory):
+    """hmmn-export of the paper configuration (golden-fill weights) at 240x432, FP32 (~2 min)."""
+    from hmmn_deploy.export import cli
+
+    out = tmp_path_factory.mktemp("paper_export") / "export"
+    assert cli.main(["--random-weights", "--config", "paper", "--size", "240x432", "--check-frames", "4",
+                     "--out", str(out)]) == 0
+    return out
+
+
 def _has_cuda() -> bool:
     return torch.cuda.is_available()
 

@@ -6,15 +6,11 @@ import json
 
 import pytest
 
-from hmmn_deploy.export import cli
 
 
 @pytest.mark.slow
-def test_paper_model_exports_and_validates(tmp_path):
-    out = tmp_path / "paper"
-    code = cli.main(["--random-weights", "--config", "paper", "--size", "240x432", "--check-frames", "4",
-                     "--out", str(out)])
-    assert code == 0
+def test_paper_model_exports_and_validates(paper_export):
+    out = paper_export
     record = json.loads((out / "manifest.json").read_text())
     assert record["input"] == {"height": 240, "width": 432, "padded_height": 240, "padded_width": 432,
                                "pad": [0, 0, 0, 0]}
