@@ -2,8 +2,9 @@
 
 The output folder appears complete or not at all: everything is written to a temporary
 folder beside it and renamed at the end. Exit status: 0 done; 1 validation or audit failed
-(the files are kept in OUT.failed for inspection); 2 bad arguments, weights or size;
-3 engines were asked for but cannot be built here (ONNX files and manifest are written).
+(the files are kept in OUT.failed for inspection) or a graph could not be exported (nothing
+is kept); 2 bad arguments, weights or size; 3 engines were asked for but could not be built
+(the ONNX files and the manifest are written, with the reason).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 
 import hmmn_ref
 from hmmn_ref.checkpoint import CheckpointError
+from hmmn_ref.cli import parse_size
 from hmmn_ref.video import grid_16, padding_for
 
 from . import audit, engines, manifest
@@ -35,16 +37,6 @@ MIN_AGREEMENT = {"fp32": 0.999, "fp16": 0.98}
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def parse_size(text: str):
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HxW, for example 480x854, got {text!r}") from None
-    if h < 16 or w < 16:
-        raise argparse.ArgumentTypeError(f"size {text!r} is too small")
-    return h, w
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "237 frames with --mem-every 5)")
     p.add_argument("--mem-every", type=int, default=5)
     p.add_argument("--engines", action="store_true", help="also build TensorRT engines (needs tensorrt and a GPU)")
-    p.add_argument("--timing-cache", default=None, help=f"TensorRT timing cache (default {engines.default_cache_path()})")
+    p.add_argument("--timing-cache", default=None,
+                   help="TensorRT timing cache (default ~/.cache/hmmn-deploy/timing-<gpu>-trt<version>.cache)")
     p.add_argument("--check-frames", type=int, default=6, help="frames of the chained video check (default 6)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     return p
@@ -147,11 +140,20 @@ def run_export(args, model: hmmn_ref.HMMN, out: str, work: str) -> int:
             engine_info["reason"] = reason
             exit_code = 3
         else:
-            files = engines.build_engines(work, specs, args.size, args.max_objects, args.capacity,
-                                          args.timing_cache or engines.default_cache_path(), log=log)
-            engine_info = {"built": True, "reason": "", "target": engines.gpu_target(),
-                           "files": {g: {**manifest.file_entry(work, e["file"]), "profile": e["profile"]}
-                                     for g, e in files.items()}}
+            try:
+                files = engines.build_engines(work, specs, args.size, args.max_objects, args.capacity,
+                                              args.timing_cache or engines.default_cache_path(), log=log)
+                engine_info = {"built": True, "reason": "", "target": engines.gpu_target(),
+                               "files": {g: {**manifest.file_entry(work, e["file"]), "profile": e["profile"]}
+                                         for g, e in files.items()}}
+            except Exception as exc:  # parser, builder or CUDA errors: keep the validated graphs
+                log(f"engines not built: {exc}. The ONNX graphs and the manifest are written.")
+                engine_info["reason"] = f"build failed: {exc}"
+                for name in specs:
+                    partial = os.path.join(work, f"{name}.engine")
+                    if os.path.exists(partial):
+                        os.remove(partial)
+                exit_code = 3
 
     record = manifest.build_manifest(
         config=model.config, weights_source=args.weights or "golden fill rule (random)",

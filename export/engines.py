@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Mapping, Optional, Tuple
 
+from hmmn_ref.video import padding_for
+
 from .contracts import GraphSpec, dim_values
 
 TIMING_CACHE = "timing.cache"
@@ -57,7 +59,10 @@ def gpu_target() -> Dict[str, str]:
 def profile_shapes(
     spec: GraphSpec, height: int, width: int, max_objects: int, capacity: int
 ) -> Dict[str, Dict[str, List[int]]]:
-    """min / opt / max shapes of every input: objects 1..max_objects, slots 1..capacity, fixed size."""
+    """min / opt / max shapes of every input: objects 1..max_objects, slots 1..capacity, and the
+    padded size of HxW frames."""
+    top, bottom, left, right = padding_for(height, width)
+    height, width = height + top + bottom, width + left + right
     low = dim_values(1, 1, height, width)
     opt = dim_values(min(2, max_objects), max(1, capacity // 2), height, width)
     high = dim_values(max_objects, capacity, height, width)
@@ -95,20 +100,31 @@ def build_engine(
         with open(cache_path, "rb") as f:
             cache_bytes = f.read()
     cache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(cache, ignore_mismatch=True)
+    if cache is None:  # unreadable (another TensorRT version): start a new one
+        cache = config.create_timing_cache(b"")
+    config.set_timing_cache(cache, ignore_mismatch=False)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise EngineBuildError(f"TensorRT failed to build an engine from {onnx_path} (see the log above)")
     with open(engine_path, "wb") as f:
         f.write(serialized)
-    with open(cache_path, "wb") as f:
+    tmp = f"{cache_path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
         f.write(config.get_timing_cache().serialize())
+    os.replace(tmp, cache_path)  # atomic: a concurrent or interrupted build never leaves half a cache
 
 
 def default_cache_path() -> str:
-    """Timing cache shared by all builds of this user: ~/.cache/hmmn-deploy/timing.cache."""
+    """Timing cache shared by this user's builds, one per GPU and TensorRT version:
+    ~/.cache/hmmn-deploy/timing-<gpu>-trt<version>.cache."""
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(root, "hmmn-deploy", TIMING_CACHE)
+    try:
+        target = gpu_target()
+        key = f"{target['gpu']}-cc{target['compute_capability']}-trt{target['tensorrt']}"
+    except Exception:  # no tensorrt: the path is only shown in --help
+        key = "default"
+    key = "".join(c if c.isalnum() or c in ".-" else "_" for c in key)
+    return os.path.join(root, "hmmn-deploy", f"timing-{key}.cache")
 
 
 def build_engines(

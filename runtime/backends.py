@@ -37,7 +37,8 @@ def _free_value(name: str, seen: Mapping[str, int]) -> int:
 
 
 def resolve_dims(graph: str, specs: Sequence[TensorSpec], tensors: Mapping[str, torch.Tensor]) -> Dict[str, int]:
-    """Check tensors against specs and return the value of every symbol (InputError if inconsistent)."""
+    """Check tensors against specs; return the free dims (N, T, H, W) they determine.
+    RuntimeInputError when a tensor breaks the contract or the tensors disagree."""
     missing = [s.name for s in specs if s.name not in tensors]
     extra = sorted(set(tensors) - {s.name for s in specs})
     if missing or extra:
@@ -57,11 +58,15 @@ def resolve_dims(graph: str, specs: Sequence[TensorSpec], tensors: Mapping[str, 
                     raise RuntimeInputError(f"{graph}.{s.name}: axis {axis} is {size}, the contract says {d}")
             elif seen.setdefault(d, size) != size:
                 raise RuntimeInputError(f"{graph}.{s.name}: {d} is {size} here but {seen[d]} elsewhere")
-    expected = dim_values(_free_value("N", seen), seen.get("T", 1), _free_value("H", seen), _free_value("W", seen))
+    free = {"N": _free_value("N", seen), "T": seen.get("T", 1), "H": _free_value("H", seen),
+            "W": _free_value("W", seen)}
+    expected = dim_values(free["N"], free["T"], free["H"], free["W"])
     for sym, value in seen.items():
         if expected[sym] != value:
             raise RuntimeInputError(f"{graph}: {sym} is {value}, but the other dims make it {expected[sym]}")
-    return seen
+    # Only the free dims these tensors actually determine.
+    determined = {"N": {"N", "K"}, "T": {"T"}, "H": {"H", "h", "h8", "h4"}, "W": {"W", "w", "w8", "w4"}}
+    return {name: free[name] for name, symbols in determined.items() if symbols & set(seen)}
 
 
 class Backend:
@@ -77,7 +82,7 @@ class Backend:
         spec = self.specs[graph]
         dims = resolve_dims(graph, spec.inputs, inputs)
         out_dims = resolve_dims(graph, spec.outputs, outputs)
-        clash = {k: (dims[k], v) for k, v in out_dims.items() if k in dims and dims[k] != v}
+        clash = {k: (dims[k], v) for k, v in out_dims.items() if k in dims and dims[k] != v}  # N, T, H, W
         if clash:
             raise RuntimeInputError(f"{graph}: output buffers disagree with the inputs on {clash}")
         for name, t in list(inputs.items()) + list(outputs.items()):
@@ -157,6 +162,9 @@ class OnnxRuntimeBackend(Backend):
         for bind, tensors in ((binding.bind_input, inputs), (binding.bind_output, outputs)):
             for name, t in tensors.items():
                 bind(name, device, index, np.dtype(self._np_dtype[t.dtype]), list(t.shape), t.data_ptr())
+        if device == "cuda":
+            # ONNX Runtime's CUDA stream does not wait for torch's: finish writing the inputs first.
+            torch.cuda.current_stream(self.device).synchronize()
         session.run_with_iobinding(binding)
 
 
@@ -188,17 +196,29 @@ class TensorRTBackend(Backend):
                                        "rebuild the engines with hmmn-export --engines on this machine")
             self.engines[name] = engine
             self.contexts[name] = engine.create_execution_context()
-        self.stream = stream if stream is not None else torch.cuda.Stream()
+        if stream is None:
+            stream = torch.cuda.Stream()
+        elif isinstance(stream, int):  # a raw cudaStream_t from the caller (C++ hosts)
+            stream = torch.cuda.ExternalStream(stream)
+        self.stream = stream
 
     def _run(self, graph, inputs, outputs) -> None:
         context = self.contexts[graph]
         for name, t in inputs.items():
-            context.set_input_shape(name, tuple(t.shape))
-            context.set_tensor_address(name, t.data_ptr())
-        for name, t in outputs.items():
-            context.set_tensor_address(name, t.data_ptr())
+            if not context.set_input_shape(name, tuple(t.shape)):
+                raise RuntimeInputError(f"{graph}.{name}: shape {tuple(t.shape)} is outside the engine's profile "
+                                        "(objects, slots or size); rebuild with hmmn-export --engines")
+        for name, t in list(inputs.items()) + list(outputs.items()):
+            if t.data_ptr() % 256:
+                raise RuntimeInputError(f"{graph}.{name}: TensorRT needs 256-byte aligned buffers")
+            if not context.set_tensor_address(name, t.data_ptr()):
+                raise RuntimeInputError(f"{graph}.{name}: TensorRT refused the buffer address")
+        # Order against torch's stream, where the session writes frames, probabilities and slots.
+        current = torch.cuda.current_stream(self.device)
+        self.stream.wait_stream(current)
         if not context.execute_async_v3(self.stream.cuda_stream):
             raise RuntimeError(f"TensorRT failed to run {graph}")
+        current.wait_stream(self.stream)
 
     def synchronize(self) -> None:
         self.stream.synchronize()
@@ -216,7 +236,7 @@ def check_engine_target(built_for: Mapping[str, str], here: Mapping[str, str]) -
     if built_for.get("compute_capability") not in (None, "unknown", here["compute_capability"]):
         problems.append(f"built for {built_for.get('gpu')} (compute capability {built_for['compute_capability']}), "
                         f"this is {here['gpu']} ({here['compute_capability']})")
-    if built_for.get("tensorrt") and built_for["tensorrt"].split(".")[:2] != here["tensorrt"].split(".")[:2]:
+    if built_for.get("tensorrt") and built_for["tensorrt"] != here["tensorrt"]:
         problems.append(f"built with TensorRT {built_for['tensorrt']}, this is TensorRT {here['tensorrt']}")
     if problems:
         raise ArtifactMismatch("the engines do not fit this machine: " + "; ".join(problems)

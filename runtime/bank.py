@@ -49,6 +49,7 @@ class GroupBank:
         # Fine memory, slot 0 the group's first frame, slot 1 the previous frame.
         self.fine = {name: alloc("mem_" + name, 2) for name in ("key8", "value8", "key4", "value4")}
         self.slot_frames: List[int] = []  # frame index held by each permanent slot 0..P-1
+        self._ages_written: List[int] = []  # what slot_age holds now (copied only when it changes)
 
     # -- where this step writes and what it reads --------------------------------------------
     @property
@@ -72,7 +73,9 @@ class GroupBank:
         t = self.slots_read
         frames = self.slot_frames + [previous_frame]
         ages = [sum(other > f for other in frames) for f in frames]  # newer slots than each slot
-        self.slot_age[:t].copy_(torch.tensor(ages, dtype=torch.int32))
+        if ages != self._ages_written:  # changes only when a slot is kept or replaced
+            self.slot_age[:t].copy_(torch.tensor(ages, dtype=torch.int32))
+            self._ages_written = ages
         inputs = {"mem_key16": self.key16[:t], "mem_value16": self.value16[:t], "tracks": self.tracks[:t],
                   "slot_age": self.slot_age[:t]}
         inputs.update({"mem_" + name: buf for name, buf in self.fine.items()})

@@ -242,6 +242,11 @@ class Session:
         outputs: any of 'labels', 'probs', 'logits'."""
         if not isinstance(state, VideoState) or state.session is not self:
             raise RuntimeInputError("step() needs the VideoState that this session's start() returned")
+        unknown = set(outputs) - {"labels", "probs", "logits"}
+        if unknown:
+            raise RuntimeInputError(f"unknown outputs {sorted(unknown)}; choose labels, probs, logits")
+        # Check everything before the state moves on.
+        teacher_probs = None if teacher is None else self._teacher(state, teacher, state.probs.shape[0])
         self._write_frame(state, frame, state.frame_cur)
         run, spec = self.backend.run, self.specs
         offset = 0
@@ -269,8 +274,8 @@ class Session:
             group.update(state.t)
         state.frame_prev, state.frame_cur = state.frame_cur, state.frame_prev
         state.t += 1
-        if teacher is not None:
-            state.probs.copy_(self._teacher(state, teacher, state.probs.shape[0]))
+        if teacher_probs is not None:
+            state.probs.copy_(teacher_probs)
             state.objects_sum.copy_(state.probs[1:].sum(dim=0, keepdim=True))
         return self._result(state, outputs)
 
@@ -291,20 +296,17 @@ class Session:
         if unknown:
             raise RuntimeInputError(f"objects {unknown} are not in this video (it has {state.object_ids})")
         drop = set(labels)
+        if not set(state.object_ids) - drop:
+            raise RuntimeInputError("that would remove every object; start a new video instead")
         channels = [0] + [1 + i for i, label in enumerate(state.object_ids) if label not in drop]
         probs = state.probs[channels].clone()
         probs[0] += state.probs[[1 + i for i, label in enumerate(state.object_ids) if label in drop]].sum(dim=0)
         for group in state.groups:
             group.select_objects([i for i, label in enumerate(group.labels) if label not in drop])
         state.groups = [g for g in state.groups if g.labels]
-        if not state.groups:
-            raise RuntimeInputError("that would remove every object; start a new video instead")
         state.allocate_objects(probs)
 
     def _result(self, state: VideoState, outputs: Sequence[str]) -> StepResult:
-        unknown = set(outputs) - {"labels", "probs", "logits"}
-        if unknown:
-            raise RuntimeInputError(f"unknown outputs {sorted(unknown)}; choose labels, probs, logits")
         self.backend.synchronize()
         top, bottom, left, right = state.pad
         h, w = state.logits.shape[-2:]

@@ -180,10 +180,12 @@ def test_manifest_reader_refuses_other_versions(small_fp32, tmp_path):
 
 def test_engine_profiles_cover_objects_and_slots():
     spec = contracts.graph_specs(hmmn_ref.PAPER, "fp16")["match"]
-    profile = engines.profile_shapes(spec, 480, 864, max_objects=5, capacity=20)
+    profile = engines.profile_shapes(spec, 480, 864, max_objects=5, capacity=20)  # a multiple of 16
     assert profile["mem_key16"] == {"min": [1, 1, 128, 30, 54], "opt": [10, 2, 128, 30, 54],
                                     "max": [20, 5, 128, 30, 54]}
     assert profile["mem_key8"]["max"] == [2, 5, 30, 54, 4, 128]
+    # Engines take padded frames: 480x854 pads to 480x864.
+    assert engines.profile_shapes(spec, 480, 854, 5, 20) == profile
 
 
 @pytest.mark.gpu

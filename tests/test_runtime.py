@@ -154,6 +154,13 @@ def test_objects_added_at_frame_7_and_removed_later(small_model, small_clip):
         session.add_objects(state, np.where(labels[11] == 2, 2, 0))
     with pytest.raises(RuntimeInputError, match="not in this video"):
         session.remove_objects(state, [1])
+    with pytest.raises(RuntimeInputError, match="every object"):
+        session.remove_objects(state, [2, 7])
+    assert state.object_ids == [2, 7]  # a refused call changes nothing
+    t_before = state.t
+    with pytest.raises(RuntimeInputError, match="probabilities must be"):
+        session.step(state, frames[12], teacher=np.zeros((2, 96, 128), np.float32))
+    assert state.t == t_before
 
 
 def test_bad_inputs_get_clear_errors(small_model, small_export, small_clip, tmp_path):
@@ -193,11 +200,13 @@ def test_bad_inputs_get_clear_errors(small_model, small_export, small_clip, tmp_
 
 def test_engines_from_another_gpu_or_version_are_refused():
     here = {"gpu": "NVIDIA H100", "compute_capability": "9.0", "tensorrt": "10.13.0"}
-    check_engine_target({"gpu": "NVIDIA H100", "compute_capability": "9.0", "tensorrt": "10.13.3"}, here)
+    check_engine_target({"gpu": "NVIDIA H100 PCIe", "compute_capability": "9.0", "tensorrt": "10.13.0"}, here)
     with pytest.raises(ArtifactMismatch, match="compute capability 8.6"):
         check_engine_target({"gpu": "NVIDIA A10", "compute_capability": "8.6", "tensorrt": "10.13.0"}, here)
     with pytest.raises(ArtifactMismatch, match="TensorRT 11.4"):
         check_engine_target({"gpu": "NVIDIA H100", "compute_capability": "9.0", "tensorrt": "11.4.0"}, here)
+    with pytest.raises(ArtifactMismatch, match="TensorRT 10.13.3"):  # plans need the exact version
+        check_engine_target({"gpu": "NVIDIA H100", "compute_capability": "9.0", "tensorrt": "10.13.3"}, here)
 
 
 def test_backend_checks_buffers_against_the_contract(small_model):
@@ -212,6 +221,11 @@ def test_backend_checks_buffers_against_the_contract(small_model):
     bad = dict(outputs, query_key8=torch.zeros(1, 32, 9, 8))
     with pytest.raises(RuntimeInputError, match="h8"):
         session.backend.run("encode_query", {"frame": frame}, bad)
+    # Outputs sized for another frame than the input: refused before anything is written.
+    big = {s.name: torch.zeros(s.shape({"h": 5, "w": 5, "h8": 10, "w8": 10, "h4": 20, "w4": 20}))
+           for s in spec.outputs}
+    with pytest.raises(RuntimeInputError, match="disagree"):
+        session.backend.run("encode_query", {"frame": frame}, big)
 
 
 @pytest.mark.gpu
