@@ -30,9 +30,12 @@ from .onnx_export import OPSET, ExportError, export_graph
 from .ort_runner import OrtGraphs
 from .validate import OutputCheck, case_dims, reference_cases, sample_clip, validate_graph, validate_video
 
-# The teacher-forced video check: FP32 graphs must reproduce hmmn_ref; the FP16 plan is
-# measured against FP32 and held to a looser bar (random weights amplify rounding).
-MIN_AGREEMENT = {"fp32": 0.999, "fp16": 0.98}
+# The teacher-forced video check, (decision margin, minimum mask agreement on the pixels the
+# reference decides by more than the margin). FP32 graphs must reproduce hmmn_ref: a margin
+# of 1e-3 is the spec's probability tolerance. The FP16 plan moves probabilities by up to
+# ~0.1 on random weights: it is measured against FP32 (printed), and only pixels decided by
+# more than 0.1 are held to 99%, a sanity bar that catches broken graphs, not an accuracy claim.
+VIDEO_GATES = {"fp32": (1e-3, 0.999), "fp16": (0.1, 0.99)}
 
 
 def log(message: str) -> None:
@@ -187,7 +190,8 @@ def validate_all(args, model, specs, work):
             log("  " + check.line())
             checks.append(check)
     log(f"  running the chained graphs over a {args.check_frames}-frame clip (teacher-forced) ...")
-    video = validate_video(model, run, frames, labels[0], args.mem_every, min_agreement=MIN_AGREEMENT[args.precision])
+    margin, min_agreement = VIDEO_GATES[args.precision]
+    video = validate_video(model, run, frames, labels[0], args.mem_every, min_agreement=min_agreement, margin=margin)
     label = "FP16 plan vs FP32 hmmn_ref" if args.precision == "fp16" else "chained graphs vs hmmn_ref.run_video"
     log("  " + video.line(label))
     return checks, video
@@ -197,7 +201,8 @@ def validation_record(checks, video, findings) -> dict:
     return {
         "graphs": {c.graph + "." + c.output: {"measured": c.measured, "tolerance": c.tolerance, "passed": c.passed}
                    for c in checks},
-        "video": {"frames": video.frames, "agreement": video.agreement, "max_dp": video.max_dp,
+        "video": {"frames": video.frames, "agreement": video.agreement, "decided_fraction": video.decided_fraction,
+                  "decided_agreement": video.decided_agreement, "margin": video.margin, "max_dp": video.max_dp,
                   "max_rel_dl": video.max_rel_dl, "min_agreement": video.min_agreement, "passed": video.passed},
         "audit": {name: [str(f) for f in items] for name, items in findings.items()},
     }
@@ -215,7 +220,8 @@ def print_summary(specs, graph_files, checks, precision, video) -> None:
             parity += f" ({worst.output})"
         log(f"{name:<14} {graph_files[name]['file']:<20} {graph_files[name]['bytes'] / 2**20:>7.1f} MiB  "
             f"{parity:<34} {precision}")
-    log(f"{'video':<14} {'':<20} {'':>10}  {'PASS' if video.passed else 'FAIL'} agreement {video.agreement * 100:.3f}%")
+    log(f"{'video':<14} {'':<20} {'':>10}  {'PASS' if video.passed else 'FAIL'} agreement "
+        f"{video.decided_agreement * 100:.3f}% (decided pixels), {video.agreement * 100:.3f}% (all)")
 
 
 def publish(work: str, out: str) -> None:

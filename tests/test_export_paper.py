@@ -15,5 +15,5 @@ def test_paper_model_exports_and_validates(paper_export):
     assert record["input"] == {"height": 240, "width": 432, "padded_height": 240, "padded_width": 432,
                                "pad": [0, 0, 0, 0]}
     assert all(v["passed"] for v in record["validation"]["graphs"].values())
-    assert record["validation"]["video"]["agreement"] >= 0.999
+    assert record["validation"]["video"]["decided_agreement"] >= 0.999
     assert record["graphs"]["encode_query"]["bytes"] > 50 * 2**20  # the ResNet-50 trunk is in there
