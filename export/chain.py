@@ -6,7 +6,7 @@ reproduce `hmmn_ref.run_video`. (The runtime does the same with a preallocated d
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -27,9 +27,11 @@ def run_graphs(
     first_probs: np.ndarray,
     mem_every: int = 5,
     teacher: Optional[np.ndarray] = None,
+    teacher_tracks: Optional[Sequence[np.ndarray]] = None,
 ) -> np.ndarray:
     """frames float32 [T, 3, H0, W0]; first_probs [K, H0, W0] one-hot; teacher [T, K, H0, W0] or None.
-    Returns logits [T-1, K, H0, W0] like hmmn_ref.run_video."""
+    teacher_tracks: per frame t (from 1), the tracking maps [N, P, hw] to read instead of the
+    graphs' own (hmmn_ref.run_video's tracks_log). Returns logits [T-1, K, H0, W0]."""
     num_frames, _, height, width = frames.shape
     k = first_probs.shape[0]
     pad = padding_for(height, width)
@@ -48,6 +50,9 @@ def run_graphs(
             first = entry
             tracks = np.zeros((0,) + entry["key16"].shape[:1] + entry["key16"].shape[2:], np.int32)
         slots = permanent + [entry]
+        if teacher_tracks is not None:  # [N, P, hw] -> [P, N, h, w]
+            forced = np.asarray(teacher_tracks[t - 1]).transpose(1, 0, 2)
+            tracks = forced.reshape(forced.shape[:2] + entry["key16"].shape[2:]).astype(np.int32)
         query = run("encode_query", {"frame": pad_hw(frames[t : t + 1], pad)})
         fine = [first, entry]  # on the first call both are frame 0; the graph ignores slot 1
         feeds = {

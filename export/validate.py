@@ -204,17 +204,18 @@ def case_dims(first_mask: torch.Tensor, num_objects: int, slots: int = 2) -> Dic
 
 def validate_video(
     model: hmmn_ref.HMMN, run: GraphRunner, frames: torch.Tensor, first_mask: torch.Tensor,
-    mem_every: int = 5, reference: Optional[torch.Tensor] = None, min_agreement: float = 0.999,
-    margin: float = 1e-3,
+    mem_every: int = 5, min_agreement: float = 0.999, margin: float = 1e-3,
 ) -> VideoCheck:
-    """Teacher-forced comparison (frame t-1 memorised with hmmn_ref's own probabilities, so
-    rounding differences do not compound: spec section 7) of the chained graphs with run_video."""
-    if reference is None:
-        reference = hmmn_ref.run_video(model, frames, first_mask, mem_every)
+    """Teacher-forced comparison of the chained graphs with run_video: frame t-1 is memorised
+    with hmmn_ref's own probabilities and read with hmmn_ref's own tracking maps, so a rounding
+    difference on one frame (a near-tie of the flow argmax, say) does not compound (spec 7)."""
+    tracks_log: List[torch.Tensor] = []
+    reference = hmmn_ref.run_video(model, frames, first_mask, mem_every, tracks_log=tracks_log)
     labels = object_labels(first_mask.numpy())
     first = one_hot(first_mask, labels)
     teacher = torch.cat([first[None], torch.softmax(reference, 1)]).numpy()
-    got = run_graphs(run, frames.numpy(), first.numpy(), mem_every, teacher=teacher)
+    got = run_graphs(run, frames.numpy(), first.numpy(), mem_every, teacher=teacher,
+                     teacher_tracks=[tr.numpy() for tr in tracks_log])
     ref = reference.numpy()
     p_got = torch.softmax(torch.from_numpy(got), 1).numpy()
     p_ref = torch.softmax(reference, 1).numpy()

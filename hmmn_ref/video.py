@@ -99,6 +99,7 @@ def run_video(
     teacher: Optional[torch.Tensor] = None,
     *,
     on_frame: Optional[Callable[[int, int], None]] = None,
+    tracks_log: Optional[List[torch.Tensor]] = None,
 ) -> torch.Tensor:
     """Segment a video with the public protocol.
 
@@ -108,6 +109,8 @@ def run_video(
     probabilities; when given, frame t-1 is memorised with teacher[t-1] (teacher[0] replaces
     the one-hot annotation) instead of the model's own prediction.
     on_frame: optional callback(t, T) after frame t is segmented (progress reporting).
+    tracks_log: optional list; gets, per frame t, the tracking maps [N, P, hw] of the
+    permanent 1/16 slots that frame t reads (for comparisons that force this state too).
     Returns float32 [T-1, N+1, H0, W0]: the output logits L of frames 1..T-1.
     """
     frames = torch.as_tensor(frames)
@@ -142,6 +145,8 @@ def run_video(
             first = entry
         slots16 = stack_slots(permanent + [entry])
         slots_fine = stack_slots([first] if t == 1 else [first, entry])
+        if tracks_log is not None:
+            tracks_log.append(tracks.clone())
         logits, new_tracks = model.segment(pad(frames[t : t + 1], p), slots16, slots_fine, tracks)
         logits = crop(logits, p)
         outputs[t - 1] = logits
