@@ -16,7 +16,6 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-import torch
 
 import hmmn_ref
 from hmmn_ref.checkpoint import CheckpointError

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hmmn_ref import HMMN, matching

@@ -8,7 +8,7 @@ tolerance. Then the four graphs, chained, are compared with `hmmn_ref.run_video`
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Tuple
 
 import numpy as np
 import torch

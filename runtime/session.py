@@ -15,8 +15,7 @@ previous frame's slot. All buffers are allocated by `start` (and when objects ch
 from __future__ import annotations
 
 import dataclasses
-import os
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -248,7 +247,7 @@ class Session:
         # Check everything before the state moves on.
         teacher_probs = None if teacher is None else self._teacher(state, teacher, state.probs.shape[0])
         self._write_frame(state, frame, state.frame_cur)
-        run, spec = self.backend.run, self.specs
+        run = self.backend.run
         offset = 0
         for group in state.groups:  # 1. memorise frame t-1 for every group
             n = len(group.labels)
