@@ -20,8 +20,6 @@ OPSET = 18  # TensorRT 10.0 parses opsets 9..20; ONNX Runtime any recent one
 # Example sizes for tracing: distinct values, none 0 or 1 (torch.export specialises those).
 EXAMPLE_DIMS = dim_values(n=3, t=4, height=96, width=128)
 
-TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "int32": torch.int32, "int64": torch.int64}
-
 
 class ExportError(RuntimeError):
     """A graph that could not be exported, or whose ONNX file breaks its contract."""

@@ -111,8 +111,7 @@ class GroupBank:
         self.fine = {name: buf.index_select(1, index).contiguous() for name, buf in self.fine.items()}
 
     def nbytes(self) -> int:
-        tensors = [self.key16, self.value16, self.tracks, self.tracks_out, self.slot_age, *self.fine.values()]
-        return sum(t.numel() * t.element_size() for t in tensors)
+        return sum(t.numel() * t.element_size() for t in self.buffers())
 
     def buffers(self) -> List[torch.Tensor]:
         return [self.key16, self.value16, self.tracks, self.tracks_out, self.slot_age, *self.fine.values()]
