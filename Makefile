@@ -18,9 +18,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 
-# The main job on its built-in default: segment a generated clip with the paper model.
+# The main job on its built-in default: hmmn-run on a generated clip (paper model, onnxruntime).
 demo: setup
-	$(BIN)/hmmn-ref -o demo_out
+	$(BIN)/hmmn-run -o demo_out --overlay
 
 # pytest exits 5 when it collects no test: report that as a failure with a reason.
 test: setup

@@ -161,7 +161,7 @@ class Session:
         if isinstance(frame, np.ndarray):
             if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
                 raise RuntimeInputError(f"a numpy frame must be uint8 [H, W, 3] RGB, got {frame.dtype} {frame.shape}")
-            frame = torch.from_numpy(frame)
+            frame = torch.from_numpy(frame if frame.flags.writeable else frame.copy())  # PIL arrays are read-only
         elif not isinstance(frame, torch.Tensor):
             if not hasattr(frame, "__dlpack__"):
                 raise RuntimeInputError(f"a frame must be a numpy array, a torch tensor or a DLPack tensor, "
@@ -186,7 +186,7 @@ class Session:
 
     def _labels_to_probs(self, state: VideoState, mask, existing: Sequence[int]) -> Tuple[torch.Tensor, List[int]]:
         """Label map [H0, W0] -> (one-hot [1+M, H, W] padded on the device, its new labels)."""
-        mask_t = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
+        mask_t = mask if isinstance(mask, torch.Tensor) else torch.from_numpy(np.array(mask))  # a copy: PIL arrays are read-only
         if mask_t.dim() != 2 or mask_t.is_floating_point():
             raise RuntimeInputError(f"a mask must be an integer label map [H, W], got {mask_t.dtype} {tuple(mask_t.shape)}")
         if tuple(mask_t.shape) != state.size:

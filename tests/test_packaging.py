@@ -10,9 +10,9 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 SMOKE = """
-import sys, torch, hmmn_ref, hmmn_deploy.export, hmmn_deploy.runtime
+import sys, torch, hmmn_ref, hmmn_deploy.export, hmmn_deploy.runtime, hmmn_deploy.segment
 site = sys.argv[1]
-for mod in (hmmn_ref, hmmn_deploy.export, hmmn_deploy.runtime):
+for mod in (hmmn_ref, hmmn_deploy.export, hmmn_deploy.runtime, hmmn_deploy.segment):
     assert mod.__file__.startswith(site), (mod.__name__, mod.__file__)
 from hmmn_ref.sample_video import make_sample_video
 frames, labels = make_sample_video(num_frames=3, height=64, width=64)
@@ -25,11 +25,13 @@ print("wheel ok", tuple(out.shape))
 def test_editable_install_maps_folders_under_one_namespace():
     import hmmn_deploy.export
     import hmmn_deploy.runtime
+    import hmmn_deploy.segment
     import hmmn_ref
 
     assert pathlib.Path(hmmn_ref.__file__).parent == ROOT / "hmmn_ref"
     assert pathlib.Path(hmmn_deploy.export.__file__).parent == ROOT / "export"
     assert pathlib.Path(hmmn_deploy.runtime.__file__).parent == ROOT / "runtime"
+    assert pathlib.Path(hmmn_deploy.segment.__file__).parent == ROOT / "segment"
 
 
 def test_built_wheel_imports_and_runs(tmp_path):

@@ -1,0 +1,158 @@
+"""The runtime Session hmmn-run segments with: from an export folder, or from weights.
+
+With weights and a graph backend (onnxruntime, tensorrt) the graphs are exported on the fly
+into a cache folder keyed by the weights' hash and every setting the graphs depend on, and
+reused by later runs. Without weights the model has random weights (the golden fill rule):
+the run works, the masks mean nothing, and the run says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable, Optional, Tuple
+
+import hmmn_ref
+from hmmn_ref.checkpoint import CheckpointError
+
+from ..export import __version__ as EXPORT_VERSION
+from ..export import cli as export_cli
+from ..export import manifest as manifest_io
+from ..runtime import Session
+from ..runtime.errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
+
+# ONNX Runtime graphs take any frame size; their export is validated at this one (spec size
+# of the golden clips' paper checks), which keeps a first run to a minute or two.
+ORT_VALIDATION_SIZE = (240, 432)
+
+
+class ModelError(ValueError):
+    """Weights, artifacts or settings that cannot make a session; the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelChoice:
+    backend: str = "onnxruntime"
+    precision: Optional[str] = None  # None: fp32, or the artifacts' precision
+    config: str = "paper"
+    weights: Optional[str] = None  # checkpoint path; None with no artifacts: random weights
+    artifacts: Optional[str] = None  # an hmmn-export folder
+    mem_every: Optional[int] = None
+    capacity: Optional[int] = None
+    max_objects: int = 8  # engines' profile, for on-the-fly TensorRT exports
+    threads: Optional[int] = None
+    cache: Optional[str] = None  # where on-the-fly exports live
+
+
+def default_cache() -> str:
+    root = os.environ.get("HMMN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "hmmn-deploy")
+    return os.path.join(root, "graphs")
+
+
+def load_model(config: str, weights: Optional[str]) -> Tuple[hmmn_ref.HMMN, str]:
+    """(model in eval mode, where its weights come from)."""
+    try:
+        model = hmmn_ref.HMMN(hmmn_ref.get_config(config))
+        if weights:
+            return hmmn_ref.load_weights(model, weights), weights
+    except (ValueError, CheckpointError) as exc:
+        raise ModelError(str(exc)) from None
+    return hmmn_ref.fill_golden_weights(model), "random (golden fill rule)"
+
+
+def cache_key(config: str, precision: str, weights_sha: str, backend: str,
+              size: Optional[Tuple[int, int]], capacity: int, max_objects: int) -> str:
+    """A folder name for every setting an export depends on. ONNX graphs serve any size and any
+    capacity; engines are built for one size and profile."""
+    key = f"{config}-{precision}-{weights_sha[:16]}-v{EXPORT_VERSION}"
+    if backend == "tensorrt":
+        key += f"-trt-{size[0]}x{size[1]}-c{capacity}-o{max_objects}"
+    return key
+
+
+def cached_export(choice: ModelChoice, model: hmmn_ref.HMMN, precision: str, size: Optional[Tuple[int, int]],
+                  capacity: int, log: Callable[[str], None]) -> str:
+    root = choice.cache or default_cache()
+    folder = os.path.join(root, cache_key(choice.config, precision, manifest_io.weights_sha256(model),
+                                          choice.backend, size, capacity, choice.max_objects))
+    if os.path.isfile(os.path.join(folder, "manifest.json")):
+        log(f"hmmn-run: reusing the exported graphs in {folder}")
+        return folder
+    os.makedirs(root, exist_ok=True)
+    engines = choice.backend == "tensorrt"
+    if engines and size is None:
+        raise ModelError("TensorRT engines are built for one frame size; give --size HxW")
+    check_size = size if engines else ORT_VALIDATION_SIZE
+    argv = ["--out", folder, "--config", choice.config, "--precision", precision,
+            "--size", f"{check_size[0]}x{check_size[1]}", "--capacity", str(capacity),
+            "--max-objects", str(choice.max_objects), "--mem-every", str(choice.mem_every or 5)]
+    argv += ["--weights", choice.weights] if choice.weights else ["--random-weights"]
+    argv += ["--engines"] if engines else []
+    log(f"hmmn-run: exporting the graphs once into {folder} (later runs reuse them) ...")
+    code = export_cli.main(argv)
+    if code == 3:
+        raise ModelError("the TensorRT engines could not be built (reason above); the ONNX graphs are exported: "
+                         "use --backend onnxruntime, or run on a machine with a GPU and tensorrt")
+    if code != 0:
+        raise ModelError(f"exporting the graphs failed (hmmn-export exit {code}, log above); nothing was cached")
+    return folder
+
+
+def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Callable[[str], None]):
+    """-> (Session, a dict describing it for summary.json). `size`: the frames' processing size,
+    needed only to build TensorRT engines."""
+    if choice.threads:
+        import torch
+
+        torch.set_num_threads(choice.threads)
+    try:
+        if choice.artifacts:
+            return _from_artifacts(choice, log)
+        model, source = load_model(choice.config, choice.weights)
+        if not choice.weights:
+            log("hmmn-run: no --weights or --artifacts: RANDOM weights (golden fill rule); the masks are not "
+                "meaningful. Give --weights HMMN_weights.pth for real masks.")
+        precision = choice.precision or "fp32"
+        capacity = choice.capacity or 48
+        if choice.backend == "torch":
+            session = Session.from_model(model, precision, choice.mem_every or 5, capacity)
+            folder = None
+        else:
+            folder = cached_export(choice, model, precision, size, capacity, log)
+            session = Session.open(folder, choice.backend, capacity=capacity, mem_every=choice.mem_every,
+                                   threads=choice.threads)
+    except (RuntimeInputError, ArtifactMismatch, BackendUnavailable, ValueError) as exc:
+        raise ModelError(str(exc)) from None
+    return session, _describe(choice, session, source, folder)
+
+
+def _from_artifacts(choice: ModelChoice, log):
+    try:
+        record = manifest_io.read_manifest(choice.artifacts)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"--artifacts {choice.artifacts!r}: {exc}") from None
+    if choice.precision and choice.precision != record["precision"]["name"]:
+        raise ModelError(f"{choice.artifacts!r} holds {record['precision']['name']} graphs, not {choice.precision}; "
+                         "drop --precision or export the precision you want")
+    source = record["model"]["weights"]["source"]
+    model = None
+    if choice.backend == "torch":  # the eager stages, checked against the weights the graphs came from
+        config = hmmn_ref.HMMNConfig.from_dict(record["model"]["config"])
+        model = hmmn_ref.HMMN(config)
+        if choice.weights:
+            model = hmmn_ref.load_weights(model, choice.weights)
+        elif source.startswith("golden fill rule"):
+            model = hmmn_ref.fill_golden_weights(model)
+        else:
+            raise ModelError(f"the torch backend needs the weights {choice.artifacts!r} was exported from "
+                             f"({source}); give them with --weights")
+    session = Session.open(choice.artifacts, choice.backend, model=model, capacity=choice.capacity,
+                           mem_every=choice.mem_every, threads=choice.threads)
+    if source.startswith("golden fill rule"):
+        log(f"hmmn-run: {choice.artifacts} was exported from RANDOM weights; the masks are not meaningful")
+    return session, _describe(choice, session, source, choice.artifacts)
+
+
+def _describe(choice: ModelChoice, session: Session, source: str, folder: Optional[str]) -> dict:
+    return {"backend": choice.backend, "precision": session.precision, "config": session.config.name,
+            "weights": source, "graphs": folder, "mem_every": session.mem_every, "capacity": session.capacity}

@@ -1,0 +1,187 @@
+"""Segment one sequence with a Session: read frames ahead, step the model, write outputs behind.
+
+Frames before the first annotation (YouTube-VOS) get empty masks; the first annotated frame
+starts the video and its annotation is written as its mask; a later annotation (YouTube-VOS)
+adds the objects not yet tracked, which then win over the prediction on that frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+
+from hmmn_ref.media import read_mask
+
+from ..runtime import Session
+from .reader import FrameReader
+from .sources import Sequence
+from .writer import SequenceWriter, publish
+
+
+class SequenceError(ValueError):
+    """A frame or an annotation of this sequence cannot be used; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceOptions:
+    size: Optional[Tuple[int, int]] = None  # processing size HxW; None: the frames' own
+    skip_bad_frames: bool = False  # repeat the last mask for an unreadable frame instead of failing
+    save_probs: bool = False
+    overlay: bool = False
+    overlay_fps: float = 10.0
+
+
+def _resize_nearest(labels: np.ndarray, size: Optional[Tuple[int, int]]) -> np.ndarray:
+    if size is None or labels.shape == tuple(size):
+        return labels
+    import cv2
+
+    return cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def _resize_probs(probs: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """[K, h, w] -> [K, H, W], bilinear per channel (cv2 takes channels last)."""
+    if probs.shape[1:] == tuple(size):
+        return probs
+    import cv2
+
+    planes = [cv2.resize(p, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) for p in probs]
+    return np.stack(planes)
+
+
+class SequenceRun:
+    """State of one sequence's run; `run()` returns its record for summary.json."""
+
+    def __init__(self, session: Session, sequence: Sequence, out: str, options: SequenceOptions,
+                 progress: Optional[Callable[[int], None]] = None) -> None:
+        self.session = session
+        self.sequence = sequence
+        self.out = out
+        self.options = options
+        self.progress = progress or (lambda n: None)
+        self.work = os.path.join(out, ".partial", sequence.name)
+        self.model_seconds = 0.0
+        self.skipped: List[str] = []
+        self.warnings: List[str] = []
+
+    def run(self) -> dict:
+        shutil.rmtree(self.work, ignore_errors=True)  # a previous run's leftovers
+        seq, opts = self.sequence, self.options
+        first = min(seq.annotations)
+        first_mask, palette = self._annotation(first, None)
+        writer = SequenceWriter(self.work, palette, save_probs=opts.save_probs, overlay=opts.overlay,
+                                fps=opts.overlay_fps)
+        started = time.perf_counter()
+        try:
+            frames = self._segment(writer, first)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            shutil.rmtree(self.work, ignore_errors=True)
+            raise
+        publish(self.work, self.out, seq.name)
+        wall = time.perf_counter() - started
+        return {"status": "done", "frames": frames, "objects": self.object_ids,
+                "size": list(self.original_size), "processing_size": list(self.processing_size),
+                "model_seconds": round(self.model_seconds, 3), "wall_seconds": round(wall, 3),
+                "fps": round((frames - 1) / self.model_seconds, 4) if self.model_seconds else None,
+                "skipped_frames": self.skipped, "warnings": self.warnings}
+
+    def _annotation(self, index: int, size: Optional[Tuple[int, int]]) -> Tuple[np.ndarray, List[int]]:
+        path = self.sequence.annotations[index]
+        try:
+            labels, palette = read_mask(path)
+        except ValueError as exc:
+            raise SequenceError(str(exc)) from None
+        if size is not None and labels.shape != tuple(size):
+            raise SequenceError(f"mask {path!r} is {labels.shape[0]}x{labels.shape[1]} but the frames are "
+                                f"{size[0]}x{size[1]}; give a mask of the frames' size")
+        return labels, palette
+
+    def _segment(self, writer: SequenceWriter, first: int) -> int:
+        session, seq, opts = self.session, self.sequence, self.options
+        state = None
+        last = None  # (labels, probs, original frame) of the last written frame
+        self.object_ids: List[int] = []
+        self.original_size = self.processing_size = (0, 0)
+        want = ("labels",) if not (opts.size or opts.save_probs) else ("probs",)
+        frames = 0
+        with FrameReader(seq, opts.size) as reader:
+            for item in reader:
+                name = seq.frame_names[item.index]
+                if item.truncated:
+                    self.warnings.append(item.error)
+                    break
+                if item.error is not None:
+                    if not opts.skip_bad_frames or state is None:
+                        hint = "" if opts.skip_bad_frames else "; pass --skip-bad-frames to repeat the last mask"
+                        raise SequenceError(f"{seq.name}: {item.error}{hint}")
+                    self.skipped.append(name)
+                    writer.put(name, last[0], last[2], last[1], self.object_ids)
+                    frames += 1
+                    self.progress(1)
+                    continue
+                if state is None:
+                    self.original_size, self.processing_size = item.original_size, item.frame.shape[:2]
+                if item.index < first:  # before any object appears (YouTube-VOS)
+                    labels = np.zeros(item.original_size, dtype=np.uint8)
+                    writer.put(name, labels, item.original)
+                elif state is None:
+                    mask, _ = self._annotation(first, item.original_size)
+                    t0 = time.perf_counter()
+                    state = session.start(item.frame, _resize_nearest(mask, self.processing_size))
+                    self.model_seconds += time.perf_counter() - t0
+                    self.object_ids = list(state.object_ids)
+                    probs = self._one_hot(mask) if opts.save_probs else None
+                    last = (mask, probs, item.original)
+                    writer.put(name, mask, item.original, probs, self.object_ids)
+                else:
+                    last = self._step(state, item, want)
+                    writer.put(name, last[0], item.original, last[1], self.object_ids)
+                frames += 1
+                self.progress(1)
+        if state is None:
+            raise SequenceError(f"{seq.name}: frame {seq.frame_names[first]} (the first annotated one) was not read")
+        return frames
+
+    def _step(self, state, item, want) -> Tuple[np.ndarray, Optional[np.ndarray], np.ndarray]:
+        t0 = time.perf_counter()
+        result = self.session.step(state, item.frame, outputs=want)
+        self.model_seconds += time.perf_counter() - t0
+        ids = np.array([0] + result.object_ids)
+        probs = None
+        if result.labels is not None:
+            labels = result.labels
+        else:
+            probs = _resize_probs(result.probs, self.original_size)
+            labels = ids[probs.argmax(axis=0)].astype(np.uint8)
+        if item.index in self.sequence.annotations:  # new objects on this frame (YouTube-VOS)
+            mask, _ = self._annotation(item.index, self.original_size)
+            new = sorted(set(np.unique(mask).tolist()) - {0} - set(result.object_ids))
+            if new:
+                only_new = np.where(np.isin(mask, new), mask, 0).astype(mask.dtype)
+                t0 = time.perf_counter()
+                self.session.add_objects(state, _resize_nearest(only_new, self.processing_size))
+                self.model_seconds += time.perf_counter() - t0
+                self.object_ids = list(state.object_ids)
+                labels = np.where(only_new > 0, only_new, labels).astype(np.uint8)
+                if probs is not None:
+                    probs = self._one_hot_over(probs, only_new)
+        return labels, (probs if self.options.save_probs else None), item.original
+
+    def _one_hot(self, mask: np.ndarray) -> np.ndarray:
+        ids = [0] + self.object_ids
+        return np.stack([(mask == i) for i in ids]).astype(np.float32)
+
+    def _one_hot_over(self, probs: np.ndarray, only_new: np.ndarray) -> np.ndarray:
+        """Probabilities after new objects joined: theirs are 1 where their mask is. [K', H, W]"""
+        new_ids = self.object_ids[probs.shape[0] - 1:]
+        covered = only_new > 0
+        kept = probs * ~covered
+        added = np.stack([(only_new == i) for i in new_ids]).astype(np.float32)
+        return np.concatenate([kept, added])

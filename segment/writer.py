@@ -1,0 +1,128 @@
+"""A sequence's outputs, written on a background thread into a work folder, published when complete.
+
+Work folder layout (OUT/.partial/<seq>/): masks/<frame>.png (palette PNGs, the annotation's ids
+and palette), probs/<frame>.npz (optional), overlay.mp4 (optional). `publish` moves them to
+OUT/<seq>/, OUT/probs/<seq>/ and OUT/overlays/<seq>.mp4, the masks last: a sequence whose mask
+folder exists is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import threading
+from typing import List, Optional
+
+import numpy as np
+
+from hmmn_ref.media import write_mask
+
+_END = object()
+
+
+def palette_colours(palette: List[int]) -> np.ndarray:
+    """768 palette ints -> uint8 [256, 3] RGB."""
+    colours = np.zeros((256, 3), dtype=np.uint8)
+    flat = np.asarray(palette[:768], dtype=np.uint8)
+    colours[: len(flat) // 3] = flat[: len(flat) // 3 * 3].reshape(-1, 3)
+    return colours
+
+
+def blend(frame: np.ndarray, labels: np.ndarray, colours: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """uint8 RGB [H, W, 3] with each object tinted by its palette colour."""
+    tinted = frame.astype(np.float32)
+    fg = labels > 0
+    tinted[fg] = (1 - alpha) * tinted[fg] + alpha * colours[labels[fg]].astype(np.float32)
+    return tinted.astype(np.uint8)
+
+
+class SequenceWriter:
+    """Queue-fed writer for one sequence. Errors on the writer thread re-raise in the caller."""
+
+    def __init__(self, work: str, palette: List[int], *, save_probs: bool = False, overlay: bool = False,
+                 fps: float = 10.0, capacity: int = 16) -> None:
+        self.work = work
+        self.palette = palette
+        self.colours = palette_colours(palette)
+        self.save_probs = save_probs
+        self.overlay = overlay
+        self.fps = fps
+        os.makedirs(os.path.join(work, "masks"), exist_ok=True)
+        if save_probs:
+            os.makedirs(os.path.join(work, "probs"), exist_ok=True)
+        self._video = None
+        self._queue: "queue.Queue" = queue.Queue(maxsize=capacity)
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._drain, name="write", daemon=True)
+        self._thread.start()
+
+    def put(self, name: str, labels: np.ndarray, frame: Optional[np.ndarray] = None,
+            probs: Optional[np.ndarray] = None, object_ids: Optional[List[int]] = None) -> None:
+        """labels uint8 [H, W]; frame uint8 RGB [H, W, 3] for the overlay; probs float32 [N+1, H, W]."""
+        self._raise()
+        self._queue.put((name, labels, frame, probs, object_ids))
+
+    def close(self) -> None:
+        """Wait until everything is on disk; re-raise a writer error."""
+        self._queue.put(_END)
+        self._thread.join()
+        self._raise()
+
+    def abort(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_END)
+            self._thread.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    break
+                if self._error is None:
+                    self._write(*item)
+        except BaseException as exc:
+            self._error = exc
+            while self._queue.get() is not _END:  # keep the producer from blocking
+                pass
+        finally:
+            if self._video is not None:
+                self._video.release()
+
+    def _write(self, name, labels, frame, probs, object_ids) -> None:
+        write_mask(os.path.join(self.work, "masks", name + ".png"), labels, self.palette)
+        if probs is not None and self.save_probs:
+            quantised = np.round(np.clip(probs, 0.0, 1.0) * 255.0).astype(np.uint8)  # p = value / 255
+            np.savez_compressed(os.path.join(self.work, "probs", name + ".npz"), probs=quantised,
+                                object_ids=np.asarray([0] + list(object_ids or []), dtype=np.int32))
+        if frame is not None and self.overlay:
+            import cv2
+
+            if self._video is None:
+                path = os.path.join(self.work, "overlay.mp4")
+                self._video = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+                                              (frame.shape[1], frame.shape[0]))
+                if not self._video.isOpened():
+                    raise OSError(f"OpenCV cannot write the overlay video {path!r}")
+            self._video.write(cv2.cvtColor(blend(frame, labels, self.colours), cv2.COLOR_RGB2BGR))
+
+
+def publish(work: str, out: str, name: str) -> str:
+    """Move a finished work folder into place; returns the mask folder OUT/<name>."""
+    if os.path.isdir(os.path.join(work, "probs")):
+        target = os.path.join(out, "probs", name)
+        shutil.rmtree(target, ignore_errors=True)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(os.path.join(work, "probs"), target)
+    if os.path.isfile(os.path.join(work, "overlay.mp4")):
+        os.makedirs(os.path.join(out, "overlays"), exist_ok=True)
+        os.replace(os.path.join(work, "overlay.mp4"), os.path.join(out, "overlays", name + ".mp4"))
+    masks = os.path.join(out, name)
+    os.replace(os.path.join(work, "masks"), masks)  # last: its existence marks the sequence done
+    shutil.rmtree(work, ignore_errors=True)
+    return masks
