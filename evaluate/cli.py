@@ -1,0 +1,88 @@
+"""`hmmn-eval`: J&F of predictions against DAVIS-style ground truth, and runs compared.
+
+    hmmn-eval --gt DAVIS/Annotations/480p --pred out/ [--imageset val.txt] [--csv F] [--json F]
+    hmmn-eval --compare out_torch out_onnxruntime out_fp16 [--gt ...] [--max-drop 0.5] [--min-agreement 99.9]
+
+Exit status: 0 done (and every gate held); 1 a gate failed (--max-drop, --min-agreement);
+2 folders that cannot be compared (the message names the sequence or file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from typing import List, Optional
+
+from .compare import compare, comparison_json, comparison_table
+from .davis import EvaluationError, evaluate
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hmmn-eval", description=__doc__.split("\n")[0])
+    p.add_argument("--gt", help="ground truth: ANNOTATIONS/<seq>/<frame>.png, or a DAVIS root")
+    p.add_argument("--pred", help="predictions: PRED/<seq>/<frame>.png (an hmmn-run output folder)")
+    p.add_argument("--compare", nargs="+", metavar="RUN", help="prediction folders to compare; the first is the baseline")
+    p.add_argument("--imageset", help="text file listing the sequences to score (default: every ground-truth folder)")
+    p.add_argument("--sequences", nargs="+", help="only these sequences")
+    p.add_argument("--all-frames", action="store_true",
+                   help="also score the first and last frames (the DAVIS 2017 semi-supervised protocol leaves them out)")
+    p.add_argument("--csv", help="write per-object results here")
+    p.add_argument("--json", help="write the results here as JSON (0-100 scale)")
+    p.add_argument("--max-drop", type=float,
+                   help="with --compare and --gt: exit 1 when a run's J&F is more than this below the baseline's")
+    p.add_argument("--min-agreement", type=float,
+                   help="with --compare: exit 1 when a run agrees with the baseline on fewer than this %% of pixels")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.compare:
+            return run_compare(args)
+        if not (args.gt and args.pred):
+            raise EvaluationError("give --gt and --pred, or --compare RUN_A RUN_B ...")
+        report = evaluate(args.gt, args.pred, args.imageset, args.sequences, not args.all_frames)
+    except EvaluationError as exc:
+        log(f"hmmn-eval: error: {exc}")
+        return 2
+    print(report.table())
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            csv.writer(f).writerows(report.csv_rows())
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report.to_json(), f, indent=2)
+    return 0
+
+
+def run_compare(args) -> int:
+    if args.max_drop is not None and not args.gt:
+        raise EvaluationError("--max-drop needs --gt (J&F is measured against the ground truth)")
+    results = compare(args.compare, args.gt, args.sequences)
+    print(comparison_table(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(comparison_json(results), f, indent=2)
+    failed = []
+    base = results[0]
+    for r in results[1:]:
+        if args.max_drop is not None and base.report.jf - r.report.jf > args.max_drop:
+            failed.append(f"{r.run}: J&F {r.report.jf:.2f} is {base.report.jf - r.report.jf:.2f} below the "
+                          f"baseline's {base.report.jf:.2f} (allowed {args.max_drop})")
+        if args.min_agreement is not None and 100 * r.overall_agreement < args.min_agreement:
+            failed.append(f"{r.run}: agrees with the baseline on {100 * r.overall_agreement:.4f}% of pixels "
+                          f"(required {args.min_agreement}%)")
+    for message in failed:
+        log(f"hmmn-eval: GATE FAILED: {message}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

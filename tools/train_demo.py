@@ -1,0 +1,171 @@
+"""Train the demo model: the small HMMN configuration on generated videos, on a CPU.
+
+    python tools/train_demo.py --out runs/demo --iterations 12000      # resumes if runs/demo has a checkpoint
+
+Each iteration draws a fresh generated video (seeds >= 1,000,000; validation uses seeds below)
+and a clip of `--clip` frames starting at its first frame, with random strides. The clip runs
+through the inference protocol: frame 0 memorised with its one-hot mask, every later frame
+segmented against the memory (frame 0 permanent, the previous frame memorised with the
+model's own soft prediction), soft aggregation, cross-entropy on the aggregated logits. The
+BatchNorm layers stay in inference mode (running statistics fixed), so one-frame batches train
+them as plain affine layers. Logs loss and validation J&F; a checkpoint every `--save-every`
+iterations makes the run resumable; `--export` writes the final weights and the record of
+how they were made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+import hmmn_ref
+from hmmn_deploy.demo.synthetic import make_video
+from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores
+from hmmn_ref.model import MemoryEntry
+from hmmn_ref.video import grid_16, one_hot, object_labels, pad, padding_for, run_video, stack_slots
+
+TRAIN_SEED_BASE = 1_000_000  # validation videos use seeds below this
+
+
+def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """frames float [T, 3, H, W] in [0, 1], labels long [T, H, W] (frame 0's objects tracked).
+    Mean cross-entropy of frames 1..T-1 through the memory protocol (memory every frame here)."""
+    ids = object_labels(labels[0].numpy())
+    targets = torch.zeros_like(labels)
+    for j, label in enumerate(ids, start=1):
+        targets[labels == label] = j
+    p = padding_for(*frames.shape[-2:])
+    h, w = grid_16(*frames.shape[-2:])
+    probs = one_hot(labels[0], ids)
+    permanent = []
+    first = None
+    tracks = torch.zeros(len(ids), 0, h * w, dtype=torch.int64)
+    losses = []
+    for t in range(1, frames.shape[0]):
+        entry: MemoryEntry = model.encode_memory(pad(frames[t - 1 : t], p), pad(probs, p))
+        first = entry if first is None else first
+        slots16 = stack_slots(permanent + [entry])
+        slots_fine = stack_slots([first] if t == 1 else [first, entry])
+        logits, new_tracks = model.segment(pad(frames[t : t + 1], p), slots16, slots_fine, tracks)
+        top, bottom, left, right = p
+        logits = logits[:, top : logits.shape[1] - bottom, left : logits.shape[2] - right]
+        losses.append(torch.nn.functional.cross_entropy(logits[None], targets[t][None]))
+        permanent.append(entry)  # every frame is kept in a short clip
+        tracks = new_tracks
+        probs = torch.softmax(logits, dim=0)
+    return torch.stack(losses).mean()
+
+
+def sample_clip(rng: np.random.Generator, clip: int, height: int, width: int, max_stride: int):
+    strides = rng.integers(1, max_stride + 1, clip - 1)
+    index = np.concatenate([[0], np.cumsum(strides)])
+    video, labels = make_video(int(rng.integers(TRAIN_SEED_BASE, 2**31 - 1)), int(index[-1]) + 1, height, width)
+    frames = torch.from_numpy(video[index]).permute(0, 3, 1, 2).float() / 255.0
+    return frames, torch.from_numpy(labels[index].astype(np.int64))
+
+
+def validate(model: hmmn_ref.HMMN, seeds, num_frames: int, height: int, width: int) -> float:
+    """J&F (0-100) of the model on generated validation videos, with the inference protocol."""
+    scores = {}
+    for seed in seeds:
+        video, labels = make_video(seed, num_frames, height, width)
+        frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0
+        logits = run_video(model, frames, torch.from_numpy(labels[0].astype(np.int64)))
+        ids = np.array([0] + object_labels(labels[0]))
+        preds = [labels[0]] + [ids[lg.argmax(0).numpy()] for lg in logits]
+        scores[str(seed)] = sequence_scores(preds, list(labels))
+    return mean_jf(scores)[0]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True, help="run folder: checkpoint.pth, log.jsonl")
+    p.add_argument("--iterations", type=int, default=12000)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--clip", type=int, default=3, help="frames per training clip")
+    p.add_argument("--max-stride", type=int, default=3)
+    p.add_argument("--size", default="96x128")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--val-every", type=int, default=1000)
+    p.add_argument("--val-videos", type=int, default=6)
+    p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--export", help="write the final weights (state dict) here, and a .json record beside them")
+    args = p.parse_args()
+    height, width = (int(v) for v in args.size.split("x"))
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    model = hmmn_ref.HMMN(hmmn_ref.SMALL)
+    model.eval()  # BatchNorm in inference mode: see the module docstring
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    warmup = 300
+
+    def lr_at(it: int) -> float:
+        if it < warmup:
+            return args.lr * (it + 1) / warmup
+        return args.lr * 0.5 * (1 + math.cos(math.pi * (it - warmup) / max(1, args.iterations - warmup)))
+
+    checkpoint = os.path.join(args.out, "checkpoint.pth")
+    start, elapsed = 0, 0.0
+    rng = np.random.default_rng(args.seed)
+    if os.path.isfile(checkpoint):
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        start, elapsed = state["iteration"], state["elapsed"]
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resuming at iteration {start}", file=sys.stderr)
+    log = open(os.path.join(args.out, "log.jsonl"), "a")
+    running, t0 = [], time.perf_counter()
+    val_seeds = list(range(100, 100 + args.val_videos))
+    for it in range(start, args.iterations):
+        for group in optimiser.param_groups:
+            group["lr"] = lr_at(it)
+        frames, labels = sample_clip(rng, args.clip, height, width, args.max_stride)
+        loss = clip_loss(model, frames, labels)
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimiser.step()
+        running.append(loss.item())
+        done = it + 1
+        if done % 50 == 0:
+            now = time.perf_counter()
+            record = {"iteration": done, "loss": float(np.mean(running)), "lr": lr_at(it),
+                      "seconds": round(elapsed + now - t0, 1)}
+            if done % args.val_every == 0 or done == args.iterations:
+                record["val_jf"] = round(validate(model, val_seeds, 16, height, width), 2)
+            print(json.dumps(record), file=sys.stderr, flush=True)
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            running = []
+        if done % args.save_every == 0 or done == args.iterations:
+            now = time.perf_counter()
+            elapsed, t0 = elapsed + now - t0, now
+            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "iteration": done,
+                        "elapsed": elapsed, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()},
+                       checkpoint + ".tmp")
+            os.replace(checkpoint + ".tmp", checkpoint)
+    if args.export:
+        os.makedirs(os.path.dirname(os.path.abspath(args.export)), exist_ok=True)
+        torch.save(model.state_dict(), args.export)
+        record = {"command": "python tools/train_demo.py " + " ".join(sys.argv[1:]), "config": "small",
+                  "settings": vars(args), "train_seconds": round(elapsed, 1), "torch": torch.__version__,
+                  "train_seeds": f">= {TRAIN_SEED_BASE}", "val_seeds": val_seeds}
+        with open(os.path.splitext(args.export)[0] + ".json", "w") as f:
+            json.dump(record, f, indent=2)
+        print(f"weights written to {args.export}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
