@@ -22,6 +22,7 @@ from hmmn_ref.checkpoint import CheckpointError
 from hmmn_ref.cli import parse_size
 from hmmn_ref.video import grid_16, padding_for
 
+from .. import demo
 from . import audit, engines, manifest
 from .contracts import GRAPH_NAMES, PRECISIONS, graph_specs
 from .graphs import build_graph
@@ -43,12 +44,14 @@ def log(message: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hmmn-export", description=__doc__.split("\n")[0])
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--weights", help="checkpoint (the published HMMN_weights.pth, or one of this project)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--weights", help="checkpoint (the published HMMN_weights.pth, or one of this project; "
+                                          "default: the built-in demo model, small configuration)")
     source.add_argument("--random-weights", action="store_true",
                         help="deterministic random weights (the golden fill rule), for tests and demos")
     p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    p.add_argument("--config", choices=sorted(hmmn_ref.CONFIGS), default="paper")
+    p.add_argument("--config", choices=sorted(hmmn_ref.CONFIGS),
+                   help="model configuration (default: paper with --weights or --random-weights, small for the demo model)")
     p.add_argument("--size", type=parse_size, default=(480, 854),
                    help="video size HxW the engines and the validation use (default 480x854)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32")
@@ -65,7 +68,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def resolve_source(args) -> None:
+    """No --weights and no --random-weights: the built-in demo model (small configuration)."""
+    if args.weights or args.random_weights:
+        args.config = args.config or "paper"
+        return
+    if args.config not in (None, demo.DEMO_CONFIG):
+        raise ValueError(f"the built-in demo model is the {demo.DEMO_CONFIG} configuration; for --config "
+                         f"{args.config} give --weights or --random-weights")
+    args.config = demo.DEMO_CONFIG
+    try:
+        args.weights = demo.weights_path()
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
+    log(f"hmmn-export: no --weights: exporting {demo.DESCRIPTION}")
+
+
 def check_arguments(args) -> None:
+    resolve_source(args)
     cfg = hmmn_ref.get_config(args.config)
     h, w = grid_16(*args.size)
     if h * w < cfg.min_cells_16:

@@ -10,7 +10,7 @@ from .checkpoint import CheckpointError, load_model, load_weights, read_state_di
 from .config import CONFIGS, PAPER, SMALL, HMMNConfig, get_config
 from .golden_init import fill_golden_weights
 from .model import HMMN, MemoryEntry, QueryFeatures, soft_aggregate
-from .video import object_labels, one_hot, padding_for, run_video
+from .video import object_labels, one_hot, padding_for, run_video, video_steps
 
 __all__ = [
     "CONFIGS",
@@ -30,5 +30,6 @@ __all__ = [
     "padding_for",
     "read_state_dict",
     "run_video",
+    "video_steps",
     "soft_aggregate",
 ]

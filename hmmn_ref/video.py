@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -114,6 +114,32 @@ def run_video(
     Returns float32 [T-1, N+1, H0, W0]: the output logits L of frames 1..T-1.
     """
     frames = torch.as_tensor(frames)
+    outputs = None
+    for t, logits in video_steps(model, frames, first_mask, mem_every, teacher, tracks_log=tracks_log):
+        if outputs is None:
+            outputs = torch.empty((frames.shape[0] - 1,) + tuple(logits.shape))
+        outputs[t - 1] = logits
+        if on_frame is not None:
+            on_frame(t, frames.shape[0])
+    if outputs is None:  # a one-frame video: nothing to segment
+        k = len(object_labels(torch.as_tensor(first_mask).cpu().numpy())) + 1
+        outputs = torch.empty(0, k, *frames.shape[-2:])
+    return outputs
+
+
+@torch.no_grad()
+def video_steps(
+    model: HMMN,
+    frames: torch.Tensor,
+    first_mask: torch.Tensor,
+    mem_every: int = 5,
+    teacher: Optional[torch.Tensor] = None,
+    *,
+    tracks_log: Optional[List[torch.Tensor]] = None,
+) -> Iterator[Tuple[int, torch.Tensor]]:
+    """`run_video` one frame at a time: yields (t, logits [N+1, H0, W0]) for t = 1..T-1, so
+    callers can interleave videos or time frames. Same arguments and checks as `run_video`."""
+    frames = torch.as_tensor(frames)
     first_mask = torch.as_tensor(first_mask)
     check_inputs(model, frames, first_mask)
     if mem_every < 1:
@@ -133,7 +159,6 @@ def run_video(
     p = padding_for(height, width)
     frames = frames.to(torch.float32)
     probs = one_hot(first_mask, labels) if teacher is None else teacher[0].to(torch.float32)
-    outputs = torch.empty(max(num_frames - 1, 0), k, height, width)
     permanent: List[MemoryEntry] = []  # 1/16 slots kept for good: frames 0, mem_every, ...
     first: Optional[MemoryEntry] = None  # frame 0, read at 1/8 and 1/4 for the whole video
     h, w = grid_16(height, width)
@@ -149,16 +174,13 @@ def run_video(
             tracks_log.append(tracks.clone())
         logits, new_tracks = model.segment(pad(frames[t : t + 1], p), slots16, slots_fine, tracks)
         logits = crop(logits, p)
-        outputs[t - 1] = logits
         if (t - 1) % mem_every == 0:
             permanent.append(entry)
             tracks = new_tracks
         else:
             tracks = new_tracks[:, :-1]
         probs = torch.softmax(logits, dim=0) if teacher is None else teacher[t].to(torch.float32)
-        if on_frame is not None:
-            on_frame(t, num_frames)
-    return outputs
+        yield t, logits
 
 
 def stack_slots(entries: Sequence[MemoryEntry]) -> MemoryEntry:

@@ -144,12 +144,13 @@ class OnnxRuntimeBackend(Backend):
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
-        self.sessions = {}
+        self.sessions, self.paths = {}, {}
         for name in specs:
             path = os.path.join(folder, f"{name}.onnx")
             if not os.path.isfile(path):
                 raise ArtifactMismatch(f"{path!r} is missing; export again with hmmn-export")
             self.sessions[name] = ort.InferenceSession(path, options, providers=providers)
+            self.paths[name] = path
         self._np_dtype = {torch.float32: "float32", torch.float16: "float16", torch.int32: "int32"}
 
     def _run(self, graph, inputs, outputs) -> None:

@@ -14,6 +14,7 @@ previous frame's slot. All buffers are allocated by `start` (and when objects ch
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -107,6 +108,9 @@ class Session:
         self.max_objects = max_objects  # engines' profile limit, None when unbounded
         self.fixed_size = size  # engines are built for one size; graphs elsewhere take any
         self.device = backend.device
+        # Optional stage timer (hmmn-bench): `timer.section(name)` is a context manager around each
+        # part of a step: upload, the four graphs, bank_update, download. None: no timing.
+        self.timer = None
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -246,17 +250,20 @@ class Session:
             raise RuntimeInputError(f"unknown outputs {sorted(unknown)}; choose labels, probs, logits")
         # Check everything before the state moves on.
         teacher_probs = None if teacher is None else self._teacher(state, teacher, state.probs.shape[0])
-        self._write_frame(state, frame, state.frame_cur)
-        run = self.backend.run
+        section = self._section
+        with section("upload"):
+            self._write_frame(state, frame, state.frame_cur)
         offset = 0
         for group in state.groups:  # 1. memorise frame t-1 for every group
             n = len(group.labels)
-            run("encode_memory",
-                {"frame": state.frame_prev, "masks": state.probs[1 + offset : 1 + offset + n],
-                 "objects_sum": state.objects_sum},
-                group.memory_targets())
+            with section("encode_memory"):
+                self.backend.run("encode_memory",
+                                 {"frame": state.frame_prev, "masks": state.probs[1 + offset : 1 + offset + n],
+                                  "objects_sum": state.objects_sum},
+                                 group.memory_targets())
             offset += n
-        run("encode_query", {"frame": state.frame_cur}, state.query)  # 2. query features of frame t
+        with section("encode_query"):  # 2. query features of frame t
+            self.backend.run("encode_query", {"frame": state.frame_cur}, state.query)
         offset = 0
         for group in state.groups:  # 3. read each group's memory into its objects' readout rows
             n = len(group.labels)
@@ -264,19 +271,27 @@ class Session:
             feeds.update(group.match_inputs(state.t))
             out = {name: buf[offset : offset + n] for name, buf in state.readouts.items()}
             out.update(group.match_outputs())
-            run("match", feeds, out)
+            with section("match"):
+                self.backend.run("match", feeds, out)
             offset += n
         decode_in = dict(state.readouts, fm_query=state.query["fm_query"], fs8=state.query["fs8"],
                          fs4=state.query["fs4"], pad=state.pad_tensor)
-        run("decode", decode_in, {"logits": state.logits, "probs": state.probs, "objects_sum": state.objects_sum})
-        for group in state.groups:  # 4. keep or drop the previous frame's slot
-            group.update(state.t)
+        with section("decode"):
+            self.backend.run("decode", decode_in,
+                             {"logits": state.logits, "probs": state.probs, "objects_sum": state.objects_sum})
+        with section("bank_update"):
+            for group in state.groups:  # 4. keep or drop the previous frame's slot
+                group.update(state.t)
         state.frame_prev, state.frame_cur = state.frame_cur, state.frame_prev
         state.t += 1
         if teacher_probs is not None:
             state.probs.copy_(teacher_probs)
             state.objects_sum.copy_(state.probs[1:].sum(dim=0, keepdim=True))
-        return self._result(state, outputs)
+        with section("download"):
+            return self._result(state, outputs)
+
+    def _section(self, name: str):
+        return contextlib.nullcontext() if self.timer is None else self.timer.section(name)
 
     def add_objects(self, state: VideoState, mask) -> List[int]:
         """Objects that appear on the last segmented frame (YouTube-VOS): their label map for

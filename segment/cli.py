@@ -26,6 +26,9 @@ from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import InputError, discover
 
 
+DEMO_SEED, DEMO_FRAMES, DEMO_SIZE = 4242, 48, (192, 256)
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -33,16 +36,19 @@ def log(message: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hmmn-run", description=__doc__.split("\n")[0])
     p.add_argument("input", nargs="?",
-                   help="folder of frames, video file, DAVIS root or YouTube-VOS root (default: a generated clip, "
-                        "written to OUT/demo_input/)")
+                   help="folder of frames, video file, DAVIS root or YouTube-VOS root (default: the demo, a "
+                        "generated video with ground truth written to OUT/demo_input/, scored after the run)")
     p.add_argument("-o", "--out", required=True, help="output folder (created; reused to resume)")
     p.add_argument("--mask", help="first-frame label PNG (palette or greyscale), for a folder or a video file")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--weights", help="checkpoint (default: random weights, masks not meaningful)")
+    source.add_argument("--weights", help="checkpoint (default: the built-in demo model, trained on generated videos)")
     source.add_argument("--artifacts", help="an hmmn-export folder (graphs, engines, manifest)")
+    source.add_argument("--random-weights", action="store_true",
+                        help="random weights (the golden fill rule): the pipeline runs, the masks mean nothing")
     p.add_argument("--backend", choices=BACKENDS, default="onnxruntime")
     p.add_argument("--precision", choices=("fp32", "fp16"), help="default fp32, or the artifacts' precision")
-    p.add_argument("--config", choices=("paper", "small"), default="paper", help="model configuration with --weights")
+    p.add_argument("--config", choices=("paper", "small"),
+                   help="model configuration of --weights / --random-weights (default paper; the demo model is small)")
     p.add_argument("--mem-every", type=int, help="keep every N-th frame in memory (default 5)")
     p.add_argument("--capacity", type=int, help="1/16 memory slots per object group (default 48, or the artifacts')")
     p.add_argument("--size", type=parse_size, help="process frames at HxW (masks are written at the frames' size)")
@@ -74,10 +80,12 @@ def check_arguments(args) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    demo_root = None
     try:
         check_arguments(args)
         if args.input is None:
-            args.input, args.mask = write_demo_input(os.path.join(args.out, "demo_input"))
+            args.input = write_demo_input(os.path.join(args.out, "demo_input"))
+            demo_root = args.input
         data = discover(args.input, args.mask, args.imageset, args.sequences)
         if args.max_frames:
             for s in data.sequences:
@@ -97,7 +105,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
 
     choice = ModelChoice(backend=args.backend, precision=args.precision, config=args.config, weights=args.weights,
-                         artifacts=args.artifacts, mem_every=args.mem_every, capacity=args.capacity,
+                         random_weights=args.random_weights, artifacts=args.artifacts, mem_every=args.mem_every, capacity=args.capacity,
                          threads=args.threads, cache=args.cache)
     try:
         session, described = open_session(choice, args.size or first_frame_size(todo[0]), log)
@@ -109,29 +117,30 @@ def main(argv: Optional[List[str]] = None) -> int:
                               overlay=args.overlay)
     log(f"hmmn-run: {len(todo)} of {len(data.sequences)} sequences ({data.kind}), {args.backend} "
         f"{session.precision}, {session.config.name} model -> {out}")
-    return run_sequences(session, todo, out, options, summary, progress=not args.no_progress)
+    code = run_sequences(session, todo, out, options, summary, progress=not args.no_progress)
+    if demo_root and code == 0:
+        score_demo(demo_root, out)
+    return code
 
 
-def write_demo_input(folder: str):
-    """The built-in default: a generated 24-frame clip (240x432, two objects) as JPEG frames and a
-    first-frame mask. -> (frame folder, mask path)."""
-    from PIL import Image
+def write_demo_input(folder: str) -> str:
+    """The built-in default: one generated video with ground truth, in the DAVIS layout
+    (sequence 'demo', seed below the training seeds). -> the dataset root."""
+    from ..demo.synthetic import write_davis
 
-    from hmmn_ref.media import davis_palette
-    from hmmn_ref.sample_video import make_sample_video
+    if not os.path.isfile(os.path.join(folder, "ImageSets", "2017", "demo.txt")):
+        write_davis(folder, [("demo", DEMO_SEED)], DEMO_FRAMES, *DEMO_SIZE, split="demo")
+        log(f"hmmn-run: no INPUT given: the demo, a generated {DEMO_FRAMES}-frame {DEMO_SIZE[0]}x{DEMO_SIZE[1]} "
+            f"video with ground truth, written to {folder}")
+    return folder
 
-    frames_dir = os.path.join(folder, "demo")
-    mask_path = os.path.join(folder, "first_mask.png")
-    if not os.path.isfile(mask_path):
-        frames, labels = make_sample_video(num_frames=24, height=240, width=432, num_objects=2, seed=0)
-        os.makedirs(frames_dir, exist_ok=True)
-        for t, frame in enumerate(frames):
-            Image.fromarray(frame).save(os.path.join(frames_dir, f"{t:05d}.jpg"), quality=95)
-        mask = Image.fromarray(labels[0])
-        mask.putpalette(davis_palette())
-        mask.save(mask_path)
-        log(f"hmmn-run: no INPUT given: segmenting a generated clip written to {folder}")
-    return frames_dir, mask_path
+
+def score_demo(root: str, out: str) -> None:
+    """Print the demo's J&F against its ground truth."""
+    from ..evaluate import evaluate
+
+    report = evaluate(root, out, sequences=["demo"])
+    log(f"hmmn-run: demo J&F {report.jf:.1f} (J {report.j:.1f}, F {report.f:.1f}) against the generated ground truth")
 
 
 def first_frame_size(sequence):

@@ -2,8 +2,9 @@
 
 With weights and a graph backend (onnxruntime, tensorrt) the graphs are exported on the fly
 into a cache folder keyed by the weights' hash and every setting the graphs depend on, and
-reused by later runs. Without weights the model has random weights (the golden fill rule):
-the run works, the masks mean nothing, and the run says so.
+reused by later runs. Without weights the model is the built-in demo model (the small
+configuration trained on generated videos); `random_weights` asks for the golden fill rule's
+random weights instead (the masks then mean nothing, and the run says so).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Callable, Optional, Tuple
 import hmmn_ref
 from hmmn_ref.checkpoint import CheckpointError
 
+from .. import demo
+from ..demo import DEMO_CONFIG, DESCRIPTION
 from ..export import __version__ as EXPORT_VERSION
 from ..export import cli as export_cli
 from ..export import manifest as manifest_io
@@ -34,8 +37,9 @@ class ModelError(ValueError):
 class ModelChoice:
     backend: str = "onnxruntime"
     precision: Optional[str] = None  # None: fp32, or the artifacts' precision
-    config: str = "paper"
-    weights: Optional[str] = None  # checkpoint path; None with no artifacts: random weights
+    config: Optional[str] = None  # None: paper with weights or random weights, small for the demo model
+    weights: Optional[str] = None  # checkpoint path; None with no artifacts: the demo model
+    random_weights: bool = False  # the golden fill rule instead of the demo model
     artifacts: Optional[str] = None  # an hmmn-export folder
     mem_every: Optional[int] = None
     capacity: Optional[int] = None
@@ -49,15 +53,30 @@ def default_cache() -> str:
     return os.path.join(root, "graphs")
 
 
-def load_model(config: str, weights: Optional[str]) -> Tuple[hmmn_ref.HMMN, str]:
-    """(model in eval mode, where its weights come from)."""
+def resolve_weights(choice: ModelChoice) -> Tuple[str, Optional[str], str]:
+    """-> (configuration name, checkpoint path or None for random weights, description)."""
+    if choice.weights:
+        return choice.config or "paper", choice.weights, choice.weights
+    if choice.random_weights:
+        return choice.config or "paper", None, "golden fill rule (random)"
+    if choice.config not in (None, DEMO_CONFIG):
+        raise ModelError(f"the built-in demo model is the {DEMO_CONFIG} configuration; for --config {choice.config} "
+                         "give --weights (e.g. the published HMMN_weights.pth) or --random-weights")
+    try:
+        return DEMO_CONFIG, demo.weights_path(), DESCRIPTION
+    except FileNotFoundError as exc:
+        raise ModelError(str(exc)) from None
+
+
+def load_model(config: str, weights: Optional[str]) -> hmmn_ref.HMMN:
+    """The model in eval mode: `weights` loaded, or random (golden fill) when None."""
     try:
         model = hmmn_ref.HMMN(hmmn_ref.get_config(config))
         if weights:
-            return hmmn_ref.load_weights(model, weights), weights
+            return hmmn_ref.load_weights(model, weights)
     except (ValueError, CheckpointError) as exc:
         raise ModelError(str(exc)) from None
-    return hmmn_ref.fill_golden_weights(model), "random (golden fill rule)"
+    return hmmn_ref.fill_golden_weights(model)
 
 
 def cache_key(config: str, precision: str, weights_sha: str, backend: str,
@@ -70,10 +89,10 @@ def cache_key(config: str, precision: str, weights_sha: str, backend: str,
     return key
 
 
-def cached_export(choice: ModelChoice, model: hmmn_ref.HMMN, precision: str, size: Optional[Tuple[int, int]],
-                  capacity: int, log: Callable[[str], None]) -> str:
+def cached_export(choice: ModelChoice, config: str, weights: Optional[str], model: hmmn_ref.HMMN, precision: str,
+                  size: Optional[Tuple[int, int]], capacity: int, log: Callable[[str], None]) -> str:
     root = choice.cache or default_cache()
-    folder = os.path.join(root, cache_key(choice.config, precision, manifest_io.weights_sha256(model),
+    folder = os.path.join(root, cache_key(config, precision, manifest_io.weights_sha256(model),
                                           choice.backend, size, capacity, choice.max_objects))
     if os.path.isfile(os.path.join(folder, "manifest.json")):
         log(f"hmmn-run: reusing the exported graphs in {folder}")
@@ -83,10 +102,10 @@ def cached_export(choice: ModelChoice, model: hmmn_ref.HMMN, precision: str, siz
     if engines and size is None:
         raise ModelError("TensorRT engines are built for one frame size; give --size HxW")
     check_size = size if engines else ORT_VALIDATION_SIZE
-    argv = ["--out", folder, "--config", choice.config, "--precision", precision,
+    argv = ["--out", folder, "--config", config, "--precision", precision,
             "--size", f"{check_size[0]}x{check_size[1]}", "--capacity", str(capacity),
             "--max-objects", str(choice.max_objects), "--mem-every", str(choice.mem_every or 5)]
-    argv += ["--weights", choice.weights] if choice.weights else ["--random-weights"]
+    argv += ["--weights", weights] if weights else ["--random-weights"]
     argv += ["--engines"] if engines else []
     log(f"hmmn-run: exporting the graphs once into {folder} (later runs reuse them) ...")
     code = export_cli.main(argv)
@@ -108,17 +127,20 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
     try:
         if choice.artifacts:
             return _from_artifacts(choice, log)
-        model, source = load_model(choice.config, choice.weights)
-        if not choice.weights:
-            log("hmmn-run: no --weights or --artifacts: RANDOM weights (golden fill rule); the masks are not "
-                "meaningful. Give --weights HMMN_weights.pth for real masks.")
+        config, weights, source = resolve_weights(choice)
+        model = load_model(config, weights)
+        if weights is None:
+            log("hmmn-run: --random-weights: RANDOM weights (golden fill rule); the masks are not meaningful")
+        elif not choice.weights:
+            log(f"hmmn-run: no --weights or --artifacts: using {DESCRIPTION}. It segments generated videos; "
+                "for real videos give --weights HMMN_weights.pth")
         precision = choice.precision or "fp32"
         capacity = choice.capacity or 48
         if choice.backend == "torch":
             session = Session.from_model(model, precision, choice.mem_every or 5, capacity)
             folder = None
         else:
-            folder = cached_export(choice, model, precision, size, capacity, log)
+            folder = cached_export(choice, config, weights, model, precision, size, capacity, log)
             session = Session.open(folder, choice.backend, capacity=capacity, mem_every=choice.mem_every,
                                    threads=choice.threads)
     except (RuntimeInputError, ArtifactMismatch, BackendUnavailable, ValueError) as exc:
@@ -135,22 +157,28 @@ def _from_artifacts(choice: ModelChoice, log):
         raise ModelError(f"{choice.artifacts!r} holds {record['precision']['name']} graphs, not {choice.precision}; "
                          "drop --precision or export the precision you want")
     source = record["model"]["weights"]["source"]
-    model = None
-    if choice.backend == "torch":  # the eager stages, checked against the weights the graphs came from
-        config = hmmn_ref.HMMNConfig.from_dict(record["model"]["config"])
-        model = hmmn_ref.HMMN(config)
-        if choice.weights:
-            model = hmmn_ref.load_weights(model, choice.weights)
-        elif source.startswith("golden fill rule"):
-            model = hmmn_ref.fill_golden_weights(model)
-        else:
-            raise ModelError(f"the torch backend needs the weights {choice.artifacts!r} was exported from "
-                             f"({source}); give them with --weights")
+    model = _torch_model(record, choice) if choice.backend == "torch" else None
     session = Session.open(choice.artifacts, choice.backend, model=model, capacity=choice.capacity,
                            mem_every=choice.mem_every, threads=choice.threads)
     if source.startswith("golden fill rule"):
         log(f"hmmn-run: {choice.artifacts} was exported from RANDOM weights; the masks are not meaningful")
     return session, _describe(choice, session, source, choice.artifacts)
+
+
+def _torch_model(record: dict, choice: ModelChoice) -> hmmn_ref.HMMN:
+    """The eager model for an export folder: the weights it was exported from (checked by hash)."""
+    config = hmmn_ref.HMMNConfig.from_dict(record["model"]["config"])
+    source = record["model"]["weights"]["source"]
+    if choice.weights:
+        return hmmn_ref.load_weights(hmmn_ref.HMMN(config), choice.weights)
+    if source.startswith("golden fill rule"):
+        return hmmn_ref.fill_golden_weights(hmmn_ref.HMMN(config))
+    if config.name == DEMO_CONFIG and os.path.isfile(demo.WEIGHTS):
+        candidate = demo.load_demo_model()
+        if manifest_io.weights_sha256(candidate) == record["model"]["weights"]["sha256"]:
+            return candidate
+    raise ModelError(f"the torch backend needs the weights {choice.artifacts!r} was exported from "
+                     f"({source}); give them with --weights")
 
 
 def _describe(choice: ModelChoice, session: Session, source: str, folder: Optional[str]) -> dict:

@@ -1,0 +1,207 @@
+"""`hmmn-bench`: per-stage latency of the runtime, against the public code's way of running.
+
+    hmmn-bench --size 480x854 --objects 2 --frames 10 --compare --json
+
+Warm-up frames, then timed frames; per stage the median, p90, p99, min and max; frames per
+second; memory; FLOPs per frame counted from the graphs and the rate achieved. `--compare`
+runs every backend / precision asked for and the baseline (hmmn_ref's eager loop, the public
+evaluation protocol) in one process, interleaved frame by frame, prints speed ratios against
+the baseline and checks that the masks agree. `--json` prints one JSON object on standard
+output; everything else goes to standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+from typing import List, Optional
+
+import numpy as np
+
+from hmmn_ref.cli import parse_size
+from hmmn_ref.sample_video import make_sample_video
+
+from ..runtime import BACKENDS
+from ..segment.models import ModelChoice, ModelError, load_model, open_session, resolve_weights
+from . import machine, scaling
+from .flops import FlopModel
+from .runs import BaselineRun, SessionRun, summarise
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hmmn-bench", description=__doc__.split("\n")[0])
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--artifacts", help="an hmmn-export folder")
+    source.add_argument("--weights", help="checkpoint (default: the built-in demo model)")
+    source.add_argument("--random-weights", action="store_true", help="random weights (golden fill rule)")
+    p.add_argument("--config", choices=("paper", "small"), help="with --weights / --random-weights (default paper)")
+    p.add_argument("--backend", nargs="+", choices=BACKENDS, default=["onnxruntime"])
+    p.add_argument("--precision", nargs="+", choices=("fp32", "fp16"), default=None,
+                   help="default fp32 (or the artifacts' precision)")
+    p.add_argument("--size", type=parse_size, default=(480, 854), help="frame size HxW (default 480x854)")
+    p.add_argument("--objects", type=int, default=2)
+    p.add_argument("--frames", type=int, default=10, help="timed frames (default 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed frames first (default 2)")
+    p.add_argument("--capacity", type=int, help="1/16 memory slots (default 48, or the artifacts')")
+    p.add_argument("--mem-every", type=int, default=5)
+    p.add_argument("--input", help="a video file to read frames from (default: a generated clip)")
+    p.add_argument("--mask", help="first-frame label PNG for --input (default: --objects boxes)")
+    p.add_argument("--compare", action="store_true", help="add the baseline (hmmn_ref.run_video's loop), interleaved")
+    p.add_argument("--json", action="store_true", help="one JSON object on standard output")
+    p.add_argument("--scaling", help="also measure latency and memory against slots, objects and sizes; "
+                                     "write the table and a PNG plot into this folder")
+    p.add_argument("--scaling-sizes", nargs="+", type=parse_size, default=None,
+                   help="sizes for --scaling (default: half and full --size)")
+    p.add_argument("--profile", help="write a per-operator profile of the slowest stage into this folder")
+    p.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime (default: all cores)")
+    p.add_argument("--cache", help="folder for graphs exported on the fly")
+    return p
+
+
+def load_frames(args):
+    """-> frames uint8 [W+T+1, H, W, 3], first mask [H, W]."""
+    count = args.warmup + args.frames + 1
+    if not args.input:
+        frames, labels = make_sample_video(num_frames=count, height=args.size[0], width=args.size[1],
+                                           num_objects=args.objects, seed=0)
+        return frames, labels[0]
+    from hmmn_ref.media import read_frames, read_mask
+
+    frames = read_frames(args.input, count)
+    if len(frames) < count:
+        raise ValueError(f"{args.input!r} has {len(frames)} frames; --warmup + --frames + 1 = {count} are needed")
+    if args.mask:
+        mask, _ = read_mask(args.mask)
+        if mask.shape != frames.shape[1:3]:
+            raise ValueError(f"mask is {mask.shape[0]}x{mask.shape[1]} but the frames are "
+                             f"{frames.shape[1]}x{frames.shape[2]}")
+        return frames, mask
+    mask = np.zeros(frames.shape[1:3], np.uint8)
+    h, w = mask.shape
+    for i in range(args.objects):  # boxes side by side
+        mask[h // 3 : 2 * h // 3, (2 * i + 1) * w // (2 * args.objects + 1) : (2 * i + 2) * w // (2 * args.objects + 1)] = i + 1
+    return frames, mask
+
+
+def build_runs(args, frames, mask) -> list:
+    runs = []
+    precisions = args.precision or [None]
+    for backend in args.backend:
+        for precision in precisions:
+            choice = ModelChoice(backend=backend, precision=precision, config=args.config, weights=args.weights,
+                                 random_weights=args.random_weights, artifacts=args.artifacts,
+                                 mem_every=args.mem_every, capacity=args.capacity, threads=args.threads,
+                                 cache=args.cache)
+            session, described = open_session(choice, frames.shape[1:3], log)
+            name = f"{backend} {session.precision}"
+            runs.append(SessionRun(name, session, backend, session.precision, described["graphs"]))
+    if args.compare:
+        runs.insert(0, BaselineRun(reference_model(args), frames, mask, args.mem_every))
+    return runs
+
+
+def reference_model(args):
+    """The eager model with the weights the runs use."""
+    if args.artifacts:
+        from ..export import manifest as manifest_io
+        from ..segment.models import _torch_model
+
+        choice = ModelChoice(backend="torch", artifacts=args.artifacts, weights=args.weights)
+        return _torch_model(manifest_io.read_manifest(args.artifacts), choice)
+    config, weights, _ = resolve_weights(ModelChoice(config=args.config, weights=args.weights,
+                                                     random_weights=args.random_weights))
+    return load_model(config, weights)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.frames < 1 or args.warmup < 0 or args.objects < 1:
+        log("hmmn-bench: error: need --frames >= 1, --warmup >= 0 and --objects >= 1")
+        return 2
+    try:
+        frames, mask = load_frames(args)
+        runs = build_runs(args, frames, mask)
+    except (ModelError, ValueError) as exc:
+        log(f"hmmn-bench: error: {exc}")
+        return 2
+    import torch
+
+    threads = torch.get_num_threads()
+    log(f"hmmn-bench: {len(runs)} runs, {frames.shape[1]}x{frames.shape[2]}, {len(np.unique(mask)) - 1} objects, "
+        f"{args.warmup} warm-up + {args.frames} timed frames, {threads} threads")
+    for run in runs:
+        run.start(frames[0], mask)
+    masks = {run.name: [] for run in runs}
+    for i, frame in enumerate(frames[1:]):  # interleaved: every run does frame i before any does i + 1
+        timed = i >= args.warmup
+        for run in runs:
+            labels = run.step(frame, timed)
+            if timed:
+                masks[run.name].append(labels)
+        log(f"  frame {i + 1}/{len(frames) - 1}{'' if timed else ' (warm-up)'}: "
+            + ", ".join(f"{run.name} {run.frame_seconds[-1] * 1000:.0f} ms" for run in runs if timed))
+
+    result = report(args, runs, masks, threads, len(np.unique(mask)) - 1)
+    if args.profile:
+        from .profile import profile_slowest_stage
+
+        result["profile"] = profile_slowest_stage(next(r for r in runs if isinstance(r, SessionRun)),
+                                                  frames, mask, args.profile, log)
+    if args.scaling:
+        result["scaling"] = scaling.run_scaling(args, log)
+    print_table(result)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def report(args, runs, masks, threads: int, objects: int) -> dict:
+    graphs = next((r.graphs for r in runs if r.graphs), None)
+    flop_model = None
+    if graphs:
+        first = next(r for r in runs if isinstance(r, SessionRun))
+        h, w = first.state.dims["H"], first.state.dims["W"]
+        flop_model = FlopModel(graphs, first.session.specs, h, w, len(first.state.object_ids))
+    entries = [summarise(run, flop_model) for run in runs]
+    reference = runs[0].name
+    for entry in entries:
+        same = [np.mean(a == b) for a, b in zip(masks[entry["name"]], masks[reference])]
+        entry["mask_agreement"] = round(100 * float(np.mean(same)), 4)
+    base = entries[0]["median_ms"]
+    ratios = {e["name"]: round(base / e["median_ms"], 3) for e in entries[1:]} if args.compare else {}
+    machine_info = machine.describe(threads)
+    machine_info["peak_host_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    settings = {"size": list(args.size), "objects": objects, "frames": args.frames, "warmup": args.warmup,
+                "mem_every": args.mem_every, "interleaved": True, "mask_reference": reference}
+    return {"machine": machine_info, "settings": settings, "runs": entries, "ratios": ratios}
+
+
+def print_table(result: dict) -> None:
+    peak = result["machine"].get("cpu_peak_gflops_estimate")
+    log("")
+    log(f"{'run':<32} {'median ms':>10} {'p90':>9} {'min':>9} {'max':>9} {'fps':>7} {'GFLOP/s':>8} "
+        f"{'state MB':>9} {'agree %':>8} {'speed-up':>8}")
+    for e in result["runs"]:
+        ratio = result["ratios"].get(e["name"])
+        log(f"{e['name']:<32} {e['median_ms']:>10.1f} {e['p90_ms']:>9.1f} {e['min_ms']:>9.1f} {e['max_ms']:>9.1f} "
+            f"{e['fps']:>7.3f} {e.get('achieved_gflops', float('nan')):>8.1f} "
+            f"{e['peak_mem_mb'] if e['peak_mem_mb'] is not None else '-':>9} {e['mask_agreement']:>8.3f} "
+            f"{(f'{ratio:.2f}x' if ratio else '-'):>8}")
+        for stage, s in e["stages"].items():
+            rate = s.get("achieved_gflops")
+            share = f"{rate / peak * 100:.0f}% of peak" if rate and peak else ""
+            log(f"    {stage:<28} {s['median_ms']:>10.1f} {s['p90_ms']:>9.1f} {s['min_ms']:>9.1f} {s['max_ms']:>9.1f}"
+                f" {'':>7} {rate if rate else '':>8} {share}")
+    if peak:
+        log(f"(CPU peak estimate {peak} GFLOP/s: {result['machine']['threads']} threads x clock x FP32 FLOPs/cycle)")

@@ -1,0 +1,87 @@
+"""hmmn-bench on the small configuration: the JSON contract, per-stage timings, FLOPs counted
+from the graphs, the interleaved comparison with the baseline, scaling and profiles.
+(Times are not asserted: they are reported, and this machine is shared.)"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+import hmmn_ref
+from hmmn_deploy.bench import cli
+from hmmn_deploy.bench.flops import FlopModel, graph_flops, model_flops
+from hmmn_deploy.export.contracts import dim_values, graph_specs
+
+
+def test_compare_json_contract_and_mask_agreement(small_export, tmp_path, capsys):
+    code = cli.main(["--artifacts", str(small_export), "--backend", "onnxruntime", "torch", "--size", "96x128",
+                     "--frames", "3", "--warmup", "1", "--compare", "--json", "--profile", str(tmp_path / "prof")])
+    captured = capsys.readouterr()
+    assert code == 0
+    result = json.loads(captured.out)  # standard output holds only the JSON object
+    assert set(result) >= {"machine", "runs", "ratios"}
+    names = [r["name"] for r in result["runs"]]
+    assert names == ["baseline: hmmn_ref.run_video", "onnxruntime fp32", "torch fp32"]
+    for run in result["runs"]:
+        assert set(run) >= {"name", "backend", "precision", "median_ms", "p90_ms", "fps", "peak_mem_mb", "stages"}
+        assert run["median_ms"] > 0 and run["mask_agreement"] >= 99.0
+    stages = result["runs"][1]["stages"]
+    assert list(stages) == ["upload", "encode_memory", "encode_query", "match", "decode", "bank_update", "download"]
+    assert all(set(s) >= {"median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms"} for s in stages.values())
+    assert result["runs"][1]["gflop_per_frame"] > 0 and stages["match"]["gflop"] > 0
+    assert set(result["ratios"]) == {"onnxruntime fp32", "torch fp32"}
+    assert result["profile"]["stage"] in ("encode_query", "encode_memory", "match", "decode")
+    assert (tmp_path / "prof" / f"{result['profile']['stage']}_operators.txt").is_file()
+    assert "speed-up" in captured.err
+
+
+def test_flops_counted_by_hand():
+    """Conv, MatMul and Einsum FLOPs of a hand-built graph against the formulas."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1]),
+         helper.make_node("MatMul", ["a", "b"], ["c"]),
+         helper.make_node("Einsum", ["d", "e"], ["f"], equation="bij,bjk->bik")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16]),
+         helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 4, 5]),
+         helper.make_tensor_value_info("d", TensorProto.FLOAT, [2, 3, 4]),
+         helper.make_tensor_value_info("e", TensorProto.FLOAT, [2, 4, 6])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "c", "f")],
+        [helper.make_tensor("w", TensorProto.FLOAT, [8, 3, 3, 3], np.zeros(216, np.float32)),
+         helper.make_tensor("b", TensorProto.FLOAT, [5, 6], np.zeros(30, np.float32))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    conv = 2 * (8 * 16 * 16) * (3 * 3 * 3)
+    matmul = 2 * (2 * 4 * 6) * 5
+    einsum = 2 * (2 * 3 * 4 * 6)
+    assert model_flops(model) == conv + matmul + einsum
+
+
+def test_flops_of_the_stage_graphs(small_export):
+    """Every graph counts work, and match grows linearly in the slots T."""
+    specs = graph_specs(hmmn_ref.SMALL, "fp32")
+    for name in ("encode_query", "encode_memory", "match", "decode"):
+        assert graph_flops(str(small_export / f"{name}.onnx"), specs[name], dim_values(2, 2, 96, 128)) > 0
+    model = FlopModel(str(small_export), specs, 96, 128, 2)
+    counted = [graph_flops(str(small_export / "match.onnx"), specs["match"], dim_values(2, t, 96, 128)) for t in (3, 5)]
+    assert counted == [model.match(3), model.match(5)] and model.match_per_slot > 0
+
+
+def test_scaling_table_and_plot(small_export, tmp_path, capsys):
+    out = tmp_path / "scaling"
+    code = cli.main(["--artifacts", str(small_export), "--size", "64x96", "--frames", "1", "--warmup", "0",
+                     "--capacity", "4", "--scaling", str(out), "--scaling-sizes", "64x96", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)["scaling"]
+    assert list(result["slots"]) == ["1", "2", "4"] and list(result["objects"]) == ["1", "2", "4", "8"]
+    bank = [result["slots"][t]["bank_mb"] for t in ("1", "2", "4")]
+    assert np.all(np.diff(bank) > 0)
+    assert (out / "scaling.png").stat().st_size > 1000 and "| memory slots |" in (out / "scaling.md").read_text()
+
+
+def test_bad_arguments(tmp_path, capsys):
+    assert cli.main(["--artifacts", str(tmp_path), "--frames", "1"]) == 2
+    assert "manifest" in capsys.readouterr().err
+    assert cli.main(["--frames", "0"]) == 2

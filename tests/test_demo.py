@@ -1,0 +1,99 @@
+"""The shipped demo model: accuracy on freshly generated videos, parity of backends and of the
+FP16 plan in J&F, and that the commands use it when no weights are given."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import hmmn_ref
+from hmmn_deploy import demo
+from hmmn_deploy.demo.synthetic import make_video, write_davis
+from hmmn_deploy.evaluate import cli as eval_cli
+from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores
+from hmmn_deploy.export import cli as export_cli
+from hmmn_deploy.segment import cli as run_cli
+
+FRESH_SEEDS = range(700_000, 700_006)  # below the training seeds, and not the validation seeds it logged
+
+
+@pytest.fixture(scope="module")
+def demo_model() -> hmmn_ref.HMMN:
+    return demo.load_demo_model()
+
+
+def test_weights_ship_with_their_training_record():
+    assert os.path.getsize(demo.weights_path()) <= 10 * 2**20
+    record = demo.training_record()
+    assert record["command"].startswith("python tools/train_demo.py") and record["config"] == "small"
+    assert record["settings"]["iterations"] > 0
+
+
+def test_beats_copying_the_first_mask_on_fresh_videos(demo_model):
+    model_scores, copy_scores = {}, {}
+    for seed in FRESH_SEEDS:
+        video, labels = make_video(seed, 24, 96, 128)
+        frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0
+        logits = hmmn_ref.run_video(demo_model, frames, torch.from_numpy(labels[0].astype(np.int64)))
+        ids = np.array([0] + hmmn_ref.object_labels(labels[0]))
+        preds = [labels[0]] + [ids[lg.argmax(0).numpy()] for lg in logits]
+        model_scores[seed] = sequence_scores(preds, list(labels))
+        copy_scores[seed] = sequence_scores([labels[0]] * len(labels), list(labels))
+    model_jf, copy_jf = mean_jf(model_scores)[0], mean_jf(copy_scores)[0]
+    assert model_jf >= copy_jf + 20, (model_jf, copy_jf)
+    assert model_jf >= 70, model_jf
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory):
+    """hmmn-run of the demo model on 3 generated videos: torch, onnxruntime FP32 and FP16."""
+    root = tmp_path_factory.mktemp("demo")
+    data = root / "data"
+    write_davis(str(data), [(f"video{i}", 700_100 + i) for i in range(3)], 16, 96, 128, "val")
+    fp16 = root / "fp16"
+    assert export_cli.main(["--precision", "fp16", "--size", "96x128", "--check-frames", "4", "--capacity", "8",
+                            "--out", str(fp16)]) == 0
+    runs = {}
+    for name, extra in (("torch", ["--backend", "torch"]), ("onnxruntime", ["--backend", "onnxruntime"]),
+                        ("fp16", ["--backend", "onnxruntime", "--artifacts", str(fp16)])):
+        runs[name] = root / name
+        assert run_cli.main([str(data), "-o", str(runs[name]), "--cache", str(root / "cache"), "--no-progress"]
+                            + extra) == 0
+    return data, runs
+
+
+def test_backends_and_fp16_agree_in_jf(demo_runs, tmp_path):
+    data, runs = demo_runs
+    out = tmp_path / "compare.json"
+    code = eval_cli.main(["--compare", str(runs["torch"]), str(runs["onnxruntime"]), str(runs["fp16"]),
+                          "--gt", str(data), "--max-drop", "0.5", "--json", str(out)])
+    result = json.loads(out.read_text())
+    jfs = [r["J&F"] for r in result["runs"]]
+    assert code == 0 and max(jfs) - min(jfs) <= 0.5, jfs
+    assert result["runs"][1]["agreement"] >= 99.9  # onnxruntime FP32 against torch
+
+
+def test_commands_use_the_demo_model_without_weights(demo_runs, capsys):
+    data, runs = demo_runs
+    summary = json.loads((runs["onnxruntime"] / "summary.json").read_text())
+    assert summary["config"] == "small" and summary["weights"] == demo.DESCRIPTION
+    manifest = json.loads((runs["fp16"].parent / "fp16" / "manifest.json").read_text())
+    assert manifest["model"]["weights"]["source"] == demo.WEIGHTS
+    assert run_cli.main([str(data), "-o", str(runs["torch"].parent / "paper"), "--config", "paper"]) == 2
+    assert "--random-weights" in capsys.readouterr().err
+
+
+def test_the_readme_demo_command(tmp_path, capsys):
+    """`hmmn-run -o OUT` with no input: a generated video, exported graphs, masks, J&F and fps."""
+    out = tmp_path / "demo_out"
+    assert run_cli.main(["-o", str(out), "--overlay", "--cache", str(tmp_path / "cache"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "demo J&F" in err and "frames/s" in err
+    jf = float(err.split("demo J&F ")[1].split()[0])
+    assert jf >= 60
+    assert len(os.listdir(out / "demo")) == run_cli.DEMO_FRAMES
+    assert (out / "overlays" / "demo.mp4").is_file()

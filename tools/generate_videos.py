@@ -1,0 +1,40 @@
+"""Write generated videos with ground truth in the DAVIS layout (the demo model's data).
+
+    python tools/generate_videos.py --out data/generated --split val --count 20 --frames 24 --size 96x128
+
+Seeds: video i of split 'train' has seed 1,000,000 + i (the training script draws its own
+seeds >= 1,000,000 on the fly); 'val' videos have seed `--first-seed` + i (default 0), below
+every training seed, so validation videos are never seen in training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hmmn_deploy.demo.synthetic import write_davis
+
+TRAIN_SEED_BASE = 1_000_000
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True, help="dataset root (JPEGImages/480p, Annotations/480p, ImageSets/2017)")
+    p.add_argument("--split", choices=("train", "val"), default="val")
+    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--size", default="96x128", help="HxW")
+    p.add_argument("--first-seed", type=int, default=0, help="seed of the first validation video")
+    args = p.parse_args()
+    height, width = (int(v) for v in args.size.lower().split("x"))
+    base = TRAIN_SEED_BASE if args.split == "train" else args.first_seed
+    if args.split == "val" and base + args.count > TRAIN_SEED_BASE:
+        p.error(f"validation seeds must stay below {TRAIN_SEED_BASE}")
+    videos = [(f"{args.split}{i:04d}", base + i) for i in range(args.count)]
+    write_davis(args.out, videos, args.frames, height, width, args.split)
+    print(f"{args.count} videos of {args.frames} frames ({height}x{width}) in {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
