@@ -105,10 +105,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
 
     choice = ModelChoice(backend=args.backend, precision=args.precision, config=args.config, weights=args.weights,
-                         random_weights=args.random_weights, artifacts=args.artifacts, mem_every=args.mem_every, capacity=args.capacity,
-                         threads=args.threads, cache=args.cache)
+                         random_weights=args.random_weights, artifacts=args.artifacts, mem_every=args.mem_every,
+                         capacity=args.capacity, threads=args.threads, cache=args.cache)
+    # Engines are built for one size: the processing size, or the first video's own.
+    engine_size = args.size or (first_frame_size(todo[0]) if args.backend == "tensorrt" else None)
     try:
-        session, described = open_session(choice, args.size or first_frame_size(todo[0]), log)
+        session, described = open_session(choice, engine_size, log)
     except ModelError as exc:
         log(f"hmmn-run: error: {exc}")
         return 2

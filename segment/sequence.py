@@ -33,7 +33,7 @@ class SequenceOptions:
     skip_bad_frames: bool = False  # repeat the last mask for an unreadable frame instead of failing
     save_probs: bool = False
     overlay: bool = False
-    overlay_fps: float = 10.0
+    overlay_fps: float = 10.0  # for frame folders; a video file's overlay keeps its frame rate
 
 
 def _resize_nearest(labels: np.ndarray, size: Optional[Tuple[int, int]]) -> np.ndarray:
@@ -75,7 +75,7 @@ class SequenceRun:
         first = min(seq.annotations)
         first_mask, palette = self._annotation(first, None)
         writer = SequenceWriter(self.work, palette, save_probs=opts.save_probs, overlay=opts.overlay,
-                                fps=opts.overlay_fps)
+                                fps=seq.fps or opts.overlay_fps)
         started = time.perf_counter()
         try:
             frames = self._segment(writer, first)

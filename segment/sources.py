@@ -27,6 +27,7 @@ class Sequence:
     frame_names: List[str]  # output PNG names, one per frame, in order ("00000", ...)
     frame_paths: Optional[List[str]] = None  # image files, or None for a video file
     video_path: Optional[str] = None
+    fps: Optional[float] = None  # a video file's frame rate (for the overlay video)
     # Frame index -> annotation PNG. DAVIS: frame 0 only. YouTube-VOS: every annotated frame,
     # whose labels that are not yet tracked are new objects.
     annotations: Dict[int, str] = dataclasses.field(default_factory=dict)
@@ -102,11 +103,13 @@ def _video_file(path: str, mask: Optional[str]) -> Sequence:
     if not capture.isOpened():
         raise InputError(f"OpenCV cannot open the video {path!r}")
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    fps = float(capture.get(cv2.CAP_PROP_FPS)) or None
     capture.release()
     if count <= 1:
         raise InputError(f"the video {path!r} declares {count} frames; it needs at least two")
     name = _stem(os.path.basename(path))
-    return Sequence(name, [f"{i:05d}" for i in range(count)], video_path=path, annotations={0: _need_mask(path, mask)})
+    return Sequence(name, [f"{i:05d}" for i in range(count)], video_path=path, fps=fps,
+                    annotations={0: _need_mask(path, mask)})
 
 
 def _frame_folder(path: str, mask: Optional[str]) -> Sequence:

@@ -97,6 +97,8 @@ def main() -> int:
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--val-videos", type=int, default=6)
     p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--init", help="start from these weights (a state dict), e.g. a second stage with longer clips")
+    p.add_argument("--warmup", type=int, default=300, help="iterations of linear learning-rate warm-up")
     p.add_argument("--export", help="write the final weights (state dict) here, and a .json record beside them")
     args = p.parse_args()
     height, width = (int(v) for v in args.size.split("x"))
@@ -104,9 +106,11 @@ def main() -> int:
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     model = hmmn_ref.HMMN(hmmn_ref.SMALL)
+    if args.init:
+        model.load_state_dict(torch.load(args.init, weights_only=True))
     model.eval()  # BatchNorm in inference mode: see the module docstring
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    warmup = 300
+    warmup = args.warmup
 
     def lr_at(it: int) -> float:
         if it < warmup:
@@ -161,6 +165,10 @@ def main() -> int:
         record = {"command": "python tools/train_demo.py " + " ".join(sys.argv[1:]), "config": "small",
                   "settings": vars(args), "train_seconds": round(elapsed, 1), "torch": torch.__version__,
                   "train_seeds": f">= {TRAIN_SEED_BASE}", "val_seeds": val_seeds}
+        previous = os.path.splitext(args.init)[0] + ".json" if args.init else None
+        if previous and os.path.isfile(previous):  # the stage these weights started from
+            with open(previous) as f:
+                record["previous_stage"] = json.load(f)
         with open(os.path.splitext(args.export)[0] + ".json", "w") as f:
             json.dump(record, f, indent=2)
         print(f"weights written to {args.export}", file=sys.stderr)
