@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from hmmn_ref.media import IMAGE_SUFFIXES, natural_key
 
@@ -122,6 +122,19 @@ def _frame_folder(path: str, mask: Optional[str]) -> Sequence:
                     annotations={0: _need_mask(path, mask)})
 
 
+def _sequence_images(frames_root: str, name: str) -> Tuple[str, List[str]]:
+    """(frame folder, its image names) of a dataset sequence; InputError when the folder is missing."""
+    folder = os.path.join(frames_root, name)
+    if not os.path.isdir(folder):
+        raise InputError(f"sequence {name!r} has no frame folder {folder!r}")
+    return folder, _images(folder)
+
+
+def _dataset_sequence(name: str, folder: str, images: List[str], annotations: Dict[int, str]) -> Sequence:
+    return Sequence(name, [_stem(n) for n in images], [os.path.join(folder, n) for n in images],
+                    annotations=annotations)
+
+
 def _davis(root: str, imageset: Optional[str]) -> List[Sequence]:
     frames_root = os.path.join(root, "JPEGImages", "480p")
     annotations_root = os.path.join(root, "Annotations", "480p")
@@ -136,15 +149,11 @@ def _davis(root: str, imageset: Optional[str]) -> List[Sequence]:
         names = sorted(os.listdir(frames_root), key=natural_key)
     result = []
     for name in names:
-        folder = os.path.join(frames_root, name)
-        if not os.path.isdir(folder):
-            raise InputError(f"sequence {name!r} of the image set has no frame folder {folder!r}")
-        images = _images(folder)
+        folder, images = _sequence_images(frames_root, name)
         first = os.path.join(annotations_root, name, _stem(images[0]) + ".png") if images else ""
         if not os.path.isfile(first):
             raise InputError(f"sequence {name!r}: no first-frame annotation {first!r}")
-        result.append(Sequence(name, [_stem(n) for n in images], [os.path.join(folder, n) for n in images],
-                               annotations={0: first}))
+        result.append(_dataset_sequence(name, folder, images, {0: first}))
     return result
 
 
@@ -162,16 +171,12 @@ def _youtube_vos(root: str) -> List[Sequence]:
         names = sorted(os.listdir(frames_root), key=natural_key)
     result = []
     for name in names:
-        folder = os.path.join(frames_root, name)
-        if not os.path.isdir(folder):
-            raise InputError(f"sequence {name!r} has no frame folder {folder!r}")
-        images = _images(folder)
+        folder, images = _sequence_images(frames_root, name)
         index = {_stem(n): i for i, n in enumerate(images)}
         marks = os.path.join(annotations_root, name)
         annotations = {index[_stem(n)]: os.path.join(marks, n)
                        for n in (_images(marks) if os.path.isdir(marks) else []) if _stem(n) in index}
         if not annotations:
             raise InputError(f"sequence {name!r}: no annotation PNG in {marks!r} matches a frame")
-        result.append(Sequence(name, [_stem(n) for n in images], [os.path.join(folder, n) for n in images],
-                               annotations=dict(sorted(annotations.items()))))
+        result.append(_dataset_sequence(name, folder, images, dict(sorted(annotations.items()))))
     return result
