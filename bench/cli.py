@@ -111,10 +111,10 @@ def reference_model(args):
     """The eager model with the weights the runs use."""
     if args.artifacts:
         from ..export import manifest as manifest_io
-        from ..segment.models import _torch_model
+        from ..segment.models import torch_model_for
 
         choice = ModelChoice(backend="torch", artifacts=args.artifacts, weights=args.weights)
-        return _torch_model(manifest_io.read_manifest(args.artifacts), choice)
+        return torch_model_for(manifest_io.read_manifest(args.artifacts), choice)
     config, weights, _ = resolve_weights(ModelChoice(config=args.config, weights=args.weights,
                                                      random_weights=args.random_weights))
     return load_model(config, weights)

@@ -157,7 +157,7 @@ def _from_artifacts(choice: ModelChoice, log):
         raise ModelError(f"{choice.artifacts!r} holds {record['precision']['name']} graphs, not {choice.precision}; "
                          "drop --precision or export the precision you want")
     source = record["model"]["weights"]["source"]
-    model = _torch_model(record, choice) if choice.backend == "torch" else None
+    model = torch_model_for(record, choice) if choice.backend == "torch" else None
     session = Session.open(choice.artifacts, choice.backend, model=model, capacity=choice.capacity,
                            mem_every=choice.mem_every, threads=choice.threads)
     if source.startswith("golden fill rule"):
@@ -165,7 +165,7 @@ def _from_artifacts(choice: ModelChoice, log):
     return session, _describe(choice, session, source, choice.artifacts)
 
 
-def _torch_model(record: dict, choice: ModelChoice) -> hmmn_ref.HMMN:
+def torch_model_for(record: dict, choice: ModelChoice) -> hmmn_ref.HMMN:
     """The eager model for an export folder: the weights it was exported from (checked by hash)."""
     config = hmmn_ref.HMMNConfig.from_dict(record["model"]["config"])
     source = record["model"]["weights"]["source"]
