@@ -8,7 +8,7 @@ tolerance. Then the four graphs, chained, are compared with `hmmn_ref.run_video`
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -52,11 +52,22 @@ class OutputCheck:
         return f"{status}  {self.graph:<14} {self.output:<12} {self.measured:.3g} ({self.tolerance}) {self.problem}"
 
 
+# The rounding floor: how far hmmn_ref moves from itself when every frame value moves by at most
+# this much (1/4000 of a grey level, an invisible change). No FP32 implementation that is not
+# bit-identical can be held closer to the reference than the reference is to itself.
+FLOOR_NOISE = 1e-6
+
+
 @dataclasses.dataclass
 class VideoCheck:
     """Chained graphs against run_video. Masks are compared where the reference decides: where
     its best probability beats the second by more than `margin`. With random weights large
-    regions are near-ties (two objects at p = 0.5 each), whose argmax any rounding flips."""
+    regions are near-ties (two objects at p = 0.5 each), whose argmax any rounding flips.
+
+    When the agreement is below `min_agreement`, `floor_agreement` (if measured) is the same
+    figure for hmmn_ref against itself on frames moved by +-FLOOR_NOISE: its hard top-k and
+    flow decisions can sit on near-ties that any rounding flips (spec 7, "Conditioning"). The
+    check then passes only if the graphs agree at least as well as that floor."""
 
     frames: int
     agreement: float  # over all pixels
@@ -66,17 +77,32 @@ class VideoCheck:
     max_rel_dl: float
     margin: float = 1e-3
     min_agreement: float = 0.999
+    frame_agreement: List[float] = dataclasses.field(default_factory=list)  # decided pixels, frames 1..T-1
+    floor_agreement: Optional[float] = None
+
+    @property
+    def at_floor(self) -> bool:
+        """Below min_agreement, but no further from hmmn_ref than hmmn_ref is from itself."""
+        return (self.decided_agreement < self.min_agreement and self.floor_agreement is not None
+                and self.decided_agreement >= self.floor_agreement)
 
     @property
     def passed(self) -> bool:
-        return self.decided_agreement >= self.min_agreement
+        return self.decided_agreement >= self.min_agreement or self.at_floor
 
     def line(self, label: str = "chained graphs vs hmmn_ref.run_video") -> str:
         status = "PASS" if self.passed else "FAIL"
-        return (f"{status}  {label}: {self.frames} frames, mask agreement {self.decided_agreement * 100:.3f}% "
+        text = (f"{status}  {label}: {self.frames} frames, mask agreement {self.decided_agreement * 100:.3f}% "
                 f"(>= {self.min_agreement * 100:.1f}%) on the {self.decided_fraction * 100:.1f}% of pixels decided "
                 f"by > {self.margin:g}, {self.agreement * 100:.3f}% on all; max |dP| {self.max_dp:.2e}, "
                 f"max |dL|/(1+|L|) {self.max_rel_dl:.2e}")
+        if self.floor_agreement is not None:
+            verdict = ("at or above it: PASS at the rounding floor" if self.at_floor
+                       else "the graphs are further off than that")
+            text += (f"; below {self.min_agreement * 100:.1f}%, so hmmn_ref was run against itself on frames "
+                     f"moved by +-{FLOOR_NOISE:g}: {self.floor_agreement * 100:.3f}% ({verdict}); per frame "
+                     + " ".join(f"{a * 100:.2f}" for a in self.frame_agreement))
+        return text
 
 
 def check_names(spec: GraphSpec, input_names: List[str], output_names: List[str]) -> None:
@@ -204,31 +230,45 @@ def case_dims(first_mask: torch.Tensor, num_objects: int, slots: int = 2) -> Dic
 
 def validate_video(
     model: hmmn_ref.HMMN, run: GraphRunner, frames: torch.Tensor, first_mask: torch.Tensor,
-    mem_every: int = 5, min_agreement: float = 0.999, margin: float = 1e-3,
+    mem_every: int = 5, min_agreement: float = 0.999, margin: float = 1e-3, measure_floor: bool = True,
 ) -> VideoCheck:
     """Teacher-forced comparison of the chained graphs with run_video: frame t-1 is memorised
     with hmmn_ref's own probabilities and read with hmmn_ref's own tracking maps, so a rounding
-    difference on one frame (a near-tie of the flow argmax, say) does not compound (spec 7)."""
+    difference on one frame (a near-tie of the flow argmax, say) does not compound (spec 7).
+    With `measure_floor`, an agreement below `min_agreement` is set beside hmmn_ref's own
+    agreement with itself on invisibly perturbed frames (one more reference run)."""
     tracks_log: List[torch.Tensor] = []
     reference = hmmn_ref.run_video(model, frames, first_mask, mem_every, tracks_log=tracks_log)
     labels = object_labels(first_mask.numpy())
     first = one_hot(first_mask, labels)
-    teacher = torch.cat([first[None], torch.softmax(reference, 1)]).numpy()
-    got = run_graphs(run, frames.numpy(), first.numpy(), mem_every, teacher=teacher,
+    teacher = torch.cat([first[None], torch.softmax(reference, 1)])
+    got = run_graphs(run, frames.numpy(), first.numpy(), mem_every, teacher=teacher.numpy(),
                      teacher_tracks=[tr.numpy() for tr in tracks_log])
     ref = reference.numpy()
     p_got = torch.softmax(torch.from_numpy(got), 1).numpy()
-    p_ref = torch.softmax(reference, 1).numpy()
-    same = got.argmax(1) == ref.argmax(1)
+    p_ref = teacher[1:].numpy()
     top2 = np.sort(p_ref, axis=1)[:, -2:]
-    decided = (top2[:, 1] - top2[:, 0]) > margin
-    return VideoCheck(
+    decided = (top2[:, 1] - top2[:, 0]) > margin  # [T-1, H, W]
+    same = got.argmax(1) == ref.argmax(1)
+    check = VideoCheck(
         frames=int(frames.shape[0]),
         agreement=float(same.mean()),
         decided_fraction=float(decided.mean()),
-        decided_agreement=float(same[decided].mean()) if decided.any() else 1.0,
+        decided_agreement=decided_agreement(same, decided),
         max_dp=float(np.abs(p_got - p_ref).max()),
         max_rel_dl=float((np.abs(got - ref) / (1.0 + np.abs(ref))).max()),
         margin=margin,
         min_agreement=min_agreement,
+        frame_agreement=[decided_agreement(s, d) for s, d in zip(same, decided)],
     )
+    if measure_floor and check.decided_agreement < min_agreement:
+        generator = torch.Generator().manual_seed(0)
+        moved = frames + (torch.rand(frames.shape, generator=generator) * 2 - 1) * FLOOR_NOISE
+        itself = hmmn_ref.run_video(model, moved, first_mask, mem_every, teacher).numpy()
+        check.floor_agreement = decided_agreement(itself.argmax(1) == ref.argmax(1), decided)
+    return check
+
+
+def decided_agreement(same: np.ndarray, decided: np.ndarray) -> float:
+    """Fraction of the decided pixels whose argmax agrees (1.0 when none is decided)."""
+    return float(same[decided].mean()) if decided.any() else 1.0

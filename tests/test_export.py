@@ -83,6 +83,33 @@ def test_one_export_serves_other_sizes_and_object_counts(small_fp32):
     assert check.max_dp < 1e-3
 
 
+def test_rounding_floor_is_measured_only_below_the_gate_and_still_catches_broken_graphs(small_fp32):
+    """Below min_agreement the check runs hmmn_ref against itself on frames moved by +-1e-6 and
+    passes only at or above that floor; a graph that is really wrong fails all the same."""
+    model = hmmn_ref.fill_golden_weights(hmmn_ref.HMMN(hmmn_ref.SMALL))
+    run = OrtGraphs(str(small_fp32), contracts.graph_specs(hmmn_ref.SMALL, "fp32"))
+    frames, labels = validate.sample_clip(96, 128, num_frames=4, seed=3)
+    plain = validate.validate_video(model, run, frames, labels[0], mem_every=2)
+    assert plain.passed and plain.floor_agreement is None and len(plain.frame_agreement) == 3
+
+    # An impossible bar forces the floor: the graphs match hmmn_ref as well as it matches itself.
+    strict = validate.validate_video(model, run, frames, labels[0], mem_every=2, min_agreement=1.01)
+    assert strict.floor_agreement is not None and 0.99 <= strict.floor_agreement <= 1.0
+    assert strict.passed == (strict.decided_agreement >= strict.floor_agreement)
+    assert "rounding floor" in strict.line() or "further off" in strict.line()
+
+    def broken(name, feeds):  # decode favours object 1 by 2 nats: a real bug, far past rounding
+        outputs = run(name, feeds)
+        if name == "decode":
+            outputs = dict(outputs, logits=outputs["logits"].copy())
+            outputs["logits"][1] += 2.0
+        return outputs
+
+    wrong = validate.validate_video(model, broken, frames, labels[0], mem_every=2)
+    assert wrong.floor_agreement is not None and wrong.decided_agreement < 0.95
+    assert not wrong.passed and not wrong.at_floor and "further off" in wrong.line()
+
+
 def test_free_running_chain_equals_run_video_on_the_small_model(small_fp32):
     model = hmmn_ref.fill_golden_weights(hmmn_ref.HMMN(hmmn_ref.SMALL))
     run = OrtGraphs(str(small_fp32), contracts.graph_specs(hmmn_ref.SMALL, "fp32"))
