@@ -96,3 +96,24 @@ def test_the_readme_demo_command(tmp_path, capsys):
     assert jf >= 60
     assert len(os.listdir(out / "demo")) == run_cli.DEMO_FRAMES
     assert (out / "overlays" / "demo.mp4").is_file()
+
+
+def test_rounding_floor_tool_sets_runs_beside_the_reference(demo_runs):
+    """tools/rounding_floor.py: hmmn_ref against itself on frames moved by 1e-6, and hmmn-run
+    outputs against hmmn_ref on the same frames (the torch backend reproduces it)."""
+    import re
+    import subprocess
+    import sys
+
+    data, runs = demo_runs
+    tool = os.path.join(os.path.dirname(__file__), "..", "tools", "rounding_floor.py")
+    result = subprocess.run(
+        [sys.executable, tool, str(data / "JPEGImages" / "480p" / "video0"), "--frames", "6",
+         "--mask", str(data / "Annotations" / "480p" / "video0" / "00000.png"),
+         "--compare", str(runs["torch"] / "video0"), str(runs["onnxruntime"] / "video0")],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    figures = [float(x) for x in re.findall(r": ([0-9.]+)% \(worst", result.stdout)]
+    assert len(figures) == 4, result.stdout  # itself, torch, onnxruntime, torch vs onnxruntime
+    assert all(0 <= f <= 100 for f in figures)
+    assert figures[1] >= 99.9, result.stdout  # the torch backend against hmmn_ref
