@@ -186,7 +186,9 @@ def test_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys):
 
 
 def test_failed_validation_keeps_files_aside(tmp_path, monkeypatch):
-    monkeypatch.setitem(cli.VIDEO_GATES, "fp32", (1e-3, 1.1))  # impossible: the video check must fail
+    monkeypatch.setitem(cli.VIDEO_GATES, "fp32", (1e-3, 1.1))  # impossible: the video check must fail,
+    real = cli.validate_video  # and without the rounding floor (which this export would meet)
+    monkeypatch.setattr(cli, "validate_video", lambda *a, **k: real(*a, **{**k, "measure_floor": False}))
     out = tmp_path / "export"
     assert cli.main(SMALL_ARGS + ["--out", str(out)]) == 1
     assert not out.exists()
