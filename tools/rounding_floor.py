@@ -25,7 +25,8 @@ import torch
 import hmmn_ref
 from hmmn_ref.media import read_frames, read_mask
 from hmmn_ref.video import object_labels
-from hmmn_deploy.segment.models import load_model, resolve_weights, ModelChoice
+from hmmn_deploy.evaluate.davis import read_labels
+from hmmn_deploy.segment.models import ModelChoice, load_model, resolve_weights
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> str:
@@ -35,12 +36,10 @@ def agreement(a: np.ndarray, b: np.ndarray) -> str:
 
 
 def read_run(folder: str, names: List[str]) -> np.ndarray:
-    from PIL import Image
-
     missing = [n for n in names if not os.path.isfile(os.path.join(folder, n))]
     if missing:
         raise SystemExit(f"{folder}: no {missing[0]} (give the sequence folder of an hmmn-run output)")
-    return np.stack([np.asarray(Image.open(os.path.join(folder, n))) for n in names])
+    return np.stack([read_labels(os.path.join(folder, n)) for n in names])
 
 
 def main() -> int:
