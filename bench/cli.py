@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", nargs="+", choices=BACKENDS, default=["onnxruntime"])
     p.add_argument("--precision", nargs="+", choices=("fp32", "fp16"), default=None,
                    help="default fp32 (or the artifacts' precision)")
+    p.add_argument("--device", choices=("cpu", "cuda"),
+                   help="where torch / onnxruntime and the baseline run (default cpu; tensorrt: cuda)")
     p.add_argument("--size", type=parse_size, default=(480, 854), help="frame size HxW (default 480x854)")
     p.add_argument("--objects", type=int, default=2)
     p.add_argument("--frames", type=int, default=10, help="timed frames (default 10)")
@@ -98,12 +100,14 @@ def build_runs(args, frames, mask) -> list:
             choice = ModelChoice(backend=backend, precision=precision, config=args.config, weights=args.weights,
                                  random_weights=args.random_weights, artifacts=args.artifacts,
                                  mem_every=args.mem_every, capacity=args.capacity, threads=args.threads,
-                                 cache=args.cache)
+                                 cache=args.cache, device=args.device)
             session, described = open_session(choice, frames.shape[1:3], log)
             name = f"{backend} {session.precision}"
             runs.append(SessionRun(name, session, backend, session.precision, described["graphs"]))
     if args.compare:
-        runs.insert(0, BaselineRun(reference_model(args), frames, mask, args.mem_every))
+        # The baseline runs where the sessions do: on the GPU when any backend is on one.
+        on_gpu = any(r.session.device.type == "cuda" for r in runs)
+        runs.insert(0, BaselineRun(reference_model(args), frames, mask, args.mem_every, "cuda" if on_gpu else "cpu"))
     return runs
 
 

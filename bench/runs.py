@@ -11,6 +11,7 @@ import torch
 
 import hmmn_ref
 
+from ..runtime.backends import exact_fp32
 from .timing import StageTimer, stats_ms
 
 
@@ -74,7 +75,8 @@ class BaselineRun:
 
     def step(self, frame: np.ndarray, timed: bool) -> np.ndarray:
         t0 = time.perf_counter()
-        _, logits = next(self._steps)
+        with exact_fp32(self.device):  # the reference in true FP32 on a GPU too
+            _, logits = next(self._steps)
         labels = logits.argmax(0)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

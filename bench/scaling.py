@@ -30,7 +30,8 @@ FRAMES_PER_POINT = 3  # timed frames per point, after one warm-up frame
 def _choice(args) -> ModelChoice:
     return ModelChoice(backend=args.backend[0], precision=(args.precision or [None])[0], config=args.config,
                        weights=args.weights, random_weights=args.random_weights, artifacts=args.artifacts,
-                       mem_every=args.mem_every, capacity=args.capacity, threads=args.threads, cache=args.cache)
+                       mem_every=args.mem_every, capacity=args.capacity, threads=args.threads, cache=args.cache,
+                       device=args.device)
 
 
 def _frames_point(session, size, objects: int) -> dict:

@@ -162,7 +162,8 @@ def video_steps(
     permanent: List[MemoryEntry] = []  # 1/16 slots kept for good: frames 0, mem_every, ...
     first: Optional[MemoryEntry] = None  # frame 0, read at 1/8 and 1/4 for the whole video
     h, w = grid_16(height, width)
-    tracks = torch.zeros(len(labels), 0, h * w, dtype=torch.int64)  # [N, P, hw] maps of permanent slots
+    # [N, P, hw] tracking maps of the permanent slots (none yet)
+    tracks = torch.zeros(len(labels), 0, h * w, dtype=torch.int64, device=frames.device)
 
     for t in range(1, num_frames):
         entry = model.encode_memory(pad(frames[t - 1 : t], p), pad(probs, p))

@@ -8,6 +8,8 @@ their memory directly (IO binding, tensor addresses), so nothing is copied.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 from typing import Dict, Mapping, Optional, Sequence
 
@@ -69,6 +71,23 @@ def resolve_dims(graph: str, specs: Sequence[TensorSpec], tensors: Mapping[str, 
     return {name: free[name] for name, symbols in determined.items() if symbols & set(seen)}
 
 
+@contextlib.contextmanager
+def exact_fp32(device: torch.device):
+    """CUDA convolutions and matrix products in true FP32 inside the block. PyTorch lets cuDNN
+    use TF32 (10-bit mantissa) by default, which moves logits by ~1e-3 and would make the torch
+    backend on a GPU a worse oracle than on the CPU. The previous settings come back after."""
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+
+
 class Backend:
     """Runs graphs by name: `run(graph, inputs, outputs)` writes the outputs in place."""
 
@@ -107,12 +126,19 @@ class TorchBackend(Backend):
         super().__init__(specs, device)
         from ..export.graphs import build_graph
 
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailable(f"the torch backend on {self.device} needs a CUDA GPU; torch {torch.__version__} "
+                                     "sees none (a CPU build of torch, or no driver): use device 'cpu'")
+        self.precision = precision
+        if any(t.device != self.device for t in model.parameters()):
+            model = copy.deepcopy(model).to(self.device)  # the caller's model stays where it is
         self.graphs = {name: build_graph(name, model, precision).to(self.device) for name in specs}
 
     @torch.no_grad()
     def _run(self, graph, inputs, outputs) -> None:
         spec = self.specs[graph]
-        results = self.graphs[graph](*(inputs[s.name] for s in spec.inputs))
+        with exact_fp32(self.device) if self.precision == "fp32" else contextlib.nullcontext():
+            results = self.graphs[graph](*(inputs[s.name] for s in spec.inputs))
         for s, value in zip(spec.outputs, results):
             outputs[s.name].copy_(value)
 

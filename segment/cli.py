@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="random weights (the golden fill rule): the pipeline runs, the masks mean nothing")
     p.add_argument("--backend", choices=BACKENDS, default="onnxruntime")
     p.add_argument("--precision", choices=("fp32", "fp16"), help="default fp32, or the artifacts' precision")
+    p.add_argument("--device", choices=("cpu", "cuda"),
+                   help="where torch / onnxruntime run (default cpu; tensorrt always runs on cuda)")
     p.add_argument("--config", choices=("paper", "small"),
                    help="model configuration of --weights / --random-weights (default paper; the demo model is small)")
     p.add_argument("--mem-every", type=int, help="keep every N-th frame in memory (default 5)")
@@ -106,7 +108,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     choice = ModelChoice(backend=args.backend, precision=args.precision, config=args.config, weights=args.weights,
                          random_weights=args.random_weights, artifacts=args.artifacts, mem_every=args.mem_every,
-                         capacity=args.capacity, threads=args.threads, cache=args.cache)
+                         capacity=args.capacity, threads=args.threads, cache=args.cache, device=args.device)
     # Engines are built for one size: the processing size, or the first video's own.
     engine_size = args.size or (first_frame_size(todo[0]) if args.backend == "tensorrt" else None)
     try:
@@ -118,7 +120,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     options = SequenceOptions(size=args.size, skip_bad_frames=args.skip_bad_frames, save_probs=args.save_probs,
                               overlay=args.overlay)
     log(f"hmmn-run: {len(todo)} of {len(data.sequences)} sequences ({data.kind}), {args.backend} "
-        f"{session.precision}, {session.config.name} model -> {out}")
+        f"{session.precision} on {session.device.type}, {session.config.name} model -> {out}")
     code = run_sequences(session, todo, out, options, summary, progress=not args.no_progress)
     if demo_root and code == 0:
         score_demo(demo_root, out)

@@ -46,6 +46,25 @@ class ModelChoice:
     max_objects: int = 8  # engines' profile, for on-the-fly TensorRT exports
     threads: Optional[int] = None
     cache: Optional[str] = None  # where on-the-fly exports live
+    device: Optional[str] = None  # 'cpu' or 'cuda'; None: cpu, or cuda for tensorrt
+
+
+def backend_device(choice: ModelChoice) -> Tuple[str, Optional[list]]:
+    """-> (torch device of the session's buffers, ONNX Runtime providers or None).
+    ModelError when the device cannot serve: nothing is silently moved elsewhere."""
+    device = choice.device or ("cuda" if choice.backend == "tensorrt" else "cpu")
+    if device not in ("cpu", "cuda"):
+        raise ModelError(f"--device {device!r}: choose cpu or cuda")
+    if choice.backend == "tensorrt" and device != "cuda":
+        raise ModelError("the tensorrt backend runs on a CUDA GPU only; drop --device cpu or pick another backend")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ModelError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU (a CPU build of torch, or "
+                             "no driver); run with --device cpu, or install a CUDA build of torch")
+    providers = ["CUDAExecutionProvider"] if choice.backend == "onnxruntime" and device == "cuda" else None
+    return device, providers
 
 
 def default_cache() -> str:
@@ -136,13 +155,14 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
                 "for real videos give --weights HMMN_weights.pth")
         precision = choice.precision or "fp32"
         capacity = choice.capacity or 48
+        device, providers = backend_device(choice)
         if choice.backend == "torch":
-            session = Session.from_model(model, precision, choice.mem_every or 5, capacity)
+            session = Session.from_model(model, precision, choice.mem_every or 5, capacity, device=device)
             folder = None
         else:
             folder = cached_export(choice, config, weights, model, precision, size, capacity, log)
             session = Session.open(folder, choice.backend, capacity=capacity, mem_every=choice.mem_every,
-                                   threads=choice.threads)
+                                   threads=choice.threads, providers=providers)
     except (RuntimeInputError, ArtifactMismatch, BackendUnavailable, ValueError) as exc:
         raise ModelError(str(exc)) from None
     return session, _describe(choice, session, source, folder)
@@ -157,9 +177,10 @@ def _from_artifacts(choice: ModelChoice, log):
         raise ModelError(f"{choice.artifacts!r} holds {record['precision']['name']} graphs, not {choice.precision}; "
                          "drop --precision or export the precision you want")
     source = record["model"]["weights"]["source"]
+    device, providers = backend_device(choice)
     model = torch_model_for(record, choice) if choice.backend == "torch" else None
     session = Session.open(choice.artifacts, choice.backend, model=model, capacity=choice.capacity,
-                           mem_every=choice.mem_every, threads=choice.threads)
+                           mem_every=choice.mem_every, threads=choice.threads, providers=providers, device=device)
     if source.startswith("golden fill rule"):
         log(f"hmmn-run: {choice.artifacts} was exported from RANDOM weights; the masks are not meaningful")
     return session, _describe(choice, session, source, choice.artifacts)
@@ -182,5 +203,5 @@ def torch_model_for(record: dict, choice: ModelChoice) -> hmmn_ref.HMMN:
 
 
 def _describe(choice: ModelChoice, session: Session, source: str, folder: Optional[str]) -> dict:
-    return {"backend": choice.backend, "precision": session.precision, "config": session.config.name,
+    return {"backend": choice.backend, "device": str(session.device), "precision": session.precision, "config": session.config.name,
             "weights": source, "graphs": folder, "mem_every": session.mem_every, "capacity": session.capacity}

@@ -214,6 +214,15 @@ def test_bad_masks_and_inputs_get_clear_errors(small_export, tmp_path, capsys):
     assert run(folder, "--mask", tmp_path / "first.png", "-o", out, "--artifacts", small_export,
                "--precision", "fp16") == 2
     assert "fp32 graphs" in capsys.readouterr().err
+    # A device the backend cannot use is refused, never swapped for another.
+    assert run(folder, "--mask", tmp_path / "first.png", "-o", out, "--artifacts", small_export,
+               "--backend", "tensorrt", "--device", "cpu") == 2
+    assert "CUDA GPU only" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert run(folder, "--mask", tmp_path / "first.png", "-o", out, "--artifacts", small_export,
+                   "--device", "cuda") == 2
+        assert "sees no CUDA GPU" in capsys.readouterr().err
+    assert not (out / "clip").exists()
 
 
 def test_processing_size_writes_masks_at_the_frames_size(small_export, tmp_path):

@@ -238,3 +238,50 @@ def test_onnxruntime_cuda_backend_matches_cpu(small_export, small_clip):
     gpu = run_session(Session.open(str(small_export), "onnxruntime", providers=["CUDAExecutionProvider"]),
                       frames, labels[0])
     assert compare(gpu, cpu)[0] >= 0.999
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision,agreement", [("fp32", 0.999), ("fp16", 0.99)])
+def test_torch_backend_on_cuda_matches_hmmn_ref_on_the_cpu(precision, agreement):
+    """The state stays on the GPU between steps (bank, tracks, probabilities); FP32 there runs
+    without TF32, so it is as close to the CPU reference as the CPU backends are. The demo model
+    (trained, decisive): random weights leave too many pixels near a tie to judge FP16 by."""
+    from hmmn_deploy.demo import load_demo_model
+    from hmmn_deploy.demo.synthetic import make_video
+
+    model = load_demo_model()
+    frames, labels = make_video(700_200, 12, 96, 128)
+    reference = hmmn_ref.run_video(model, as_video(frames), torch.from_numpy(labels[0]).long())
+    session = Session.from_model(model, precision, device="cuda")
+    assert next(model.parameters()).device.type == "cpu"  # the caller's model is not moved
+    state = session.start(frames[0], labels[0])
+    assert all(b.device.type == "cuda" for b in state.buffers())
+    agree, max_dp = compare(run_session(session, frames, labels[0]), reference.numpy())
+    print(f"torch cuda {precision}: argmax agreement {agree:.5f}, max |dP| {max_dp:.2e}")
+    assert agree >= agreement
+    if precision == "fp32":
+        assert max_dp < 1e-3
+
+
+@pytest.mark.gpu
+def test_reference_loop_runs_on_cuda(small_model, small_clip):
+    """hmmn_ref.run_video (the benchmark's baseline) on the GPU agrees with itself on the CPU."""
+    frames, labels = small_clip
+    first = torch.from_numpy(labels[0]).long()
+    cpu = hmmn_ref.run_video(small_model, as_video(frames), first, mem_every=3)
+    import copy
+
+    from hmmn_deploy.runtime.backends import exact_fp32
+
+    model = copy.deepcopy(small_model).cuda()
+    with exact_fp32(torch.device("cuda")):
+        gpu = hmmn_ref.run_video(model, as_video(frames).cuda(), first.cuda(), mem_every=3)
+    agree, max_dp = compare(gpu.cpu().numpy(), cpu.numpy())
+    assert agree >= 0.999 and max_dp < 1e-3, (agree, max_dp)
+
+
+def test_a_cuda_device_without_a_gpu_is_refused_clearly():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(BackendUnavailable, match="sees none"):
+        Session.from_model(hmmn_ref.HMMN(hmmn_ref.SMALL), device="cuda")

@@ -26,6 +26,8 @@ import hmmn_ref
 from hmmn_ref.media import read_frames, read_mask
 from hmmn_ref.video import object_labels
 from hmmn_deploy.evaluate.davis import read_labels
+from hmmn_deploy.runtime import Session
+from hmmn_deploy.runtime.backends import exact_fp32
 from hmmn_deploy.segment.models import ModelChoice, load_model, resolve_weights
 
 
@@ -42,6 +44,19 @@ def read_run(folder: str, names: List[str]) -> np.ndarray:
     return np.stack([read_labels(os.path.join(folder, n)) for n in names])
 
 
+def run_labels(model, frames: torch.Tensor, mask: np.ndarray, args, device: torch.device) -> np.ndarray:
+    """frames float [T, 3, H, W] in [0, 1] -> label maps [T-1, H, W] of frames 1..T-1."""
+    if args.capacity is None:
+        ids = np.array([0] + object_labels(mask))
+        first_mask = torch.from_numpy(mask.astype(np.int64)).to(device)
+        with exact_fp32(device):
+            logits = hmmn_ref.run_video(model, frames.to(device), first_mask, args.mem_every)
+        return ids[logits.argmax(1).numpy()]
+    session = Session.from_model(model, "fp32", args.mem_every, args.capacity, device=str(device))
+    state = session.start(frames[0].to(device), mask)
+    return np.stack([session.step(state, frame.to(device)).labels for frame in frames[1:]])
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("video", help="a video file or a folder of frames")
@@ -52,26 +67,29 @@ def main() -> int:
     p.add_argument("--mem-every", type=int, default=5)
     p.add_argument("--noise", type=float, default=1e-6, help="largest change of a frame value (0..1 scale)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--capacity", type=int, help="run the runtime's protocol (torch backend, this many 1/16 slots, "
+                   "the oldest non-first replaced) instead of hmmn_ref's, whose memory grows without bound")
+    p.add_argument("--device", default="cpu", help="where hmmn_ref runs: cpu or cuda (true FP32, no TF32)")
     p.add_argument("--compare", nargs="*", default=[], help="hmmn-run sequence folders to set beside it")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     config, weights, description = resolve_weights(ModelChoice(weights=args.weights, config=args.config))
-    model = load_model(config, weights)
+    device = torch.device(args.device)
+    model = load_model(config, weights).to(device)
     frames = torch.from_numpy(read_frames(args.video, args.frames)).permute(0, 3, 1, 2).float() / 255.0
     mask, _ = read_mask(args.mask)
-    ids = np.array([0] + object_labels(mask))
-    first_mask = torch.from_numpy(mask.astype(np.int64))
-    print(f"model: {description}; {len(frames)} frames of {tuple(frames.shape[-2:])}, {len(ids) - 1} objects",
-          file=sys.stderr)
-    reference = ids[hmmn_ref.run_video(model, frames, first_mask, args.mem_every).argmax(1).numpy()]
+    print(f"model: {description} on {device}; {len(frames)} frames of {tuple(frames.shape[-2:])}, "
+          f"{len(object_labels(mask))} objects", file=sys.stderr)
     moved = frames + (torch.rand(frames.shape, generator=torch.Generator().manual_seed(0)) * 2 - 1) * args.noise
-    itself = ids[hmmn_ref.run_video(model, moved, first_mask, args.mem_every).argmax(1).numpy()]
+    reference = run_labels(model, frames, mask, args, device)
+    itself = run_labels(model, moved, mask, args, device)
+    name = "hmmn_ref" if args.capacity is None else f"torch backend (capacity {args.capacity})"
     print(f"frames 1..{len(frames) - 1}, pixels whose masks agree:")
-    print(f"  hmmn_ref vs hmmn_ref on frames moved by +-{args.noise:g}: {agreement(reference, itself)}")
+    print(f"  {name} vs itself on frames moved by +-{args.noise:g}: {agreement(reference, itself)}")
     names = [f"{t:05d}.png" for t in range(1, len(frames))]
     runs = {folder: read_run(folder, names) for folder in args.compare}
     for folder, labels in runs.items():
-        print(f"  hmmn_ref vs {folder}: {agreement(reference, labels)}")
+        print(f"  {name} vs {folder}: {agreement(reference, labels)}")
     folders = list(runs)
     for i, a in enumerate(folders):
         for b in folders[i + 1 :]:
