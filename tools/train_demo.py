@@ -37,7 +37,7 @@ TRAIN_SEED_BASE = 1_000_000  # validation videos use seeds below this
 def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """frames float [T, 3, H, W] in [0, 1], labels long [T, H, W] (frame 0's objects tracked).
     Mean cross-entropy of frames 1..T-1 through the memory protocol (memory every frame here)."""
-    ids = object_labels(labels[0].numpy())
+    ids = object_labels(labels[0].cpu().numpy())
     targets = torch.zeros_like(labels)
     for j, label in enumerate(ids, start=1):
         targets[labels == label] = j
@@ -46,7 +46,7 @@ def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor) 
     probs = one_hot(labels[0], ids)
     permanent = []
     first = None
-    tracks = torch.zeros(len(ids), 0, h * w, dtype=torch.int64)
+    tracks = torch.zeros(len(ids), 0, h * w, dtype=torch.int64, device=frames.device)
     losses = []
     for t in range(1, frames.shape[0]):
         entry: MemoryEntry = model.encode_memory(pad(frames[t - 1 : t], p), pad(probs, p))
@@ -63,21 +63,69 @@ def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor) 
     return torch.stack(losses).mean()
 
 
-def sample_clip(rng: np.random.Generator, clip: int, height: int, width: int, max_stride: int):
+def draw_clip(rng: np.random.Generator, clip: int, max_stride: int) -> tuple:
+    """-> (frame indices, video seed): the clip's random choices, in the order the rng draws them."""
     strides = rng.integers(1, max_stride + 1, clip - 1)
     index = np.concatenate([[0], np.cumsum(strides)])
-    video, labels = make_video(int(rng.integers(TRAIN_SEED_BASE, 2**31 - 1)), int(index[-1]) + 1, height, width)
-    frames = torch.from_numpy(video[index]).permute(0, 3, 1, 2).float() / 255.0
-    return frames, torch.from_numpy(labels[index].astype(np.int64))
+    return tuple(int(i) for i in index), int(rng.integers(TRAIN_SEED_BASE, 2**31 - 1))
 
 
-def validate(model: hmmn_ref.HMMN, seeds, num_frames: int, height: int, width: int) -> float:
+def make_clip(drawn: tuple, height: int, width: int):
+    """-> frames uint8 [T, H, W, 3], labels uint8 [T, H, W] of a drawn clip (runs in workers too)."""
+    index, seed = drawn
+    video, labels = make_video(seed, index[-1] + 1, height, width)
+    return video[list(index)], labels[list(index)]
+
+
+class ClipSource:
+    """Training clips in the order the seeded rng draws them. With workers, the next clips are
+    generated ahead in other processes (the generator, not the model, limits a GPU run); the
+    clips are the same as without. `state()` holds the rng and the clips drawn but not used yet,
+    so a resumed run sees what an uninterrupted one would."""
+
+    def __init__(self, rng, clip, height, width, max_stride, workers=0, pending=()) -> None:
+        self.rng, self.clip, self.size, self.max_stride = rng, clip, (height, width), max_stride
+        self.pool = None
+        if workers > 0:
+            import multiprocessing
+
+            self.pool = multiprocessing.get_context("spawn").Pool(workers)
+        self.queue = []  # [(drawn, async result or None)]
+        for drawn in pending:
+            self._submit(drawn)
+        while self.pool is not None and len(self.queue) < 2 * workers:
+            self._submit(draw_clip(self.rng, self.clip, self.max_stride))
+
+    def _submit(self, drawn) -> None:
+        job = self.pool.apply_async(make_clip, (drawn, *self.size)) if self.pool is not None else None
+        self.queue.append((drawn, job))
+
+    def next(self):
+        """-> frames float [T, 3, H, W] in [0, 1], labels long [T, H, W] (on the CPU)."""
+        if not self.queue:
+            self._submit(draw_clip(self.rng, self.clip, self.max_stride))
+        drawn, job = self.queue.pop(0)
+        if self.pool is not None:
+            self._submit(draw_clip(self.rng, self.clip, self.max_stride))
+        video, labels = job.get() if job is not None else make_clip(drawn, *self.size)
+        frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0
+        return frames, torch.from_numpy(labels.astype(np.int64))
+
+    def state(self) -> dict:
+        return {"rng": self.rng.bit_generator.state, "pending": [drawn for drawn, _ in self.queue]}
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+
+
+def validate(model: hmmn_ref.HMMN, seeds, num_frames: int, height: int, width: int, device="cpu") -> float:
     """J&F (0-100) of the model on generated validation videos, with the inference protocol."""
     scores = {}
     for seed in seeds:
         video, labels = make_video(seed, num_frames, height, width)
-        frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0
-        logits = run_video(model, frames, torch.from_numpy(labels[0].astype(np.int64)))
+        frames = (torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0).to(device)
+        logits = run_video(model, frames, torch.from_numpy(labels[0].astype(np.int64)).to(device))
         ids = np.array([0] + object_labels(labels[0]))
         preds = [labels[0]] + [ids[lg.argmax(0).numpy()] for lg in logits]
         scores[str(seed)] = sequence_scores(preds, list(labels))
@@ -94,6 +142,8 @@ def main() -> int:
     p.add_argument("--size", default="96x128")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda (a GPU: pair it with --workers)")
+    p.add_argument("--workers", type=int, default=0, help="processes generating clips ahead (default 0: inline)")
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--val-videos", type=int, default=6)
     p.add_argument("--save-every", type=int, default=200)
@@ -105,10 +155,13 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: torch {torch.__version__} sees no CUDA GPU")
     model = hmmn_ref.HMMN(hmmn_ref.SMALL)
     if args.init:
-        model.load_state_dict(torch.load(args.init, weights_only=True))
-    model.eval()  # BatchNorm in inference mode: see the module docstring
+        model.load_state_dict(torch.load(args.init, weights_only=True, map_location="cpu"))
+    model.to(device).eval()  # BatchNorm in inference mode: see the module docstring
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     warmup = args.warmup
 
@@ -120,22 +173,25 @@ def main() -> int:
     checkpoint = os.path.join(args.out, "checkpoint.pth")
     start, elapsed = 0, 0.0
     rng = np.random.default_rng(args.seed)
+    pending = []
     if os.path.isfile(checkpoint):
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=False, map_location="cpu")  # the optimiser moves its own
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         start, elapsed = state["iteration"], state["elapsed"]
         rng.bit_generator.state = state["rng"]
+        pending = [tuple(d) for d in state.get("pending_clips", [])]
         torch.set_rng_state(state["torch_rng"])
         print(f"resuming at iteration {start}", file=sys.stderr)
+    clips = ClipSource(rng, args.clip, height, width, args.max_stride, args.workers, pending)
     log = open(os.path.join(args.out, "log.jsonl"), "a")
     running, t0 = [], time.perf_counter()
     val_seeds = list(range(100, 100 + args.val_videos))
     for it in range(start, args.iterations):
         for group in optimiser.param_groups:
             group["lr"] = lr_at(it)
-        frames, labels = sample_clip(rng, args.clip, height, width, args.max_stride)
-        loss = clip_loss(model, frames, labels)
+        frames, labels = clips.next()
+        loss = clip_loss(model, frames.to(device), labels.to(device))
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -147,7 +203,7 @@ def main() -> int:
             record = {"iteration": done, "loss": float(np.mean(running)), "lr": lr_at(it),
                       "seconds": round(elapsed + now - t0, 1)}
             if done % args.val_every == 0 or done == args.iterations:
-                record["val_jf"] = round(validate(model, val_seeds, 16, height, width), 2)
+                record["val_jf"] = round(validate(model, val_seeds, 16, height, width, device), 2)
             print(json.dumps(record), file=sys.stderr, flush=True)
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -155,15 +211,18 @@ def main() -> int:
         if done % args.save_every == 0 or done == args.iterations:
             now = time.perf_counter()
             elapsed, t0 = elapsed + now - t0, now
+            source = clips.state()
             torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "iteration": done,
-                        "elapsed": elapsed, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()},
-                       checkpoint + ".tmp")
+                        "elapsed": elapsed, "rng": source["rng"], "pending_clips": source["pending"],
+                        "torch_rng": torch.get_rng_state()}, checkpoint + ".tmp")
             os.replace(checkpoint + ".tmp", checkpoint)
+    clips.close()
     if args.export:
         os.makedirs(os.path.dirname(os.path.abspath(args.export)), exist_ok=True)
-        torch.save(model.state_dict(), args.export)
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, args.export)
         record = {"command": "python tools/train_demo.py " + " ".join(sys.argv[1:]), "config": "small",
                   "settings": vars(args), "train_seconds": round(elapsed, 1), "torch": torch.__version__,
+                  "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                   "train_seeds": f">= {TRAIN_SEED_BASE}", "val_seeds": val_seeds}
         previous = os.path.splitext(args.init)[0] + ".json" if args.init else None
         if previous and os.path.isfile(previous):  # the stage these weights started from
