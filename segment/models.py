@@ -203,5 +203,5 @@ def torch_model_for(record: dict, choice: ModelChoice) -> hmmn_ref.HMMN:
 
 
 def _describe(choice: ModelChoice, session: Session, source: str, folder: Optional[str]) -> dict:
-    return {"backend": choice.backend, "device": str(session.device), "precision": session.precision, "config": session.config.name,
-            "weights": source, "graphs": folder, "mem_every": session.mem_every, "capacity": session.capacity}
+    return {"backend": choice.backend, "device": str(session.device), "precision": session.precision,
+            "config": session.config.name, "weights": source, "graphs": folder, "mem_every": session.mem_every, "capacity": session.capacity}

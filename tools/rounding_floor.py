@@ -1,7 +1,7 @@
 """How far does hmmn_ref move from itself when a video's frames move by an invisible amount?
 
     python tools/rounding_floor.py VIDEO --mask FIRST.png --frames 31 [--weights W.pth] \
-        [--compare OUT_TORCH/vtest OUT_ORT/vtest]
+        [--capacity S] [--device cuda] [--compare OUT_TORCH/vtest OUT_ORT/vtest]
 
 Runs `hmmn_ref.run_video` (free-running, the public protocol) on the first `--frames` frames,
 then again on the same frames moved by at most `--noise` (default 1e-6, 1/4000 of a grey
@@ -9,7 +9,9 @@ level), and prints how many pixels' masks agree. That is the floor for any backe
 with these weights on this video: two FP32 implementations that round differently cannot be
 expected to agree better than the reference agrees with itself. With `--compare`, hmmn-run
 output folders (one PNG per frame, named like `00001.png`) are set against the reference and
-against each other on the same frames. Without `--weights` the demo model runs.
+against each other on the same frames. Without `--weights` the demo model runs. `--capacity S`
+runs the runtime's protocol instead (torch backend, S slots: what hmmn-run does), whose memory
+stays bounded on long videos; `--device cuda` runs either on a GPU, in true FP32.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--capacity", type=int, help="run the runtime's protocol (torch backend, this many 1/16 slots, "
                    "the oldest non-first replaced) instead of hmmn_ref's, whose memory grows without bound")
-    p.add_argument("--device", default="cpu", help="where hmmn_ref runs: cpu or cuda (true FP32, no TF32)")
+    p.add_argument("--device", default="cpu", help="where the model runs: cpu or cuda (true FP32, no TF32)")
     p.add_argument("--compare", nargs="*", default=[], help="hmmn-run sequence folders to set beside it")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
