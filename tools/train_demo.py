@@ -1,4 +1,4 @@
-"""Train the demo model: the small HMMN configuration on generated videos, on a CPU.
+"""Train the demo model: the small HMMN configuration on generated videos, on a CPU or a GPU.
 
     python tools/train_demo.py --out runs/demo --iterations 12000      # resumes if runs/demo has a checkpoint
 
