@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 
@@ -18,6 +19,7 @@ from hmmn_deploy.runtime import (
     Session,
     check_engine_target,
 )
+from hmmn_deploy.runtime.backends import exact_fp32
 from hmmn_ref.sample_video import make_sample_video
 
 from conftest import load_golden
@@ -269,10 +271,6 @@ def test_reference_loop_runs_on_cuda(small_model, small_clip):
     frames, labels = small_clip
     first = torch.from_numpy(labels[0]).long()
     cpu = hmmn_ref.run_video(small_model, as_video(frames), first, mem_every=3)
-    import copy
-
-    from hmmn_deploy.runtime.backends import exact_fp32
-
     model = copy.deepcopy(small_model).cuda()
     with exact_fp32(torch.device("cuda")):
         gpu = hmmn_ref.run_video(model, as_video(frames).cuda(), first.cuda(), mem_every=3)
