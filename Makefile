@@ -18,7 +18,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 
-# The main job on its built-in default: hmmn-run on a generated clip (paper model, onnxruntime).
+# The main job on its built-in default: hmmn-run on a generated clip (the shipped demo model, small
+# configuration, onnxruntime on the CPU).
 demo: setup
 	$(BIN)/hmmn-run -o demo_out --overlay
 
