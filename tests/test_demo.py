@@ -179,6 +179,39 @@ def test_training_loss_can_weigh_the_hard_pixels():
     assert torch.allclose(hard, worst_quarter) and hard > plain
 
 
+def test_training_jaccard_loss_weighs_objects_alike():
+    """tools/train_demo.py --jaccard W: per object, 1 - soft IoU of its probability map and its
+    mask, averaged over objects; an absent object predicted absent scores (almost) no loss."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "tools", "train_demo.py")
+    spec = importlib.util.spec_from_file_location("train_demo", path)
+    train_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_demo)
+    generator = torch.Generator().manual_seed(1)
+    logits = torch.randn(3, 5, 7, generator=generator)  # [K+1, H, W]
+    target = torch.randint(0, 3, (5, 7), generator=generator)
+    probs = torch.softmax(logits, 0)
+    expected = []
+    for k in (1, 2):  # by the definition, object by object
+        mask = (target == k).float()
+        inter = float((probs[k] * mask).sum())
+        union = float(probs[k].sum() + mask.sum()) - inter
+        expected.append(1 - (inter + 1) / (union + 1))
+    assert abs(float(train_demo.jaccard_loss(logits, target)) - sum(expected) / 2) < 1e-6
+    # Confident, correct logits: object 1 a 2-pixel object, object 2 absent from the frame.
+    exact = torch.full((3, 5, 7), -30.0)
+    small = torch.zeros(5, 7, dtype=torch.long)
+    small[0, :2] = 1
+    exact[0][small == 0] = 30.0
+    exact[1][small == 1] = 30.0
+    assert float(train_demo.jaccard_loss(exact, small)) < 1e-6
+    # Losing the small object costs as much as losing a large one would: a whole object.
+    lost = exact.clone()
+    lost[0][small == 1], lost[1][small == 1] = 30.0, -30.0
+    assert abs(float(train_demo.jaccard_loss(lost, small)) - (1 - 1 / 3) / 2) < 1e-6
+
+
 def test_training_refuses_a_hard_pixel_fraction_out_of_range(tmp_path):
     import subprocess
     import sys
@@ -187,4 +220,8 @@ def test_training_refuses_a_hard_pixel_fraction_out_of_range(tmp_path):
     result = subprocess.run([sys.executable, tool, "--out", str(tmp_path / "run"), "--hard-pixels", "0"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "--hard-pixels 0.0: give a fraction in (0, 1]" in result.stderr
+    assert not (tmp_path / "run").exists()
+    result = subprocess.run([sys.executable, tool, "--out", str(tmp_path / "run"), "--jaccard", "-1"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "--jaccard -1.0: give a weight >= 0" in result.stderr
     assert not (tmp_path / "run").exists()

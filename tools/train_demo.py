@@ -45,9 +45,24 @@ def pixel_loss(logits: torch.Tensor, target: torch.Tensor, hard_pixels: float) -
     return per_pixel.topk(count, sorted=False).values.mean()
 
 
-def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, hard_pixels: float = 1.0) -> torch.Tensor:
+def jaccard_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """logits [K+1, H, W], target long [H, W] -> mean over the K objects of 1 - soft IoU of the
+    object's probability map with its mask. J&F averages objects, whatever their size, while
+    cross-entropy averages pixels: a small object lost costs J a whole object but the
+    cross-entropy only its few pixels. The +1 smoothing makes an absent object predicted absent
+    score IoU 1, as J does."""
+    probs = torch.softmax(logits, dim=0)[1:].flatten(1)  # [K, HW]
+    masks = torch.nn.functional.one_hot(target.flatten(), logits.shape[0])[:, 1:].T.to(probs.dtype)  # [K, HW]
+    intersection = (probs * masks).sum(1)
+    union = (probs + masks).sum(1) - intersection
+    return (1 - (intersection + 1) / (union + 1)).mean()
+
+
+def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, hard_pixels: float = 1.0,
+              jaccard_weight: float = 0.0) -> torch.Tensor:
     """frames float [T, 3, H, W] in [0, 1], labels long [T, H, W] (frame 0's objects tracked).
-    Mean loss (`pixel_loss`) of frames 1..T-1 through the memory protocol (memory every frame here)."""
+    Mean loss of frames 1..T-1 through the memory protocol (memory every frame here): `pixel_loss`
+    plus `jaccard_weight` times `jaccard_loss`."""
     ids = object_labels(labels[0].cpu().numpy())
     targets = torch.zeros_like(labels)
     for j, label in enumerate(ids, start=1):
@@ -67,7 +82,10 @@ def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, 
         logits, new_tracks = model.segment(pad(frames[t : t + 1], p), slots16, slots_fine, tracks)
         top, bottom, left, right = p
         logits = logits[:, top : logits.shape[1] - bottom, left : logits.shape[2] - right]
-        losses.append(pixel_loss(logits, targets[t], hard_pixels))
+        loss = pixel_loss(logits, targets[t], hard_pixels)
+        if jaccard_weight > 0:
+            loss = loss + jaccard_weight * jaccard_loss(logits, targets[t])
+        losses.append(loss)
         permanent.append(entry)  # every frame is kept in a short clip
         tracks = new_tracks
         probs = torch.softmax(logits, dim=0)
@@ -161,12 +179,17 @@ def main() -> int:
     p.add_argument("--hard-pixels", type=float, default=1.0,
                    help="fraction of each frame's pixels the loss averages, the worst-scoring ones "
                         "(default 1.0: plain cross-entropy; e.g. 0.2 weighs the hard pixels)")
+    p.add_argument("--jaccard", type=float, default=0.0,
+                   help="weight of a soft-IoU loss per object added to the pixel loss (default 0: none); "
+                        "weighs every object alike, as J&F does, whatever its size")
     p.add_argument("--init", help="start from these weights (a state dict), e.g. a second stage with longer clips")
     p.add_argument("--warmup", type=int, default=300, help="iterations of linear learning-rate warm-up")
     p.add_argument("--export", help="write the final weights (state dict) here, and a .json record beside them")
     args = p.parse_args()
     if not 0.0 < args.hard_pixels <= 1.0:
         p.error(f"--hard-pixels {args.hard_pixels}: give a fraction in (0, 1]")
+    if not args.jaccard >= 0.0:
+        p.error(f"--jaccard {args.jaccard}: give a weight >= 0")
     height, width = (int(v) for v in args.size.split("x"))
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -207,7 +230,7 @@ def main() -> int:
         for group in optimiser.param_groups:
             group["lr"] = lr_at(it)
         frames, labels = clips.next()
-        loss = clip_loss(model, frames.to(device), labels.to(device), args.hard_pixels)
+        loss = clip_loss(model, frames.to(device), labels.to(device), args.hard_pixels, args.jaccard)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
