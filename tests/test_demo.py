@@ -212,6 +212,37 @@ def test_training_jaccard_loss_weighs_objects_alike():
     assert abs(float(train_demo.jaccard_loss(lost, small)) - (1 - 1 / 3) / 2) < 1e-6
 
 
+@pytest.mark.parametrize("mem_every", [1, 3])
+def test_training_clip_runs_the_inference_memory_schedule(mem_every):
+    """tools/train_demo.py's clip loss (plain cross-entropy) equals the cross-entropy of
+    run_video's logits with the same --mem-every: training sees inference's memory."""
+    import importlib.util
+
+    from hmmn_ref.video import object_labels, run_video
+
+    path = os.path.join(os.path.dirname(__file__), "..", "tools", "train_demo.py")
+    spec = importlib.util.spec_from_file_location("train_demo", path)
+    train_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_demo)
+    torch.manual_seed(0)
+    model = hmmn_ref.HMMN(hmmn_ref.SMALL).eval()
+    video, labels = make_video(3, 8, 48, 64)
+    frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0
+    labels = torch.from_numpy(labels.astype(np.int64))
+    with torch.no_grad():
+        loss = train_demo.clip_loss(model, frames, labels, mem_every=mem_every)
+    logits = run_video(model, frames, labels[0], mem_every)  # [T-1, K+1, H, W]
+    targets = torch.zeros_like(labels)
+    for j, label in enumerate(object_labels(labels[0].numpy()), start=1):
+        targets[labels == label] = j
+    expected = torch.stack([torch.nn.functional.cross_entropy(lg[None], tg[None])
+                            for lg, tg in zip(logits, targets[1:])]).mean()
+    assert abs(float(loss) - float(expected)) < 1e-5 * max(1.0, float(expected))
+    if mem_every == 3:  # and the schedule matters: every frame kept gives another loss
+        with torch.no_grad():
+            assert abs(float(train_demo.clip_loss(model, frames, labels)) - float(loss)) > 1e-4
+
+
 def test_training_refuses_a_hard_pixel_fraction_out_of_range(tmp_path):
     import subprocess
     import sys
@@ -224,4 +255,8 @@ def test_training_refuses_a_hard_pixel_fraction_out_of_range(tmp_path):
     result = subprocess.run([sys.executable, tool, "--out", str(tmp_path / "run"), "--jaccard", "-1"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "--jaccard -1.0: give a weight >= 0" in result.stderr
+    assert not (tmp_path / "run").exists()
+    result = subprocess.run([sys.executable, tool, "--out", str(tmp_path / "run"), "--mem-every", "0"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "--mem-every 0: give a whole number >= 1" in result.stderr
     assert not (tmp_path / "run").exists()

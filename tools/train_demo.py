@@ -59,10 +59,11 @@ def jaccard_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, hard_pixels: float = 1.0,
-              jaccard_weight: float = 0.0) -> torch.Tensor:
+              jaccard_weight: float = 0.0, mem_every: int = 1) -> torch.Tensor:
     """frames float [T, 3, H, W] in [0, 1], labels long [T, H, W] (frame 0's objects tracked).
-    Mean loss of frames 1..T-1 through the memory protocol (memory every frame here): `pixel_loss`
-    plus `jaccard_weight` times `jaccard_loss`."""
+    Mean loss of frames 1..T-1 through the memory protocol of `run_video`: `pixel_loss` plus
+    `jaccard_weight` times `jaccard_loss`. Frames 0, mem_every, 2*mem_every, ... stay in the
+    1/16 memory (1: every frame, the default for short clips; 5: inference's schedule)."""
     ids = object_labels(labels[0].cpu().numpy())
     targets = torch.zeros_like(labels)
     for j, label in enumerate(ids, start=1):
@@ -86,8 +87,11 @@ def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, 
         if jaccard_weight > 0:
             loss = loss + jaccard_weight * jaccard_loss(logits, targets[t])
         losses.append(loss)
-        permanent.append(entry)  # every frame is kept in a short clip
-        tracks = new_tracks
+        if (t - 1) % mem_every == 0:  # as in run_video
+            permanent.append(entry)
+            tracks = new_tracks
+        else:
+            tracks = new_tracks[:, :-1]
         probs = torch.softmax(logits, dim=0)
     return torch.stack(losses).mean()
 
@@ -182,12 +186,17 @@ def main() -> int:
     p.add_argument("--jaccard", type=float, default=0.0,
                    help="weight of a soft-IoU loss per object added to the pixel loss (default 0: none); "
                         "weighs every object alike, as J&F does, whatever its size")
+    p.add_argument("--mem-every", type=int, default=1,
+                   help="keep every N-th clip frame in the 1/16 memory (default 1: every frame; "
+                        "5 with --max-stride 1 is inference's schedule, for whole-video clips)")
     p.add_argument("--init", help="start from these weights (a state dict), e.g. a second stage with longer clips")
     p.add_argument("--warmup", type=int, default=300, help="iterations of linear learning-rate warm-up")
     p.add_argument("--export", help="write the final weights (state dict) here, and a .json record beside them")
     args = p.parse_args()
     if not 0.0 < args.hard_pixels <= 1.0:
         p.error(f"--hard-pixels {args.hard_pixels}: give a fraction in (0, 1]")
+    if args.mem_every < 1:
+        p.error(f"--mem-every {args.mem_every}: give a whole number >= 1")
     if not args.jaccard >= 0.0:
         p.error(f"--jaccard {args.jaccard}: give a weight >= 0")
     height, width = (int(v) for v in args.size.split("x"))
@@ -230,7 +239,8 @@ def main() -> int:
         for group in optimiser.param_groups:
             group["lr"] = lr_at(it)
         frames, labels = clips.next()
-        loss = clip_loss(model, frames.to(device), labels.to(device), args.hard_pixels, args.jaccard)
+        loss = clip_loss(model, frames.to(device), labels.to(device), args.hard_pixels, args.jaccard,
+                         args.mem_every)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
