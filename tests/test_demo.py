@@ -159,15 +159,21 @@ def test_training_resumes_and_generates_ahead_without_changing_the_clips(tmp_pat
     assert record["device"] == "cpu" and record["settings"]["iterations"] == 4
 
 
-def test_training_loss_can_weigh_the_hard_pixels():
-    """tools/train_demo.py --hard-pixels F: the loss averages the worst-scoring fraction F of a
-    frame's pixels; 1.0 is plain cross-entropy."""
+def load_train_demo():
+    """tools/train_demo.py as a module (it is a script, not part of the package)."""
     import importlib.util
 
     path = os.path.join(os.path.dirname(__file__), "..", "tools", "train_demo.py")
     spec = importlib.util.spec_from_file_location("train_demo", path)
-    train_demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_demo)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_training_loss_can_weigh_the_hard_pixels():
+    """tools/train_demo.py --hard-pixels F: the loss averages the worst-scoring fraction F of a
+    frame's pixels; 1.0 is plain cross-entropy."""
+    train_demo = load_train_demo()
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 6, 8, generator=generator)  # [K+1, H, W]
     target = torch.randint(0, 3, (6, 8), generator=generator)
@@ -182,12 +188,7 @@ def test_training_loss_can_weigh_the_hard_pixels():
 def test_training_jaccard_loss_weighs_objects_alike():
     """tools/train_demo.py --jaccard W: per object, 1 - soft IoU of its probability map and its
     mask, averaged over objects; an absent object predicted absent scores (almost) no loss."""
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(__file__), "..", "tools", "train_demo.py")
-    spec = importlib.util.spec_from_file_location("train_demo", path)
-    train_demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_demo)
+    train_demo = load_train_demo()
     generator = torch.Generator().manual_seed(1)
     logits = torch.randn(3, 5, 7, generator=generator)  # [K+1, H, W]
     target = torch.randint(0, 3, (5, 7), generator=generator)
@@ -216,14 +217,9 @@ def test_training_jaccard_loss_weighs_objects_alike():
 def test_training_clip_runs_the_inference_memory_schedule(mem_every):
     """tools/train_demo.py's clip loss (plain cross-entropy) equals the cross-entropy of
     run_video's logits with the same --mem-every: training sees inference's memory."""
-    import importlib.util
-
     from hmmn_ref.video import object_labels, run_video
 
-    path = os.path.join(os.path.dirname(__file__), "..", "tools", "train_demo.py")
-    spec = importlib.util.spec_from_file_location("train_demo", path)
-    train_demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_demo)
+    train_demo = load_train_demo()
     torch.manual_seed(0)
     model = hmmn_ref.HMMN(hmmn_ref.SMALL).eval()
     video, labels = make_video(3, 8, 48, 64)
