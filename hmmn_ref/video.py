@@ -139,6 +139,20 @@ def video_steps(
 ) -> Iterator[Tuple[int, torch.Tensor]]:
     """`run_video` one frame at a time: yields (t, logits [N+1, H0, W0]) for t = 1..T-1, so
     callers can interleave videos or time frames. Same arguments and checks as `run_video`."""
+    yield from protocol_steps(model, frames, first_mask, mem_every, teacher, tracks_log=tracks_log)
+
+
+def protocol_steps(
+    model: HMMN,
+    frames: torch.Tensor,
+    first_mask: torch.Tensor,
+    mem_every: int = 5,
+    teacher: Optional[torch.Tensor] = None,
+    *,
+    tracks_log: Optional[List[torch.Tensor]] = None,
+) -> Iterator[Tuple[int, torch.Tensor]]:
+    """`video_steps` with autograd left to the caller: training runs its clips through this
+    same loop, gradients flowing through the memory the model writes."""
     frames = torch.as_tensor(frames)
     first_mask = torch.as_tensor(first_mask)
     check_inputs(model, frames, first_mask)

@@ -28,8 +28,7 @@ import torch
 import hmmn_ref
 from hmmn_deploy.demo.synthetic import make_video
 from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores
-from hmmn_ref.model import MemoryEntry
-from hmmn_ref.video import grid_16, one_hot, object_labels, pad, padding_for, run_video, stack_slots
+from hmmn_ref.video import object_labels, protocol_steps, run_video
 
 TRAIN_SEED_BASE = 1_000_000  # validation videos use seeds below this
 
@@ -68,31 +67,12 @@ def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, 
     targets = torch.zeros_like(labels)
     for j, label in enumerate(ids, start=1):
         targets[labels == label] = j
-    p = padding_for(*frames.shape[-2:])
-    h, w = grid_16(*frames.shape[-2:])
-    probs = one_hot(labels[0], ids)
-    permanent = []
-    first = None
-    tracks = torch.zeros(len(ids), 0, h * w, dtype=torch.int64, device=frames.device)
     losses = []
-    for t in range(1, frames.shape[0]):
-        entry: MemoryEntry = model.encode_memory(pad(frames[t - 1 : t], p), pad(probs, p))
-        first = entry if first is None else first
-        slots16 = stack_slots(permanent + [entry])
-        slots_fine = stack_slots([first] if t == 1 else [first, entry])
-        logits, new_tracks = model.segment(pad(frames[t : t + 1], p), slots16, slots_fine, tracks)
-        top, bottom, left, right = p
-        logits = logits[:, top : logits.shape[1] - bottom, left : logits.shape[2] - right]
+    for t, logits in protocol_steps(model, frames, labels[0], mem_every):
         loss = pixel_loss(logits, targets[t], hard_pixels)
         if jaccard_weight > 0:
             loss = loss + jaccard_weight * jaccard_loss(logits, targets[t])
         losses.append(loss)
-        if (t - 1) % mem_every == 0:  # as in run_video
-            permanent.append(entry)
-            tracks = new_tracks
-        else:
-            tracks = new_tracks[:, :-1]
-        probs = torch.softmax(logits, dim=0)
     return torch.stack(losses).mean()
 
 
