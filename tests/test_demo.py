@@ -19,6 +19,7 @@ from hmmn_deploy.export import cli as export_cli
 from hmmn_deploy.segment import cli as run_cli
 
 FRESH_SEEDS = range(700_000, 700_006)  # below the training seeds, and not the validation seeds it logged
+TRAIN_DEMO = os.path.join(os.path.dirname(__file__), "..", "tools", "train_demo.py")  # a script, not the package
 
 
 @pytest.fixture(scope="module")
@@ -136,10 +137,8 @@ def test_training_resumes_and_generates_ahead_without_changing_the_clips(tmp_pat
     import subprocess
     import sys
 
-    tool = os.path.join(os.path.dirname(__file__), "..", "tools", "train_demo.py")
-
     def train(out, iterations, *extra):
-        result = subprocess.run([sys.executable, tool, "--out", str(out), "--iterations", str(iterations),
+        result = subprocess.run([sys.executable, TRAIN_DEMO, "--out", str(out), "--iterations", str(iterations),
                                  "--save-every", "2", "--clip", "3", "--warmup", "2", *extra],
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr
@@ -163,8 +162,7 @@ def load_train_demo():
     """tools/train_demo.py as a module (it is a script, not part of the package)."""
     import importlib.util
 
-    path = os.path.join(os.path.dirname(__file__), "..", "tools", "train_demo.py")
-    spec = importlib.util.spec_from_file_location("train_demo", path)
+    spec = importlib.util.spec_from_file_location("train_demo", TRAIN_DEMO)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -239,20 +237,16 @@ def test_training_clip_runs_the_inference_memory_schedule(mem_every):
             assert abs(float(train_demo.clip_loss(model, frames, labels)) - float(loss)) > 1e-4
 
 
-def test_training_refuses_a_hard_pixel_fraction_out_of_range(tmp_path):
+@pytest.mark.parametrize("option, value, message", [
+    ("--hard-pixels", "0", "--hard-pixels 0.0: give a fraction in (0, 1]"),
+    ("--jaccard", "-1", "--jaccard -1.0: give a weight >= 0"),
+    ("--mem-every", "0", "--mem-every 0: give a whole number >= 1"),
+])
+def test_training_refuses_an_option_out_of_range(tmp_path, option, value, message):
     import subprocess
     import sys
 
-    tool = os.path.join(os.path.dirname(__file__), "..", "tools", "train_demo.py")
-    result = subprocess.run([sys.executable, tool, "--out", str(tmp_path / "run"), "--hard-pixels", "0"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and "--hard-pixels 0.0: give a fraction in (0, 1]" in result.stderr
-    assert not (tmp_path / "run").exists()
-    result = subprocess.run([sys.executable, tool, "--out", str(tmp_path / "run"), "--jaccard", "-1"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and "--jaccard -1.0: give a weight >= 0" in result.stderr
-    assert not (tmp_path / "run").exists()
-    result = subprocess.run([sys.executable, tool, "--out", str(tmp_path / "run"), "--mem-every", "0"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and "--mem-every 0: give a whole number >= 1" in result.stderr
-    assert not (tmp_path / "run").exists()
+    result = subprocess.run([sys.executable, TRAIN_DEMO, "--out", str(tmp_path / "run"), option, value],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "run").exists()  # refused before the run folder is made
