@@ -144,7 +144,7 @@ def test_training_resumes_and_generates_ahead_without_changing_the_clips(tmp_pat
         assert result.returncode == 0, result.stderr
         return torch.load(out / "checkpoint.pth", weights_only=False)
 
-    straight = train(tmp_path / "straight", 4, "--export", str(tmp_path / "w.pth"))
+    straight = train(tmp_path / "straight", 4, "--export", str(tmp_path / "w.pth"), "--keep-every", "2")
     half = train(tmp_path / "resumed", 2, "--workers", "2")
     resumed = train(tmp_path / "resumed", 4, "--workers", "2")
     assert straight["iteration"] == resumed["iteration"] == 4 and len(half["pending_clips"]) == 4
@@ -154,6 +154,10 @@ def test_training_resumes_and_generates_ahead_without_changing_the_clips(tmp_pat
 
     assert gap(straight["model"], half["model"]) > 1e-4  # the last two iterations changed the weights
     assert gap(straight["model"], resumed["model"]) < 1e-6  # and did the same with workers and a resume
+    kept = sorted(os.listdir(tmp_path / "straight" / "weights"))  # --keep-every 2: the weights on the way
+    assert kept == ["iteration_000002.pth", "iteration_000004.pth"]
+    assert gap(torch.load(tmp_path / "straight" / "weights" / kept[0]), half["model"]) < 1e-6
+    assert gap(torch.load(tmp_path / "straight" / "weights" / kept[1]), straight["model"]) == 0.0
     record = json.loads((tmp_path / "w.json").read_text())
     assert record["device"] == "cpu" and record["settings"]["iterations"] == 4
 
@@ -237,8 +241,19 @@ def test_training_clip_runs_the_inference_memory_schedule(mem_every):
             assert abs(float(train_demo.clip_loss(model, frames, labels)) - float(loss)) > 1e-4
 
 
+def test_training_learning_rate_warms_up_then_decays_or_stays():
+    learning_rate = load_train_demo().learning_rate
+    assert learning_rate(0, 1e-3, 10, 110) == pytest.approx(1e-4)  # warm-up: (it + 1) / warmup
+    assert learning_rate(9, 1e-3, 10, 110) == pytest.approx(1e-3)
+    assert learning_rate(60, 1e-3, 10, 110) == pytest.approx(5e-4)  # cosine: half-way, half the peak
+    assert learning_rate(109, 1e-3, 10, 110) < 1e-6
+    assert learning_rate(5, 1e-3, 10, 110, "constant") == pytest.approx(6e-4)  # the same warm-up
+    assert learning_rate(109, 1e-3, 10, 110, "constant") == 1e-3
+
+
 @pytest.mark.parametrize("option, value, message", [
     ("--hard-pixels", "0", "--hard-pixels 0.0: give a fraction in (0, 1]"),
+    ("--keep-every", "-1", "--keep-every -1: give a whole number >= 0 (0 keeps none)"),
     ("--jaccard", "-1", "--jaccard -1.0: give a weight >= 0"),
     ("--mem-every", "0", "--mem-every 0: give a whole number >= 1"),
 ])

@@ -10,7 +10,8 @@ model's own soft prediction), soft aggregation, cross-entropy on the aggregated 
 BatchNorm layers stay in inference mode (running statistics fixed), so one-frame batches train
 them as plain affine layers. Logs loss and validation J&F; a checkpoint every `--save-every`
 iterations makes the run resumable; `--export` writes the final weights and the record of
-how they were made.
+how they were made. `--schedule constant --keep-every N` keeps the weights every N iterations
+along a constant learning rate, for tools/average_weights.py to average.
 """
 
 from __future__ import annotations
@@ -74,6 +75,16 @@ def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, 
             loss = loss + jaccard_weight * jaccard_loss(logits, targets[t])
         losses.append(loss)
     return torch.stack(losses).mean()
+
+
+def learning_rate(it: int, peak: float, warmup: int, iterations: int, schedule: str = "cosine") -> float:
+    """Learning rate of iteration `it` (from 0): linear warm-up to `peak` over `warmup` iterations,
+    then cosine decay to 0 at `iterations`, or constant at `peak`."""
+    if it < warmup:
+        return peak * (it + 1) / warmup
+    if schedule == "constant":
+        return peak
+    return peak * 0.5 * (1 + math.cos(math.pi * (it - warmup) / max(1, iterations - warmup)))
 
 
 def draw_clip(rng: np.random.Generator, clip: int, max_stride: int) -> tuple:
@@ -171,6 +182,12 @@ def main() -> int:
                         "5 with --max-stride 1 is inference's schedule, for whole-video clips)")
     p.add_argument("--init", help="start from these weights (a state dict), e.g. a second stage with longer clips")
     p.add_argument("--warmup", type=int, default=300, help="iterations of linear learning-rate warm-up")
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                   help="learning rate after the warm-up: cosine decay to 0, or constant (for averaging "
+                        "the weights of --keep-every along the way)")
+    p.add_argument("--keep-every", type=int, default=0,
+                   help="also keep the weights every N iterations, OUT/weights/iteration_NNNNNN.pth "
+                        "(state dicts, for tools/average_weights.py; default 0: none)")
     p.add_argument("--export", help="write the final weights (state dict) here, and a .json record beside them")
     args = p.parse_args()
     if not 0.0 < args.hard_pixels <= 1.0:
@@ -179,6 +196,8 @@ def main() -> int:
         p.error(f"--mem-every {args.mem_every}: give a whole number >= 1")
     if not args.jaccard >= 0.0:
         p.error(f"--jaccard {args.jaccard}: give a weight >= 0")
+    if args.keep_every < 0:
+        p.error(f"--keep-every {args.keep_every}: give a whole number >= 0 (0 keeps none)")
     height, width = (int(v) for v in args.size.split("x"))
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -191,12 +210,9 @@ def main() -> int:
         model.load_state_dict(torch.load(args.init, weights_only=True, map_location="cpu"))
     model.to(device).eval()  # BatchNorm in inference mode: see the module docstring
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    warmup = args.warmup
 
     def lr_at(it: int) -> float:
-        if it < warmup:
-            return args.lr * (it + 1) / warmup
-        return args.lr * 0.5 * (1 + math.cos(math.pi * (it - warmup) / max(1, args.iterations - warmup)))
+        return learning_rate(it, args.lr, args.warmup, args.iterations, args.schedule)
 
     checkpoint = os.path.join(args.out, "checkpoint.pth")
     start, elapsed = 0, 0.0
@@ -237,6 +253,12 @@ def main() -> int:
             log.write(json.dumps(record) + "\n")
             log.flush()
             running = []
+        # kept weights before the checkpoint: a resume after a crash between the two rewrites them
+        if args.keep_every and done % args.keep_every == 0:
+            kept = os.path.join(args.out, "weights", f"iteration_{done:06d}.pth")
+            os.makedirs(os.path.dirname(kept), exist_ok=True)
+            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, kept + ".tmp")
+            os.replace(kept + ".tmp", kept)
         if done % args.save_every == 0 or done == args.iterations:
             now = time.perf_counter()
             elapsed, t0 = elapsed + now - t0, now
