@@ -32,7 +32,8 @@ def test_the_mean_of_three_weight_files_and_its_record(tmp_path):
     paths = [str(tmp_path / f"w{i}.pth") for i in range(3)]
     for state, path in zip(states, paths):
         torch.save(state, path)
-    (tmp_path / "w0.json").write_text(json.dumps({"command": "python tools/train_demo.py --seed 0"}))
+    (tmp_path / "w0.json").write_text(json.dumps({"command": "python tools/train_demo.py --seed 0",
+                                                  "config": "small"}))
     # a train_demo checkpoint counts as its "model" entry
     torch.save({"model": states[2], "iteration": 7}, paths[2])
     (tmp_path / "run.json").write_text(json.dumps({"command": "the run"}))
@@ -55,6 +56,7 @@ def test_the_mean_of_three_weight_files_and_its_record(tmp_path):
     assert record["averaged"][0]["record"]["command"].endswith("--seed 0")  # w0.json, beside w0.pth
     assert "record" not in record["averaged"][1]
     assert record["records"][0]["record"] == {"command": "the run"}
+    assert record["config"] == "small"  # the one configuration the records name
 
 
 def test_weights_of_different_models_are_refused(tmp_path, capsys):

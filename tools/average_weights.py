@@ -7,8 +7,9 @@ same model: the same names, shapes and dtypes. Floating-point tensors are averag
 weight; any other tensor (BatchNorm's step counters) must be equal in all inputs and is kept.
 Averaging only makes sense for weights that share a starting point (fine-tunes of one model,
 or points along one run): the demo model's BatchNorm statistics are frozen while training, so
-the mean needs no statistics recomputed. Writes W.pth and W.json: the command, each input's
-SHA-256, and the training record beside each input (X.json for X.pth) or given with --record.
+the mean needs no statistics recomputed. Writes W.pth and W.json: the command, the model
+configuration where the records agree on one, each input's SHA-256, and the training record
+beside each input (X.json for X.pth) or given with --record.
 """
 
 from __future__ import annotations
@@ -96,12 +97,15 @@ def main(argv=None) -> int:
     for path in args.record:
         with open(path) as f:
             records.append({"path": path, "record": json.load(f)})
+    configs = {r["record"].get("config") for r in inputs + records if "record" in r} - {None}
     os.makedirs(os.path.dirname(os.path.abspath(args.export)), exist_ok=True)
     torch.save(averaged, args.export + ".tmp")
     os.replace(args.export + ".tmp", args.export)
     with open(os.path.splitext(args.export)[0] + ".json", "w") as f:
-        json.dump({"command": "python tools/average_weights.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                   "averaged": inputs, "records": records}, f, indent=2)
+        record = {"command": "python tools/average_weights.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+        if len(configs) == 1:  # the model configuration its inputs' records agree on
+            record["config"] = configs.pop()
+        json.dump({**record, "averaged": inputs, "records": records}, f, indent=2)
     print(f"average of {len(states)} weight files written to {args.export}", file=sys.stderr)
     return 0
 
