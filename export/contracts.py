@@ -203,8 +203,10 @@ def graph_specs(cfg: HMMNConfig, precision: Precision) -> Dict[str, GraphSpec]:
                 TensorSpec("pad", "int32", (4,), "padding of the frame: top, bottom, left, right"),
             ),
             (
+                # FP16: where the aggregation saturates (|L| near its clamp, 16), rounding of the
+                # decoder's FP16 output moves L by ~0.2 (1.4e-2 relative on the demo model)
                 TensorSpec("logits", "float32", ("K", "H", "W"), "output logits L (spec 6), padded",
-                           Tolerance("logits", 1e-2)),
+                           Tolerance("logits", 1e-2 if precision == "fp32" else 5e-2)),
                 TensorSpec("probs", "float32", ("K", "H", "W"), "softmax of L over K, zero in the padding",
                            Tolerance("abs", 1e-3 if precision == "fp32" else 5e-2)),
                 TensorSpec("objects_sum", "float32", (1, "H", "W"), "probs summed over the objects (channels 1..)",

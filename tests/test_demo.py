@@ -27,11 +27,22 @@ def demo_model() -> hmmn_ref.HMMN:
     return demo.load_demo_model()
 
 
+def training_runs(record: dict) -> list:
+    """The train_demo records in a shipped record: itself, or those of the weights it averages."""
+    if record["command"].startswith("python tools/average_weights.py"):
+        nested = [entry["record"] for entry in record["averaged"] if "record" in entry]
+        nested += [entry["record"] for entry in record["records"]]
+        return [run for inner in nested for run in training_runs(inner)]
+    assert record["command"].startswith("python tools/train_demo.py"), record["command"]
+    return [record]
+
+
 def test_weights_ship_with_their_training_record():
     assert os.path.getsize(demo.weights_path()) <= 10 * 2**20
     record = demo.training_record()
-    assert record["command"].startswith("python tools/train_demo.py") and record["config"] == "small"
-    assert record["settings"]["iterations"] > 0
+    assert record["config"] == "small"
+    runs = training_runs(record)
+    assert runs and all(run["config"] == "small" and run["settings"]["iterations"] > 0 for run in runs)
 
 
 def test_beats_copying_the_first_mask_on_fresh_videos(demo_model):
@@ -45,7 +56,7 @@ def test_beats_copying_the_first_mask_on_fresh_videos(demo_model):
         model_scores[seed] = sequence_scores(preds, list(labels))
         copy_scores[seed] = sequence_scores([labels[0]] * len(labels), list(labels))
     model_jf, copy_jf = mean_jf(model_scores)[0], mean_jf(copy_scores)[0]
-    assert model_jf >= copy_jf + 25, (model_jf, copy_jf)  # measured on 20 other videos (seeds 0-19): 79.9 against 23.4
+    assert model_jf >= copy_jf + 25, (model_jf, copy_jf)  # measured on 20 other videos (seeds 0-19): 83.0 against 23.4
 
 
 @pytest.fixture(scope="module")
