@@ -15,16 +15,17 @@ beside each input (X.json for X.pth) or given with --record.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
 
 import torch
 
+from hmmn_deploy.export.manifest import sha256_file
+
 
 def load_state(path: str) -> dict:
-    state = torch.load(path, weights_only=False, map_location="cpu")
+    state = torch.load(path, weights_only=False, map_location="cpu")  # checkpoints also hold RNG states
     if isinstance(state, dict) and isinstance(state.get("model"), dict):  # a train_demo checkpoint
         state = state["model"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -59,14 +60,6 @@ def average_states(states: list[dict], names: list[str]) -> dict:
     return averaged
 
 
-def sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("weights", nargs="+", help="state dicts or train_demo checkpoints of one model")
@@ -87,7 +80,7 @@ def main(argv=None) -> int:
         return 1
     inputs = []
     for path in args.weights:
-        entry = {"path": path, "sha256": sha256(path)}
+        entry = {"path": path, "sha256": sha256_file(path)}
         beside = os.path.splitext(path)[0] + ".json"
         if os.path.isfile(beside):
             with open(beside) as f:
