@@ -14,6 +14,19 @@ DATA = pathlib.Path(__file__).parent / "data"
 GOLDEN = DATA / "golden"
 
 
+TOOLS = pathlib.Path(__file__).parent.parent / "tools"
+
+
+def load_tool(name: str):
+    """tools/<name>.py as a module (the tools are scripts, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_golden(name: str) -> dict:
     """golden_<name>.npz as a dict; golden_multi's debug arrays live in a second file."""
     data = dict(np.load(GOLDEN / f"golden_{name}.npz"))

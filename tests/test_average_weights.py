@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 
 import pytest
 import torch
 
 import hmmn_ref
-
-AVERAGE_WEIGHTS = os.path.join(os.path.dirname(__file__), "..", "tools", "average_weights.py")
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location("average_weights", AVERAGE_WEIGHTS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_tool
 
 
 def small_weights(seed: int) -> dict:
@@ -27,7 +17,7 @@ def small_weights(seed: int) -> dict:
 
 
 def test_the_mean_of_three_weight_files_and_its_record(tmp_path):
-    tool = load_tool()
+    tool = load_tool("average_weights")
     states = [small_weights(seed) for seed in (0, 1, 2)]
     paths = [str(tmp_path / f"w{i}.pth") for i in range(3)]
     for state, path in zip(states, paths):
@@ -60,7 +50,7 @@ def test_the_mean_of_three_weight_files_and_its_record(tmp_path):
 
 
 def test_weights_of_different_models_are_refused(tmp_path, capsys):
-    tool = load_tool()
+    tool = load_tool("average_weights")
     small = small_weights(0)
     torch.save(small, tmp_path / "a.pth")
     other = dict(small)
@@ -81,7 +71,7 @@ def test_weights_of_different_models_are_refused(tmp_path, capsys):
 
 
 def test_one_file_or_a_missing_file_is_a_usage_error(tmp_path):
-    tool = load_tool()
+    tool = load_tool("average_weights")
     torch.save(small_weights(0), tmp_path / "a.pth")
     for argv in ([str(tmp_path / "a.pth")], [str(tmp_path / "a.pth"), str(tmp_path / "gone.pth")]):
         with pytest.raises(SystemExit) as exit_info:

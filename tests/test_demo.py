@@ -18,6 +18,8 @@ from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores
 from hmmn_deploy.export import cli as export_cli
 from hmmn_deploy.segment import cli as run_cli
 
+from conftest import load_tool
+
 FRESH_SEEDS = range(700_000, 700_006)  # below the training seeds, and not the validation seeds it logged
 TRAIN_DEMO = os.path.join(os.path.dirname(__file__), "..", "tools", "train_demo.py")  # a script, not the package
 
@@ -173,20 +175,10 @@ def test_training_resumes_and_generates_ahead_without_changing_the_clips(tmp_pat
     assert record["device"] == "cpu" and record["settings"]["iterations"] == 4
 
 
-def load_train_demo():
-    """tools/train_demo.py as a module (it is a script, not part of the package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_demo", TRAIN_DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_training_loss_can_weigh_the_hard_pixels():
     """tools/train_demo.py --hard-pixels F: the loss averages the worst-scoring fraction F of a
     frame's pixels; 1.0 is plain cross-entropy."""
-    train_demo = load_train_demo()
+    train_demo = load_tool("train_demo")
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 6, 8, generator=generator)  # [K+1, H, W]
     target = torch.randint(0, 3, (6, 8), generator=generator)
@@ -201,7 +193,7 @@ def test_training_loss_can_weigh_the_hard_pixels():
 def test_training_jaccard_loss_weighs_objects_alike():
     """tools/train_demo.py --jaccard W: per object, 1 - soft IoU of its probability map and its
     mask, averaged over objects; an absent object predicted absent scores (almost) no loss."""
-    train_demo = load_train_demo()
+    train_demo = load_tool("train_demo")
     generator = torch.Generator().manual_seed(1)
     logits = torch.randn(3, 5, 7, generator=generator)  # [K+1, H, W]
     target = torch.randint(0, 3, (5, 7), generator=generator)
@@ -232,7 +224,7 @@ def test_training_clip_runs_the_inference_memory_schedule(mem_every):
     run_video's logits with the same --mem-every: training sees inference's memory."""
     from hmmn_ref.video import object_labels, run_video
 
-    train_demo = load_train_demo()
+    train_demo = load_tool("train_demo")
     torch.manual_seed(0)
     model = hmmn_ref.HMMN(hmmn_ref.SMALL).eval()
     video, labels = make_video(3, 8, 48, 64)
@@ -253,7 +245,7 @@ def test_training_clip_runs_the_inference_memory_schedule(mem_every):
 
 
 def test_training_learning_rate_warms_up_then_decays_or_stays():
-    learning_rate = load_train_demo().learning_rate
+    learning_rate = load_tool("train_demo").learning_rate
     assert learning_rate(0, 1e-3, 10, 110) == pytest.approx(1e-4)  # warm-up: (it + 1) / warmup
     assert learning_rate(9, 1e-3, 10, 110) == pytest.approx(1e-3)
     assert learning_rate(60, 1e-3, 10, 110) == pytest.approx(5e-4)  # cosine: half-way, half the peak
