@@ -175,6 +175,22 @@ def test_training_resumes_and_generates_ahead_without_changing_the_clips(tmp_pat
     assert record["device"] == "cpu" and record["settings"]["iterations"] == 4
 
 
+def test_training_stops_at_its_time_limit_resumable_and_recorded(tmp_path):
+    """tools/train_demo.py --time-limit S: the run ends after the iteration during which S seconds
+    of training passed, with a checkpoint to resume from and a record of where it stopped."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, TRAIN_DEMO, "--out", str(tmp_path / "run"), "--iterations", "50",
+                             "--clip", "3", "--time-limit", "0.001", "--export", str(tmp_path / "w.pth")],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "--time-limit 0.001 s reached: stopped after iteration 1" in result.stderr
+    assert torch.load(tmp_path / "run" / "checkpoint.pth", weights_only=False)["iteration"] == 1
+    record = json.loads((tmp_path / "w.json").read_text())
+    assert record["iterations_done"] == 1 and record["stopped_by_time_limit"] is True
+
+
 def test_training_loss_can_weigh_the_hard_pixels():
     """tools/train_demo.py --hard-pixels F: the loss averages the worst-scoring fraction F of a
     frame's pixels; 1.0 is plain cross-entropy."""
@@ -259,6 +275,7 @@ def test_training_learning_rate_warms_up_then_decays_or_stays():
     ("--keep-every", "-1", "--keep-every -1: give a whole number >= 0 (0 keeps none)"),
     ("--jaccard", "-1", "--jaccard -1.0: give a weight >= 0"),
     ("--mem-every", "0", "--mem-every 0: give a whole number >= 1"),
+    ("--time-limit", "-1", "--time-limit -1: give seconds >= 0 (0: no limit)"),
 ])
 def test_training_refuses_an_option_out_of_range(tmp_path, option, value, message):
     import subprocess

@@ -11,7 +11,8 @@ BatchNorm layers stay in inference mode (running statistics fixed), so one-frame
 them as plain affine layers. Logs loss and validation J&F; a checkpoint every `--save-every`
 iterations makes the run resumable; `--export` writes the final weights and the record of
 how they were made. `--schedule constant --keep-every N` keeps the weights every N iterations
-along a constant learning rate, for tools/average_weights.py to average.
+along a constant learning rate, for tools/average_weights.py to average; `--time-limit S`
+ends a run after S seconds of training (tools/parallel_runs.sh runs several side by side).
 """
 
 from __future__ import annotations
@@ -188,6 +189,10 @@ def main() -> int:
     p.add_argument("--keep-every", type=int, default=0,
                    help="also keep the weights every N iterations, OUT/weights/iteration_NNNNNN.pth "
                         "(state dicts, for tools/average_weights.py; default 0: none)")
+    p.add_argument("--time-limit", type=float, default=0.0,
+                   help="stop after the iteration during which this many seconds of training have passed "
+                        "(resumes count the earlier time; default 0: no limit). With --schedule cosine the "
+                        "learning rate then stops short of its decay")
     p.add_argument("--export", help="write the final weights (state dict) here, and a .json record beside them")
     args = p.parse_args()
     if not 0.0 < args.hard_pixels <= 1.0:
@@ -196,6 +201,8 @@ def main() -> int:
         p.error(f"--mem-every {args.mem_every}: give a whole number >= 1")
     if not args.jaccard >= 0.0:
         p.error(f"--jaccard {args.jaccard}: give a weight >= 0")
+    if not args.time_limit >= 0.0:
+        p.error(f"--time-limit {args.time_limit:g}: give seconds >= 0 (0: no limit)")
     if args.keep_every < 0:
         p.error(f"--keep-every {args.keep_every}: give a whole number >= 0 (0 keeps none)")
     height, width = (int(v) for v in args.size.split("x"))
@@ -231,6 +238,19 @@ def main() -> int:
     log = open(os.path.join(args.out, "log.jsonl"), "a")
     running, t0 = [], time.perf_counter()
     val_seeds = list(range(100, 100 + args.val_videos))
+
+    def save_checkpoint(done: int) -> None:
+        """Writes the resumable state after `done` iterations (and adds up the training time)."""
+        nonlocal elapsed, t0
+        now = time.perf_counter()
+        elapsed, t0 = elapsed + now - t0, now
+        source = clips.state()
+        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "iteration": done,
+                    "elapsed": elapsed, "rng": source["rng"], "pending_clips": source["pending"],
+                    "torch_rng": torch.get_rng_state()}, checkpoint + ".tmp")
+        os.replace(checkpoint + ".tmp", checkpoint)
+
+    done, stopped_early = start, False
     for it in range(start, args.iterations):
         for group in optimiser.param_groups:
             group["lr"] = lr_at(it)
@@ -259,20 +279,20 @@ def main() -> int:
             os.makedirs(os.path.dirname(kept), exist_ok=True)
             torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, kept + ".tmp")
             os.replace(kept + ".tmp", kept)
-        if done % args.save_every == 0 or done == args.iterations:
-            now = time.perf_counter()
-            elapsed, t0 = elapsed + now - t0, now
-            source = clips.state()
-            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "iteration": done,
-                        "elapsed": elapsed, "rng": source["rng"], "pending_clips": source["pending"],
-                        "torch_rng": torch.get_rng_state()}, checkpoint + ".tmp")
-            os.replace(checkpoint + ".tmp", checkpoint)
+        stopped_early = bool(args.time_limit) and done < args.iterations and \
+            elapsed + time.perf_counter() - t0 >= args.time_limit
+        if done % args.save_every == 0 or done == args.iterations or stopped_early:
+            save_checkpoint(done)
+        if stopped_early:
+            print(f"--time-limit {args.time_limit:g} s reached: stopped after iteration {done}", file=sys.stderr)
+            break
     clips.close()
     if args.export:
         os.makedirs(os.path.dirname(os.path.abspath(args.export)), exist_ok=True)
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, args.export)
         record = {"command": "python tools/train_demo.py " + " ".join(sys.argv[1:]), "config": "small",
-                  "settings": vars(args), "train_seconds": round(elapsed, 1), "torch": torch.__version__,
+                  "settings": vars(args), "iterations_done": done, "stopped_by_time_limit": stopped_early,
+                  "train_seconds": round(elapsed, 1), "torch": torch.__version__,
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                   "train_seeds": f">= {TRAIN_SEED_BASE}", "val_seeds": val_seeds}
         previous = os.path.splitext(args.init)[0] + ".json" if args.init else None
