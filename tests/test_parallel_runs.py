@@ -23,6 +23,8 @@ def test_runs_stop_at_the_time_limit_and_each_run_is_averaged(tmp_path):
     torch.manual_seed(0)
     init = tmp_path / "init.pth"
     torch.save(hmmn_ref.HMMN(hmmn_ref.SMALL).state_dict(), init)
+    # the runs' records nest this one, with an iterations count of its own
+    (tmp_path / "init.json").write_text(json.dumps({"command": "python tools/train_demo.py", "iterations_done": 7}))
     out = tmp_path / "runs"
     result = run_script(str(out), "3", str(init), "a: --seed 1 --clip 3 --lr 1e-4", "b: --seed 2 --clip 3 --jaccard 1",
                         KEEP_EVERY="1", AVERAGE_FROM="2")
@@ -33,7 +35,8 @@ def test_runs_stop_at_the_time_limit_and_each_run_is_averaged(tmp_path):
         assert record["stopped_by_time_limit"] and record["settings"]["seed"] == seed
         assert record["settings"]["schedule"] == "constant" and record["settings"]["time_limit"] == 3.0
         done = record["iterations_done"]
-        assert f"run {name}: \"iterations_done\": {done}, mean of {done - 1} kept weights" in result.stdout
+        assert record["previous_stage"]["iterations_done"] == 7
+        assert f"run {name}: {done} iterations, mean of {done - 1} kept weights" in result.stdout
         mean = json.loads((out / f"{name}_mean.json").read_text())
         kept = [str(out / name / "weights" / f"iteration_{i:06d}.pth") for i in range(2, done + 1)]
         assert [entry["path"] for entry in mean["averaged"]] == kept  # from AVERAGE_FROM on, in order

@@ -48,12 +48,12 @@ for name in "${names[@]}"; do
         number=${path##*iteration_}; number=$((10#${number%.pth}))
         [ "$number" -ge "$AVERAGE_FROM" ] && kept+=("$path")
     done
-    done_its=$(grep -o '"iterations_done": [0-9]*' "$OUT/$name/final.json")
+    done_its=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["iterations_done"])' "$OUT/$name/final.json")
     if [ ${#kept[@]} -lt 2 ]; then
-        echo "run $name: $done_its, fewer than 2 kept weights from iteration $AVERAGE_FROM: no mean"; failed=1; continue
+        echo "run $name: $done_its iterations, fewer than 2 kept weights from iteration $AVERAGE_FROM: no mean"; failed=1; continue
     fi
     "$PY" "$HERE/average_weights.py" "${kept[@]}" --record "$OUT/$name/final.json" \
         --export "$OUT/${name}_mean.pth" 2>&1 | tail -1
-    echo "run $name: $done_its, mean of ${#kept[@]} kept weights"
+    echo "run $name: $done_its iterations, mean of ${#kept[@]} kept weights"
 done
 exit $failed
