@@ -57,3 +57,6 @@ def test_bad_arguments_are_refused_before_anything_runs(tmp_path):
     assert not (tmp_path / "out").exists()
     none = run_script(str(tmp_path / "out"), "3", str(init))
     assert none.returncode == 2 and "give at least one" in none.stderr
+    # an empty file is no state dict: the run fails, and the script says which and exits 1
+    failing = run_script(str(tmp_path / "out"), "3", str(init), "a: --seed 1")
+    assert failing.returncode == 1 and "run a FAILED" in failing.stdout

@@ -26,7 +26,7 @@ for spec in "$@"; do
     [ -n "$name" ] && [ "$name" != "$spec" ] || { echo "parallel_runs.sh: \"$spec\": write NAME: flags" >&2; exit 2; }
 done
 mkdir -p "$OUT"
-names=()
+names=() pids=()
 for spec in "$@"; do
     name=${spec%%:*} flags=${spec#*:}
     names+=("$name")
@@ -35,16 +35,18 @@ for spec in "$@"; do
         --threads 1 --schedule constant --warmup 50 --iterations 1000000 --val-every 1000000 --save-every 500 \
         --keep-every "$KEEP_EVERY" --time-limit "$SECONDS_LIMIT" --export "$OUT/$name/final.pth" $flags \
         > "$OUT/$name.log" 2>&1 &
+    pids+=($!)
 done
 echo "$(date +%T) ${#names[@]} runs started for $SECONDS_LIMIT s each on $DEVICE: ${names[*]}"
 failed=0
-wait || true
-for name in "${names[@]}"; do
-    if [ ! -f "$OUT/$name/final.pth" ]; then
+for i in "${!names[@]}"; do
+    name=${names[$i]}
+    if ! wait "${pids[$i]}"; then
         echo "run $name FAILED: $(tail -3 "$OUT/$name.log")"; failed=1; continue
     fi
     kept=()
     for path in "$OUT/$name"/weights/iteration_*.pth; do
+        [ -f "$path" ] || continue  # no kept weights: the glob stays unexpanded
         number=${path##*iteration_}; number=$((10#${number%.pth}))
         [ "$number" -ge "$AVERAGE_FROM" ] && kept+=("$path")
     done
