@@ -3,8 +3,11 @@
     hmmn-eval --gt DAVIS/Annotations/480p --pred out/ [--imageset val.txt] [--csv F] [--json F]
     hmmn-eval --compare out_torch out_onnxruntime out_fp16 [--gt ...] [--max-drop 0.5] [--min-agreement 99.9]
 
+J&F follows vos-benchmark's convention by default (an object's frames count from its first
+appearance); --convention davis2017 counts every frame for every object (davis2017-evaluation).
 Exit status: 0 done (and every gate held); 1 a gate failed (--max-drop, --min-agreement);
-2 folders that cannot be compared (the message names the sequence or file).
+2 folders that cannot be compared (the message names the sequence or file), or a result file
+that cannot be written.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import List, Optional
 
 from .compare import compare, comparison_json, comparison_table
 from .davis import EvaluationError, evaluate
+from .metrics import CONVENTIONS, DEFAULT_CONVENTION
 
 
 def log(message: str) -> None:
@@ -32,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequences", nargs="+", help="only these sequences")
     p.add_argument("--all-frames", action="store_true",
                    help="also score the first and last frames (the DAVIS 2017 semi-supervised protocol leaves them out)")
+    p.add_argument("--convention", choices=CONVENTIONS, default=DEFAULT_CONVENTION,
+                   help="which frames count for an object: vos-benchmark (default) from its first appearance in "
+                        "the ground truth or the prediction; davis2017 every scored frame (absent = J 1, F 1)")
     p.add_argument("--csv", help="write per-object results here")
     p.add_argument("--json", help="write the results here as JSON (0-100 scale)")
     p.add_argument("--max-drop", type=float,
@@ -48,28 +55,37 @@ def main(argv: Optional[List[str]] = None) -> int:
             return run_compare(args)
         if not (args.gt and args.pred):
             raise EvaluationError("give --gt and --pred, or --compare RUN_A RUN_B ...")
-        report = evaluate(args.gt, args.pred, args.imageset, args.sequences, not args.all_frames)
+        report = evaluate(args.gt, args.pred, args.imageset, args.sequences, not args.all_frames,
+                          convention=args.convention)
+        print(report.table())
+        if args.csv:
+            write_result(args.csv, lambda f: csv.writer(f).writerows(report.csv_rows()))
+        if args.json:
+            write_result(args.json, lambda f: json.dump(report.to_json(), f, indent=2))
     except EvaluationError as exc:
         log(f"hmmn-eval: error: {exc}")
         return 2
-    print(report.table())
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            csv.writer(f).writerows(report.csv_rows())
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report.to_json(), f, indent=2)
+    except KeyboardInterrupt:
+        log("hmmn-eval: interrupted")
+        return 130
     return 0
+
+
+def write_result(path: str, write) -> None:
+    try:
+        with open(path, "w", newline="") as f:
+            write(f)
+    except OSError as exc:
+        raise EvaluationError(f"cannot write {path!r}: {exc.strerror or exc}") from None
 
 
 def run_compare(args) -> int:
     if args.max_drop is not None and not args.gt:
         raise EvaluationError("--max-drop needs --gt (J&F is measured against the ground truth)")
-    results = compare(args.compare, args.gt, args.sequences)
+    results = compare(args.compare, args.gt, args.sequences, args.convention)
     print(comparison_table(results))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(comparison_json(results), f, indent=2)
+        write_result(args.json, lambda f: json.dump(comparison_json(results), f, indent=2))
     failed = []
     base = results[0]
     for r in results[1:]:

@@ -15,7 +15,8 @@ import numpy as np
 
 from hmmn_ref.media import natural_key
 
-from .davis import EvaluationError, Report, evaluate, frame_names, read_labels
+from .davis import EvaluationError, Report, evaluate, frame_names, is_sequence, read_labels
+from .metrics import DEFAULT_CONVENTION
 
 
 @dataclasses.dataclass
@@ -39,8 +40,7 @@ def run_sequences(folder: str) -> List[str]:
     """Sub-folders holding PNG masks (hmmn-run's probs/, overlays/ and work folders are not)."""
     if not os.path.isdir(folder):
         raise EvaluationError(f"{folder!r} is not a folder")
-    names = [n for n in os.listdir(folder) if not n.startswith(".") and n not in ("probs", "overlays")
-             and os.path.isdir(os.path.join(folder, n)) and frame_names(os.path.join(folder, n))]
+    names = [n for n in os.listdir(folder) if is_sequence(os.path.join(folder, n))]
     return sorted(names, key=natural_key)
 
 
@@ -56,7 +56,8 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
-def compare(runs: List[str], gt: Optional[str] = None, sequences: Optional[List[str]] = None) -> List[RunComparison]:
+def compare(runs: List[str], gt: Optional[str] = None, sequences: Optional[List[str]] = None,
+            convention: str = DEFAULT_CONVENTION) -> List[RunComparison]:
     if len(runs) < 2:
         raise EvaluationError("--compare needs at least two prediction folders")
     names = sequences or run_sequences(runs[0])
@@ -82,7 +83,7 @@ def compare(runs: List[str], gt: Optional[str] = None, sequences: Optional[List[
                 same.append(float((a == b).mean()))
                 ious.append(mask_iou(a, b))
             agreement[name], mean_iou[name], min_iou[name] = float(np.mean(same)), float(np.mean(ious)), float(min(ious))
-        report = evaluate(gt, run, sequences=names) if gt else None
+        report = evaluate(gt, run, sequences=names, convention=convention) if gt else None
         results.append(RunComparison(run, agreement, mean_iou, min_iou, report))
     return results
 

@@ -3,7 +3,10 @@
 Ground truth: ANNOTATIONS/<seq>/<frame>.png (a DAVIS root is accepted too: its
 Annotations/480p is used). Predictions: PRED/<seq>/<frame>.png, as hmmn-run writes them.
 Every ground-truth frame needs a prediction of the same size; the objects scored are the
-ground truth's; the first and last frames are left out (DAVIS 2017 semi-supervised).
+ground truth's; the first and last frames are left out (DAVIS 2017 semi-supervised); which
+frames count for an object follows a convention (metrics.CONVENTIONS, default vos-benchmark's).
+A sequence is a sub-folder holding PNG files; hidden folders (hmmn-run's work in progress) and
+folders without PNGs (hmmn-run's probs/ and overlays/) are not sequences.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 
 from hmmn_ref.media import natural_key
 
-from .metrics import sequence_frames
+from .metrics import DEFAULT_CONVENTION, sequence_frames
 
 
 class EvaluationError(ValueError):
@@ -50,6 +53,7 @@ class Report:
     """Results of one prediction folder. `sequences[name][object id]`."""
 
     sequences: Dict[str, Dict[int, ObjectResult]]
+    convention: str = DEFAULT_CONVENTION
 
     def _objects(self) -> List[ObjectResult]:
         return [o for objects in self.sequences.values() for o in objects.values()]
@@ -77,7 +81,7 @@ class Report:
             sequences[name] = {"J": round(j, 3), "F": round(f, 3), "J&F": round((j + f) / 2, 3),
                                "objects": {str(o): {"J": round(r.j_mean, 3), "F": round(r.f_mean, 3)}
                                            for o, r in self.sequences[name].items()}}
-        return {"J&F": round(self.jf, 3), "J": round(self.j, 3), "F": round(self.f, 3),
+        return {"convention": self.convention, "J&F": round(self.jf, 3), "J": round(self.j, 3), "F": round(self.f, 3),
                 "J-Recall": round(float(np.mean([o.j_recall for o in self._objects()])), 3),
                 "F-Recall": round(float(np.mean([o.f_recall for o in self._objects()])), 3),
                 "sequences": sequences}
@@ -85,7 +89,8 @@ class Report:
     def table(self) -> str:
         """Global and per-object results, laid out as the DAVIS tools print them."""
         objs = self._objects()
-        lines = ["--------------------------- Global results ---------------------------",
+        lines = [f"J&F convention: {self.convention} ({CONVENTION_NOTES[self.convention]})",
+                 "--------------------------- Global results ---------------------------",
                  f"{'J&F-Mean':>9} {'J-Mean':>8} {'J-Recall':>9} {'F-Mean':>8} {'F-Recall':>9}",
                  f"{self.jf:>9.1f} {self.j:>8.1f} {np.mean([o.j_recall for o in objs]):>9.1f} {self.f:>8.1f} "
                  f"{np.mean([o.f_recall for o in objs]):>9.1f}",
@@ -107,6 +112,12 @@ class Report:
         return rows
 
 
+CONVENTION_NOTES = {
+    "vos-benchmark": "an object's frames count from its first appearance in the ground truth or the prediction",
+    "davis2017": "every scored frame counts for every object, absent ones as J = F = 1",
+}
+
+
 def annotations_root(path: str) -> str:
     """ANNOTATIONS itself, or a DAVIS root's Annotations/480p."""
     davis = os.path.join(path, "Annotations", "480p")
@@ -125,20 +136,51 @@ def read_labels(path: str) -> np.ndarray:
         raise EvaluationError(f"cannot read {path!r}: {exc}") from None
 
 
+def check_gt(gt: str) -> None:
+    if not os.path.exists(gt):
+        raise EvaluationError(f"ground truth {gt!r} does not exist; give the annotations folder "
+                              "(DAVIS: Annotations/480p) or a DAVIS root")
+    if not os.path.isdir(gt):
+        raise EvaluationError(f"ground truth {gt!r} is a file; give a folder of sequence folders of label PNGs "
+                              "(DAVIS: Annotations/480p) or a DAVIS root")
+
+
+def is_sequence(folder: str) -> bool:
+    """A non-hidden folder holding PNG files."""
+    return not os.path.basename(folder).startswith(".") and os.path.isdir(folder) and bool(frame_names(folder))
+
+
 def list_sequences(gt: str, imageset: Optional[str]) -> List[str]:
     if imageset:
         if not os.path.isfile(imageset):
             raise EvaluationError(f"image set {imageset!r} is not a file")
         with open(imageset) as f:
             names = [line.strip() for line in f if line.strip()]
-    else:
-        names = sorted((n for n in os.listdir(gt) if os.path.isdir(os.path.join(gt, n))), key=natural_key)
+        check_named(gt, names)
+        return names
+    names = sorted((n for n in os.listdir(gt) if is_sequence(os.path.join(gt, n))), key=natural_key)
+    if not names:
+        raise EvaluationError(f"{gt!r} holds no sequence folders of label PNGs{_what_it_holds(gt)}")
+    return names
+
+
+def check_named(gt: str, names: Sequence[str]) -> None:
     missing = [n for n in names if not os.path.isdir(os.path.join(gt, n))]
     if missing:
         raise EvaluationError(f"no ground truth for {missing} in {gt!r}")
-    if not names:
-        raise EvaluationError(f"{gt!r} holds no sequence folders")
-    return names
+    empty = [n for n in names if not frame_names(os.path.join(gt, n))]
+    if empty:
+        raise EvaluationError(f"the ground truth of {empty} in {gt!r} holds no PNG label maps")
+
+
+def _what_it_holds(gt: str) -> str:
+    """A hint for a folder that is not ground truth: frames instead of annotations, say."""
+    for name in sorted(os.listdir(gt)):
+        folder = os.path.join(gt, name)
+        if os.path.isdir(folder) and any(n.lower().endswith((".jpg", ".jpeg")) for n in os.listdir(folder)):
+            return (f" ({folder!r} holds JPEG frames: give the annotations, e.g. DAVIS/Annotations/480p, "
+                    "not JPEGImages)")
+    return "; give the annotations folder (DAVIS: Annotations/480p) or a DAVIS root"
 
 
 def frame_names(folder: str) -> List[str]:
@@ -164,9 +206,14 @@ def load_pairs(gt: str, pred: str, name: str) -> Tuple[List[np.ndarray], List[np
 
 
 def evaluate(gt: str, pred: str, imageset: Optional[str] = None, sequences: Optional[Sequence[str]] = None,
-             skip_first_and_last: bool = True, progress=None) -> Report:
+             skip_first_and_last: bool = True, progress=None, convention: str = DEFAULT_CONVENTION) -> Report:
+    check_gt(gt)
     gt = annotations_root(gt)
-    names = list(sequences) if sequences else list_sequences(gt, imageset)
+    if sequences:
+        names = list(sequences)
+        check_named(gt, names)
+    else:
+        names = list_sequences(gt, imageset)
     if not os.path.isdir(pred):
         raise EvaluationError(f"predictions {pred!r} is not a folder")
     missing = [n for n in names if not os.path.isdir(os.path.join(pred, n))]
@@ -176,10 +223,10 @@ def evaluate(gt: str, pred: str, imageset: Optional[str] = None, sequences: Opti
     results: Dict[str, Dict[int, ObjectResult]] = {}
     for name in names:
         preds, gts = load_pairs(gt, pred, name)
-        frames = sequence_frames(preds, gts, skip_first_and_last)
+        frames = sequence_frames(preds, gts, skip_first_and_last, convention)
         if not frames:
             raise EvaluationError(f"sequence {name!r}: the ground truth has no object")
         results[name] = {o: ObjectResult(j, f) for o, (j, f) in frames.items()}
         if progress:
             progress(1)
-    return Report(results)
+    return Report(results, convention)

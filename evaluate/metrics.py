@@ -4,6 +4,15 @@ F follows the DAVIS definition: one-pixel boundaries of each mask, each boundary
 as matched when the other mask's boundary lies within a disk of radius
 ceil(0.008 * image diagonal); F is the harmonic mean of boundary precision and recall.
 Both masks empty scores 1 for J and F (the object is rightly absent).
+
+Which frames count for an object (the J&F convention):
+- "vos-benchmark" (the default; vos-benchmark, used by XMem, Cutie and SAM2): an object's frames
+  count from the first scored frame on which it appears in the ground truth or the prediction;
+  the frames before, where both masks lack it, are not counted. The objects scored are those of
+  the scored frames' ground truth.
+- "davis2017" (the davis2017-evaluation tool): every scored frame counts for every object of
+  the sequence's ground truth, so frames before an object enters score J = F = 1.
+Both agree when every object is present from the first scored frame.
 """
 
 from __future__ import annotations
@@ -14,6 +23,8 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 import numpy as np
 
 BOUNDARY_FRACTION = 0.008  # of the image diagonal, DAVIS's tolerance
+CONVENTIONS = ("vos-benchmark", "davis2017")
+DEFAULT_CONVENTION = CONVENTIONS[0]
 
 
 def boundary_map(mask: np.ndarray) -> np.ndarray:
@@ -65,22 +76,49 @@ def frame_scores(pred: np.ndarray, gt: np.ndarray, objects: Iterable[int]) -> Di
     return {o: (region_similarity(pred == o, gt == o), boundary_f(pred == o, gt == o, kernel)) for o in objects}
 
 
-def sequence_frames(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
-                    skip_first_and_last: bool = True) -> Dict[int, Tuple[np.ndarray, np.ndarray]]:
-    """Per ground-truth object, its J and F on each scored frame (0-1). The DAVIS 2017
-    semi-supervised protocol leaves out the first frame (given) and the last."""
-    objects = sorted(set(np.unique(np.stack(gts)).tolist()) - {0})
+def _labels(mask: np.ndarray) -> set:
+    return set(np.unique(mask).tolist()) - {0}
+
+
+def first_counted(pairs: Sequence[Tuple[np.ndarray, np.ndarray]], all_gts: Sequence[np.ndarray],
+                  convention: str) -> Dict[int, int]:
+    """{ground-truth object: index of the first of `pairs` (pred, gt) that counts for it}."""
+    if convention == "davis2017":
+        return {o: 0 for o in sorted(_labels(np.stack(all_gts)))}
+    if convention != "vos-benchmark":
+        raise ValueError(f"unknown J&F convention {convention!r}; choose one of {CONVENTIONS}")
+    seen: Dict[int, int] = {}
+    in_gt: set = set()
+    for t, (p, g) in enumerate(pairs):
+        present = _labels(g)
+        in_gt |= present
+        for o in present | _labels(p):
+            seen.setdefault(o, t)
+    return {o: seen[o] for o in sorted(in_gt)}
+
+
+def sequence_frames(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], skip_first_and_last: bool = True,
+                    convention: str = DEFAULT_CONVENTION) -> Dict[int, Tuple[np.ndarray, np.ndarray]]:
+    """Per ground-truth object, its J and F on each frame that counts for it (0-1), see the
+    module's note on conventions. The DAVIS 2017 semi-supervised protocol leaves out the first
+    frame (given) and the last."""
     pairs = list(zip(preds, gts))
     if skip_first_and_last and len(pairs) > 2:
         pairs = pairs[1:-1]
-    per_frame: List[Dict[int, Tuple[float, float]]] = [frame_scores(p, g, objects) for p, g in pairs]
-    return {o: (np.array([f[o][0] for f in per_frame]), np.array([f[o][1] for f in per_frame])) for o in objects}
+    start = first_counted(pairs, gts, convention)
+    scores: Dict[int, Tuple[List[float], List[float]]] = {o: ([], []) for o in start}
+    for t, (p, g) in enumerate(pairs):
+        counted = [o for o, first in start.items() if first <= t]
+        for o, (j, f) in frame_scores(p, g, counted).items():
+            scores[o][0].append(j)
+            scores[o][1].append(f)
+    return {o: (np.array(j), np.array(f)) for o, (j, f) in scores.items()}
 
 
-def sequence_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray],
-                    skip_first_and_last: bool = True) -> Dict[int, Tuple[float, float]]:
+def sequence_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], skip_first_and_last: bool = True,
+                    convention: str = DEFAULT_CONVENTION) -> Dict[int, Tuple[float, float]]:
     """Mean (J, F) per ground-truth object over a sequence (0-1 scale); see `sequence_frames`."""
-    frames = sequence_frames(preds, gts, skip_first_and_last)
+    frames = sequence_frames(preds, gts, skip_first_and_last, convention)
     return {o: (float(j.mean()), float(f.mean())) for o, (j, f) in frames.items()}
 
 
