@@ -8,11 +8,12 @@ published file starts with `module.`; that prefix is stripped. BatchNorm
 from __future__ import annotations
 
 import os
+import re
 from typing import Dict, List, Mapping, Optional
 
 import torch
 
-from .config import HMMNConfig
+from .config import CONFIGS, HMMNConfig
 from .model import HMMN
 
 PREFIX = "module."
@@ -35,7 +36,7 @@ def read_state_dict(path: "str | os.PathLike[str]") -> Dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types on a file that is not its format
-        raise CheckpointError(f"{path!r} is not a PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(_unreadable(path, exc)) from None
     if isinstance(data, Mapping):
         for key in WRAPPER_KEYS:
             if key in data and isinstance(data[key], Mapping):
@@ -46,9 +47,24 @@ def read_state_dict(path: "str | os.PathLike[str]") -> Dict[str, torch.Tensor]:
     return {(k[len(PREFIX) :] if k.startswith(PREFIX) else k): v for k, v in data.items()}
 
 
-def check_state_dict(model: HMMN, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Raise CheckpointError listing missing, unexpected and mis-shaped names."""
-    expected = model.state_dict()
+def _unreadable(path: str, exc: Exception) -> str:
+    """Why torch.load refused a file, without torch's advice to load it unsafely (weights_only=False
+    runs whatever code a pickle holds)."""
+    text = str(exc)
+    if "weights_only" not in text.lower() and "Weights only" not in text:
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        return f"{path!r} is not a PyTorch checkpoint ({first})"
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return (f"{path!r} holds Python objects besides tensors ({found.group(1)}), which are not loaded because "
+                "loading them can run code; save the state dict alone (torch.save(model.state_dict(), PATH)) "
+                "where the file came from")
+    return (f"{path!r} is not a PyTorch checkpoint: neither torch's zip format nor a pickle of tensors "
+            "(a truncated download, or a file of another kind?)")
+
+
+def _mismatches(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]):
+    """(missing, unexpected, mis-shaped) names of `state` against a model's state dict."""
     missing = [k for k in expected if k not in state and not _is_optional(k)]
     unexpected = [k for k in state if k not in expected]
     misshaped = [
@@ -56,8 +72,30 @@ def check_state_dict(model: HMMN, state: Mapping[str, torch.Tensor], source: str
         for k, v in expected.items()
         if k in state and tuple(state[k].shape) != tuple(v.shape)
     ]
+    return missing, unexpected, misshaped
+
+
+def fitting_configs(state: Mapping[str, torch.Tensor]) -> List[str]:
+    """Names of the known configurations whose every name and shape `state` matches."""
+    names = []
+    for name, config in CONFIGS.items():
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            expected = HMMN(config).state_dict()
+        if not any(_mismatches(expected, state)):
+            names.append(name)
+    return names
+
+
+def check_state_dict(model: HMMN, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Raise CheckpointError: which configuration fits instead, or the missing, unexpected and
+    mis-shaped names."""
+    missing, unexpected, misshaped = _mismatches(model.state_dict(), state)
     if not (missing or unexpected or misshaped):
         return
+    others = [n for n in fitting_configs(state) if n != model.config.name]
+    if others:
+        raise CheckpointError(f"{source} does not fit the {model.config.name!r} HMMN configuration: it holds the "
+                              f"{others[0]!r} one; pass --config {others[0]}")
     lines = [f"{source} does not fit the {model.config.name!r} HMMN configuration:"]
     for title, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", misshaped)):
         if names:

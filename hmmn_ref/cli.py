@@ -30,7 +30,10 @@ def parse_size(text: str):
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must be HxW, for example 480x854, got {text!r}") from None
     if h < 16 or w < 16:
-        raise argparse.ArgumentTypeError(f"size {text!r} is too small")
+        needs = ", ".join(f"{c.min_cells_16} for {name}" for name, c in sorted(CONFIGS.items()))
+        raise argparse.ArgumentTypeError(f"size {text!r} is too small: each side needs at least 16 pixels, and the "
+                                         f"frame at least as many 16x16 cells as the model reads ({needs}), "
+                                         "for example 96x96")
     return h, w
 
 

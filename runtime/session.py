@@ -197,6 +197,10 @@ class Session:
             raise RuntimeInputError(f"mask is {mask_t.shape[0]}x{mask_t.shape[1]} but the frames are "
                                     f"{state.size[0]}x{state.size[1]}; resize it with nearest-neighbour sampling")
         labels = hmmn_ref.object_labels(mask_t.cpu().numpy())
+        negative = [v for v in labels if v < 0]
+        if negative:
+            raise RuntimeInputError(f"the mask has negative labels {negative[:8]}; a label map holds 0 for the "
+                                    "background and positive object ids")
         if not labels:
             raise RuntimeInputError("the mask has no object: every pixel is background (label 0)")
         clash = sorted(set(labels) & set(existing))

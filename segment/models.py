@@ -60,6 +60,10 @@ def backend_device(choice: ModelChoice) -> Tuple[str, Optional[list]]:
     if device == "cuda":
         import torch
 
+        if not torch.cuda.is_available() and choice.backend == "tensorrt":
+            raise ModelError(f"the tensorrt backend needs a CUDA GPU, and torch {torch.__version__} sees none (a CPU "
+                             "build of torch, or no driver); on this machine use --backend onnxruntime or "
+                             "--backend torch (they run on the CPU)")
         if not torch.cuda.is_available():
             raise ModelError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU (a CPU build of torch, or "
                              "no driver); run with --device cpu, or install a CUDA build of torch")
