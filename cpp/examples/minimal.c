@@ -1,0 +1,35 @@
+/* The smallest libhmmn program, in C: a gray 96x128 video with one square object.
+ * Usage: hmmn_example EXPORT_FOLDER   (prints the object's area on each frame) */
+#include <stdio.h>
+#include <string.h>
+
+#include "hmmn/hmmn.h"
+
+enum { H = 96, W = 128 };
+static uint8_t pixels[H * W * 3];
+static int32_t labels[H * W], out[H * W];
+
+int main(int argc, char** argv) {
+  hmmn_model* model = NULL;
+  hmmn_video* video = NULL;
+  hmmn_image frame = {pixels, W, H, 3 * W, HMMN_RGB8};
+  hmmn_labels first = {labels, W, H, W};
+  int t, i, area;
+  memset(pixels, 128, sizeof pixels);
+  for (i = 0; i < H * W; ++i) labels[i] = (i / W >= 32 && i / W < 64 && i % W >= 48 && i % W < 80) ? 7 : 0;
+  if (argc < 2 || hmmn_model_open(argv[1], NULL, &model) != HMMN_OK ||
+      hmmn_video_start(model, &frame, &first, &video) != HMMN_OK) {
+    fprintf(stderr, "hmmn_example: %s\n", argc < 2 ? "usage: hmmn_example EXPORT_FOLDER" : hmmn_last_error());
+    return 1;
+  }
+  for (t = 1; t < 4; ++t) {
+    if (hmmn_video_step(video, &frame, out, H * W, NULL, 0) != HMMN_OK) {
+      fprintf(stderr, "hmmn_example: %s\n", hmmn_last_error());
+      return 1;
+    }
+    for (area = 0, i = 0; i < H * W; ++i) area += out[i] == 7;
+    printf("frame %d: object 7 covers %d pixels\n", t, area);
+  }
+  hmmn_video_close(video);
+  return hmmn_model_close(model) == HMMN_OK ? 0 : 1;
+}

@@ -1,0 +1,139 @@
+#include "manifest.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "error.hpp"
+#include "json.hpp"
+
+namespace hmmn {
+
+const char* const kGraphNames[kGraphCount] = {"encode_query", "encode_memory", "match", "decode"};
+
+namespace {
+const char* kFormat = "hmmn-deploy.manifest";
+// Schema versions whose fields this reader uses unchanged (2 added TensorRT build records).
+const int kOldestSchema = 1, kNewestSchema = 2;
+
+TensorSpec tensor_spec(const Json& j) {
+  TensorSpec s;
+  s.name = j.at("name").str();
+  s.dtype = dtype_from_name(j.at("dtype").str());
+  const Json& dims = j.at("dims");
+  for (size_t i = 0; i < dims.size(); ++i) {
+    Dim d;
+    if (dims.at(i).is(Json::Kind::String)) {
+      d.symbol = dims.at(i).str();
+      DimValues{}.get(d.symbol);  // refuses unknown symbols now, not per frame
+    } else {
+      d.value = dims.at(i).integer();
+    }
+    s.dims.push_back(d);
+  }
+  return s;
+}
+
+GraphSpec graph_spec(const Json& j, const std::string& name) {
+  GraphSpec g;
+  g.name = name;
+  g.file = j.at("file").str();
+  for (size_t i = 0; i < j.at("inputs").size(); ++i) g.inputs.push_back(tensor_spec(j.at("inputs").at(i)));
+  for (size_t i = 0; i < j.at("outputs").size(); ++i) g.outputs.push_back(tensor_spec(j.at("outputs").at(i)));
+  return g;
+}
+}  // namespace
+
+DimValues DimValues::make(int64_t n, int64_t t, int64_t height, int64_t width) {
+  if (height % 16 || width % 16)
+    fail(HMMN_ERROR_INTERNAL, "padded size " + std::to_string(height) + "x" + std::to_string(width) + " is not a multiple of 16");
+  DimValues v;
+  v.N = n, v.K = n + 1, v.T = t, v.H = height, v.W = width;
+  v.h = height / 16, v.w = width / 16, v.h8 = height / 8, v.w8 = width / 8, v.h4 = height / 4, v.w4 = width / 4;
+  return v;
+}
+
+DimValues DimValues::with_objects(int64_t n) const {
+  DimValues v = *this;
+  v.N = n, v.K = n + 1;
+  return v;
+}
+
+int64_t DimValues::get(const std::string& s) const {
+  if (s == "N") return N;
+  if (s == "K") return K;
+  if (s == "T") return T;
+  if (s == "H") return H;
+  if (s == "W") return W;
+  if (s == "h") return h;
+  if (s == "w") return w;
+  if (s == "h8") return h8;
+  if (s == "w8") return w8;
+  if (s == "h4") return h4;
+  if (s == "w4") return w4;
+  fail(HMMN_ERROR_ARTIFACT, "unknown dimension symbol '" + s + "' in the manifest");
+}
+
+Shape TensorSpec::shape(const DimValues& values) const {
+  Shape out;
+  for (const Dim& d : dims) out.push_back(d.symbol.empty() ? d.value : values.get(d.symbol));
+  return out;
+}
+
+const TensorSpec& GraphSpec::input(const std::string& n) const {
+  for (const TensorSpec& s : inputs)
+    if (s.name == n) return s;
+  fail(HMMN_ERROR_ARTIFACT, "graph " + name + " has no input '" + n + "' in the manifest; export again with hmmn-export");
+}
+
+const TensorSpec& GraphSpec::output(const std::string& n) const {
+  for (const TensorSpec& s : outputs)
+    if (s.name == n) return s;
+  fail(HMMN_ERROR_ARTIFACT, "graph " + name + " has no output '" + n + "' in the manifest; export again with hmmn-export");
+}
+
+Manifest read_manifest(const std::string& folder) {
+  const std::string path = folder + "/manifest.json";
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
+    fail(HMMN_ERROR_ARTIFACT, "'" + folder + "' has no manifest.json: it is not an hmmn-export folder (run hmmn-export)");
+  std::stringstream text;
+  text << file.rdbuf();
+  Json root;
+  try {
+    root = Json::parse(text.str());
+  } catch (const std::exception& e) {
+    fail(HMMN_ERROR_ARTIFACT, "'" + path + "' is not valid JSON (" + e.what() + "); export again with hmmn-export");
+  }
+  if (!root.is(Json::Kind::Object) || !root.has("format") || !root.at("format").is(Json::Kind::String) ||
+      root.at("format").str() != kFormat)
+    fail(HMMN_ERROR_ARTIFACT, "'" + path + "' is not an hmmn-deploy manifest");
+  const double version = root.has("schema_version") && root.at("schema_version").is(Json::Kind::Number)
+                             ? root.at("schema_version").number() : -1;
+  if (version < kOldestSchema || version > kNewestSchema)
+    fail(HMMN_ERROR_ARTIFACT, "'" + path + "' has a manifest schema version this libhmmn does not read (it reads " +
+                                  std::to_string(kOldestSchema) + " to " + std::to_string(kNewestSchema) +
+                                  "); export again with a matching hmmn-export, or update libhmmn");
+  Manifest m;
+  m.folder = folder;
+  try {
+    m.precision = root.at("precision").at("name").str();
+    m.height = root.at("input").at("height").integer();
+    m.width = root.at("input").at("width").integer();
+    const Json& memory = root.at("memory");
+    m.mem_every = static_cast<int>(memory.at("mem_every").integer());
+    m.capacity = static_cast<int>(memory.at("capacity").integer());
+    m.max_objects = static_cast<int>(memory.at("max_objects").integer());
+    m.top_k = static_cast<int>(root.at("model").at("config").at("top_k").integer());
+    for (int g = 0; g < kGraphCount; ++g) m.graphs[g] = graph_spec(root.at("graphs").at(kGraphNames[g]), kGraphNames[g]);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    fail(HMMN_ERROR_ARTIFACT, "'" + path + "' does not have what libhmmn needs (" + e.what() +
+                                  "); export again with hmmn-export");
+  }
+  if (m.mem_every < 1 || m.capacity < 2)
+    fail(HMMN_ERROR_ARTIFACT, "'" + path + "' has mem_every < 1 or capacity < 2");
+  return m;
+}
+
+}  // namespace hmmn

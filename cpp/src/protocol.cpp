@@ -1,0 +1,45 @@
+#include "protocol.hpp"
+
+#include <string>
+
+#include "error.hpp"
+
+namespace hmmn {
+
+SlotPolicy::SlotPolicy(int start, int capacity, int mem_every) : start_(start), capacity_(capacity), mem_every_(mem_every) {
+  if (capacity < 2) fail(HMMN_ERROR_ARGUMENT, "capacity must be >= 2 (the first frame and the previous frame), got " + std::to_string(capacity));
+  if (mem_every < 1) fail(HMMN_ERROR_ARGUMENT, "mem_every must be >= 1, got " + std::to_string(mem_every));
+  frames_.reserve(static_cast<size_t>(capacity));
+}
+
+std::vector<int32_t> SlotPolicy::ages(int previous) const {
+  std::vector<int> all = frames_;
+  all.push_back(previous);
+  std::vector<int32_t> out;
+  for (int f : all) {
+    int32_t newer = 0;
+    for (int other : all) newer += other > f;
+    out.push_back(newer);
+  }
+  return out;
+}
+
+SlotPolicy::Decision SlotPolicy::decide(int previous) const {
+  const bool keep = (previous - start_) % mem_every_ == 0;
+  if (!keep) return {Decision::kDrop, -1};
+  if (slots_read() < capacity_) return {Decision::kAppend, permanent()};
+  if (permanent() > 1) {  // full: the oldest kept slot after the first frame
+    int oldest = 1;
+    for (int s = 2; s < permanent(); ++s)
+      if (frames_[static_cast<size_t>(s)] < frames_[static_cast<size_t>(oldest)]) oldest = s;
+    return {Decision::kReplace, oldest};
+  }
+  return {Decision::kDrop, -1};  // capacity 2: the previous frame is only read, never kept
+}
+
+void SlotPolicy::apply(const Decision& d, int previous) {
+  if (d.kind == Decision::kAppend) frames_.push_back(previous);
+  if (d.kind == Decision::kReplace) frames_[static_cast<size_t>(d.slot)] = previous;
+}
+
+}  // namespace hmmn

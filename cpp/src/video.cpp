@@ -1,0 +1,201 @@
+#include "video.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "error.hpp"
+
+namespace hmmn {
+
+namespace {
+const char* const kReadouts[3] = {"readout16", "readout8", "readout4"};
+
+Buffer alloc(const TensorSpec& spec, const DimValues& dims) { return Buffer(spec.dtype, spec.shape(dims)); }
+
+}  // namespace
+
+std::shared_ptr<Model> open_model(const std::string& folder, const RunnerOptions& options, int capacity, int mem_every) {
+  auto model = std::make_shared<Model>();
+  model->manifest = read_manifest(folder);
+  model->capacity = capacity > 0 ? capacity : model->manifest.capacity;
+  model->mem_every = mem_every > 0 ? mem_every : model->manifest.mem_every;
+  if (capacity < 0 || mem_every < 0 || model->capacity < 2)
+    fail(HMMN_ERROR_ARGUMENT, "capacity must be >= 2 and mem_every >= 1 (0 takes the manifest's)");
+  model->runner = make_runner(model->manifest, options);
+  return model;
+}
+
+Video::Video(std::shared_ptr<const Model> model, const hmmn_image& frame, const hmmn_labels& labels)
+    : model_(std::move(model)), height_(frame.height), width_(frame.width), pad_(padding_for(frame.height, frame.width)) {
+  const Manifest& m = model_->manifest;
+  dims_ = DimValues::make(1, 1, height_ + pad_.top + pad_.bottom, width_ + pad_.left + pad_.right);
+  if (dims_.h * dims_.w < m.top_k)
+    fail(HMMN_ERROR_ARGUMENT, std::to_string(height_) + "x" + std::to_string(width_) +
+                                  " frames are too small for this model (at least " + std::to_string(m.top_k) +
+                                  " cells of 16x16 pixels)");
+  check_labels(&labels, height_, width_);
+  const GraphSpec& q = m.graph(kEncodeQuery);
+  frame_prev_ = alloc(q.input("frame"), dims_);
+  frame_cur_ = alloc(q.input("frame"), dims_);
+  for (const TensorSpec& s : q.outputs) {
+    query_.push_back(alloc(s, dims_));
+    query_names_.push_back(s.name.c_str());
+  }
+  pad_tensor_ = Buffer(DType::I32, {4});
+  const int32_t pad[4] = {pad_.top, pad_.bottom, pad_.left, pad_.right};
+  std::memcpy(pad_tensor_.as<int32_t>(), pad, sizeof(pad));
+
+  const std::vector<int32_t> ids = new_labels(labels);
+  write_frame(frame, pad_, frame_prev_.as<float>(), static_cast<int>(dims_.H), static_cast<int>(dims_.W));
+  Buffer probs(DType::F32, {static_cast<int64_t>(ids.size()) + 1, dims_.H, dims_.W});
+  write_one_hot(labels, ids, pad_, probs.as<float>(), static_cast<int>(dims_.H), static_cast<int>(dims_.W));
+  groups_.emplace_back(ids, 0, model_->capacity, model_->mem_every, m, dims_);
+  allocate_objects(std::move(probs));
+}
+
+std::vector<int32_t> Video::object_ids() const {
+  std::vector<int32_t> ids;
+  for (const GroupBank& g : groups_) ids.insert(ids.end(), g.labels().begin(), g.labels().end());
+  return ids;
+}
+
+std::vector<int32_t> Video::new_labels(const hmmn_labels& labels) const {
+  std::vector<int32_t> ids = hmmn::object_ids(labels);
+  if (ids.empty()) fail(HMMN_ERROR_ARGUMENT, "the label map has no object: every pixel is background (label 0)");
+  std::vector<int32_t> clash, existing = object_ids();
+  std::sort(existing.begin(), existing.end());
+  std::set_intersection(ids.begin(), ids.end(), existing.begin(), existing.end(), std::back_inserter(clash));
+  if (!clash.empty()) {
+    std::string list;
+    for (int32_t c : clash) list += (list.empty() ? "" : ", ") + std::to_string(c);
+    fail(HMMN_ERROR_ARGUMENT, "labels [" + list + "] are already objects of this video; new objects need new labels");
+  }
+  return ids;
+}
+
+void Video::allocate_objects(Buffer probs) {
+  const Manifest& m = model_->manifest;
+  const DimValues d = dims_.with_objects(static_cast<int64_t>(object_ids().size()));
+  for (int i = 0; i < 3; ++i) readouts_[i] = alloc(m.graph(kDecode).input(kReadouts[i]), d);
+  logits_ = alloc(m.graph(kDecode).output("logits"), d);
+  probs_ = std::move(probs);
+  objects_sum_ = Buffer(DType::F32, {1, dims_.H, dims_.W});
+  // objects_sum = probs[1:] summed over the objects, in channel order
+  const size_t plane = static_cast<size_t>(dims_.H * dims_.W);
+  float* sum = objects_sum_.as<float>();
+  const float* p = probs_.as<float>();
+  for (int64_t c = 1; c < d.K; ++c)
+    for (size_t i = 0; i < plane; ++i) sum[i] += p[static_cast<size_t>(c) * plane + i];
+}
+
+void Video::step(const hmmn_image& frame, int32_t* labels_out, float* probs_out) {
+  check_image(&frame, height_, width_);
+  const Manifest& m = model_->manifest;
+  Runner& runner = *model_->runner;
+  write_frame(frame, pad_, frame_cur_.as<float>(), static_cast<int>(dims_.H), static_cast<int>(dims_.W));
+
+  int64_t offset = 0;
+  for (const GroupBank& g : groups_) {  // 1. memorise frame t-1 for every group
+    const int64_t n = static_cast<int64_t>(g.labels().size());
+    feeds_ = {{"frame", frame_prev_.view()}, {"masks", probs_rows(1 + offset, 1 + offset + n)},
+              {"objects_sum", objects_sum_.view()}};
+    outs_.clear();
+    g.memory_targets(outs_);
+    runner.run(kEncodeMemory, feeds_.data(), feeds_.size(), outs_.data(), outs_.size());
+    offset += n;
+  }
+  feeds_ = {{"frame", frame_cur_.view()}};  // 2. query features of frame t
+  outs_.clear();
+  for (size_t i = 0; i < query_.size(); ++i) outs_.push_back({query_names_[i], query_[i].view()});
+  runner.run(kEncodeQuery, feeds_.data(), feeds_.size(), outs_.data(), outs_.size());
+
+  const GraphSpec& q = m.graph(kEncodeQuery);
+  auto query = [&](const char* name) {
+    for (size_t i = 0; i < query_.size(); ++i)
+      if (q.outputs[i].name == name) return Binding{query_names_[i], query_[i].view()};
+    fail(HMMN_ERROR_ARTIFACT, std::string("encode_query has no output '") + name + "'");
+  };
+  offset = 0;
+  for (GroupBank& g : groups_) {  // 3. read each group's memory into its objects' readout rows
+    const int64_t n = static_cast<int64_t>(g.labels().size());
+    feeds_ = {query("query_key16"), query("query_key8"), query("query_key4")};
+    g.match_inputs(t_, feeds_);
+    outs_.clear();
+    for (int i = 0; i < 3; ++i) outs_.push_back({kReadouts[i], readouts_[i].rows(offset, offset + n)});
+    g.match_outputs(outs_);
+    runner.run(kMatch, feeds_.data(), feeds_.size(), outs_.data(), outs_.size());
+    offset += n;
+  }
+  feeds_.clear();  // 4. decode every object at once (soft aggregation spans them all)
+  for (int i = 0; i < 3; ++i) feeds_.push_back({kReadouts[i], readouts_[i].view()});
+  for (const char* name : {"fm_query", "fs8", "fs4"}) feeds_.push_back(query(name));
+  feeds_.push_back({"pad", pad_tensor_.view()});
+  outs_ = {{"logits", logits_.view()}, {"probs", probs_.view()}, {"objects_sum", objects_sum_.view()}};
+  runner.run(kDecode, feeds_.data(), feeds_.size(), outs_.data(), outs_.size());
+
+  for (GroupBank& g : groups_) g.update(t_);  // 5. keep or drop the previous frame's slot
+  std::swap(frame_prev_, frame_cur_);
+  ++t_;
+
+  const int k = static_cast<int>(logits_.shape()[0]);
+  const int ph = static_cast<int>(dims_.H), pw = static_cast<int>(dims_.W);
+  write_labels(logits_.as<float>(), k, ph, pw, pad_, object_ids(), labels_out);
+  if (probs_out) write_probs(logits_.as<float>(), k, ph, pw, pad_, probs_out);
+}
+
+void Video::add_objects(const hmmn_labels& labels) {
+  check_labels(&labels, height_, width_);
+  const std::vector<int32_t> ids = new_labels(labels);
+  const int64_t k_old = probs_.shape()[0], m_new = static_cast<int64_t>(ids.size());
+  const size_t plane = static_cast<size_t>(dims_.H * dims_.W);
+  Buffer one_hot(DType::F32, {m_new + 1, dims_.H, dims_.W});
+  write_one_hot(labels, ids, pad_, one_hot.as<float>(), static_cast<int>(dims_.H), static_cast<int>(dims_.W));
+  // merged = [probs * (1 - new_area), one_hot[1:]]: the new objects win where their mask is
+  Buffer merged(DType::F32, {k_old + m_new, dims_.H, dims_.W});
+  const float* oh = one_hot.as<float>();
+  float* out = merged.as<float>();
+  for (size_t i = 0; i < plane; ++i) {
+    float area = 0.0f;
+    for (int64_t c = 1; c <= m_new; ++c) area += oh[static_cast<size_t>(c) * plane + i];
+    for (int64_t c = 0; c < k_old; ++c)
+      out[static_cast<size_t>(c) * plane + i] = probs_.as<float>()[static_cast<size_t>(c) * plane + i] * (1.0f - area);
+  }
+  std::memcpy(out + static_cast<size_t>(k_old) * plane, oh + plane, static_cast<size_t>(m_new) * plane * sizeof(float));
+  groups_.emplace_back(ids, t_, model_->capacity, model_->mem_every, model_->manifest, dims_);
+  allocate_objects(std::move(merged));
+}
+
+void Video::remove_objects(const std::vector<int32_t>& ids) {
+  const std::vector<int32_t> all = object_ids();
+  for (int32_t id : ids)
+    if (std::find(all.begin(), all.end(), id) == all.end())
+      fail(HMMN_ERROR_ARGUMENT, "object " + std::to_string(id) + " is not in this video");
+  auto dropped = [&](int32_t id) { return std::find(ids.begin(), ids.end(), id) != ids.end(); };
+  if (std::all_of(all.begin(), all.end(), dropped))
+    fail(HMMN_ERROR_ARGUMENT, "that would remove every object; start a new video instead");
+  const size_t plane = static_cast<size_t>(dims_.H * dims_.W);
+  std::vector<size_t> channels = {0};
+  for (size_t i = 0; i < all.size(); ++i)
+    if (!dropped(all[i])) channels.push_back(1 + i);
+  Buffer probs(DType::F32, {static_cast<int64_t>(channels.size()), dims_.H, dims_.W});
+  const float* src = probs_.as<float>();
+  float* dst = probs.as<float>();
+  for (size_t c = 0; c < channels.size(); ++c) std::memcpy(dst + c * plane, src + channels[c] * plane, plane * sizeof(float));
+  std::vector<float> gone(plane, 0.0f);  // the dropped objects' probability goes to the background
+  for (size_t i = 0; i < all.size(); ++i)
+    if (dropped(all[i]))
+      for (size_t p = 0; p < plane; ++p) gone[p] += src[(1 + i) * plane + p];
+  for (size_t p = 0; p < plane; ++p) dst[p] += gone[p];
+  for (GroupBank& g : groups_) {
+    std::vector<size_t> keep;
+    for (size_t i = 0; i < g.labels().size(); ++i)
+      if (!dropped(g.labels()[i])) keep.push_back(i);
+    g.select_objects(keep);
+  }
+  groups_.erase(std::remove_if(groups_.begin(), groups_.end(), [](const GroupBank& g) { return g.labels().empty(); }),
+                groups_.end());
+  allocate_objects(std::move(probs));
+}
+
+}  // namespace hmmn

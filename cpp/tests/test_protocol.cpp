@@ -1,0 +1,194 @@
+// Unit tests of the protocol's rules (docs/protocol.md): slots kept, evicted and read, ages,
+// the bank's buffers written in place, groups; plus the JSON reader and padding.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bank.hpp"
+#include "check.hpp"
+#include "error.hpp"
+#include "image.hpp"
+#include "json.hpp"
+#include "protocol.hpp"
+
+using namespace hmmn;
+
+namespace {
+
+// Runs the policy over frames 0..last-1 as previous frames; returns the kept frames.
+std::vector<int> run_policy(SlotPolicy& p, int from, int last) {
+  for (int prev = from; prev < last; ++prev) p.apply(p.decide(prev), prev);
+  return p.frames();
+}
+
+void test_keep_every_mem_every() {
+  SlotPolicy p(0, 48, 5);
+  CHECK(p.fine_slot() == 0 && p.slot16() == 0);
+  p.apply(p.decide(0), 0);
+  CHECK(p.fine_slot() == 1 && p.slot16() == 1);
+  CHECK((run_policy(p, 1, 13) == std::vector<int>{0, 5, 10}));
+  CHECK(p.slots_read() == 4);
+  CHECK((p.ages(12) == std::vector<int32_t>{3, 2, 1, 0}));
+}
+
+void test_group_joining_later_counts_from_its_start() {
+  SlotPolicy p(7, 48, 5);
+  CHECK((run_policy(p, 7, 20) == std::vector<int>{7, 12, 17}));
+}
+
+void test_eviction_replaces_the_oldest_after_the_first() {
+  SlotPolicy p(0, 4, 1);
+  CHECK((run_policy(p, 0, 3) == std::vector<int>{0, 1, 2}));  // T = 4 = capacity now
+  SlotPolicy::Decision d = p.decide(3);
+  CHECK(d.kind == SlotPolicy::Decision::kReplace && d.slot == 1);
+  p.apply(d, 3);
+  CHECK((p.frames() == std::vector<int>{0, 3, 2}));
+  CHECK((p.ages(4) == std::vector<int32_t>{3, 1, 2, 0}));  // temporal ranks, not slot order
+  p.apply(p.decide(4), 4);
+  CHECK((p.frames() == std::vector<int>{0, 3, 4}));
+  CHECK(p.slots_read() == 4);  // flat from here on
+}
+
+void test_capacity_two_reads_only_first_and_previous() {
+  SlotPolicy p(0, 2, 1);
+  CHECK((run_policy(p, 0, 10) == std::vector<int>{0}));
+  CHECK((p.ages(9) == std::vector<int32_t>{1, 0}));
+}
+
+void test_bad_settings() {
+  bool thrown = false;
+  try { SlotPolicy(0, 1, 5); } catch (const Error& e) { thrown = e.status() == HMMN_ERROR_ARGUMENT; }
+  CHECK(thrown);
+  thrown = false;
+  try { SlotPolicy(0, 4, 0); } catch (const Error&) { thrown = true; }
+  CHECK(thrown);
+}
+
+// A match contract with tiny channels (2) for a bank test without an export folder.
+Manifest tiny_manifest() {
+  auto spec = [](const char* name, DType dtype, std::vector<Dim> dims) { return TensorSpec{name, dtype, dims}; };
+  auto sym = [](const char* s) { return Dim{0, s}; };
+  auto num = [](int64_t v) { return Dim{v, ""}; };
+  Manifest m;
+  GraphSpec& g = m.graphs[kMatch];
+  g.name = "match";
+  g.inputs = {spec("mem_key16", DType::F32, {sym("T"), sym("N"), num(2), sym("h"), sym("w")}),
+              spec("mem_value16", DType::F32, {sym("T"), sym("N"), num(2), sym("h"), sym("w")}),
+              spec("tracks", DType::I32, {sym("T"), sym("N"), sym("h"), sym("w")}),
+              spec("slot_age", DType::I32, {sym("T")}),
+              spec("mem_key8", DType::F32, {num(2), sym("N"), sym("h"), sym("w"), num(4), num(2)}),
+              spec("mem_value8", DType::F32, {num(2), sym("N"), sym("h"), sym("w"), num(4), num(2)}),
+              spec("mem_key4", DType::F32, {num(2), sym("N"), sym("h"), sym("w"), num(16), num(2)}),
+              spec("mem_value4", DType::F32, {num(2), sym("N"), sym("h"), sym("w"), num(16), num(2)})};
+  return m;
+}
+
+const Binding& find(const std::vector<Binding>& b, const char* name) {
+  for (const Binding& x : b)
+    if (std::strcmp(x.name, name) == 0) return x;
+  static Binding none{"", View{}};
+  return none;
+}
+
+// Simulates the session's calls: encode_memory writes `frame` into the targets, match writes tracks_out.
+void fake_frame(GroupBank& bank, int prev) {
+  std::vector<Binding> targets, feeds, outs;
+  bank.memory_targets(targets);
+  for (const Binding& b : targets) {
+    float* f = static_cast<float*>(b.view.data);
+    for (int64_t i = 0; i < numel(b.view.shape); ++i) f[i] = static_cast<float>(prev);
+  }
+  bank.match_inputs(prev, feeds);
+  bank.match_outputs(outs);
+  const View& t = find(outs, "tracks_out").view;
+  int32_t* tr = static_cast<int32_t*>(t.data);
+  for (int64_t i = 0; i < numel(t.shape); ++i) tr[i] = prev;
+  bank.update(prev);
+}
+
+void test_bank_writes_in_place() {
+  const Manifest m = tiny_manifest();
+  const DimValues dims = DimValues::make(1, 1, 32, 48);  // h = 2, w = 3
+  GroupBank bank({4, 9}, 0, 3, 1, m, dims);
+  std::vector<Binding> feeds;
+  bank.match_inputs(0, feeds);
+  const void* key16 = find(feeds, "mem_key16").view.data;
+  CHECK((find(feeds, "mem_key16").view.shape == Shape{1, 2, 2, 2, 3}));
+  for (int prev = 0; prev < 6; ++prev) fake_frame(bank, prev);
+  feeds.clear();
+  bank.match_inputs(6, feeds);
+  CHECK(find(feeds, "mem_key16").view.data == key16);  // the same buffer, never grown
+  CHECK((find(feeds, "mem_key16").view.shape == Shape{3, 2, 2, 2, 3}));  // capacity 3 slots read
+  CHECK((bank.policy().frames() == std::vector<int>{0, 5}));
+  const float* k = static_cast<const float*>(find(feeds, "mem_key16").view.data);
+  const size_t slot = 2 * 2 * 2 * 3;
+  CHECK(k[0] == 0.0f && k[slot] == 5.0f);  // slot 1 was overwritten in place by frame 5
+  const int32_t* tracks = static_cast<const int32_t*>(find(feeds, "tracks").view.data);
+  CHECK(tracks[0] == 5 && tracks[2 * 2 * 3] == 5);  // the maps carried forward by the last match
+  const int32_t* ages = static_cast<const int32_t*>(find(feeds, "slot_age").view.data);
+  CHECK(ages[0] == 2 && ages[1] == 1 && ages[2] == 0);
+  const float* fine = static_cast<const float*>(find(feeds, "mem_key8").view.data);
+  const size_t fine_slot = 2 * 2 * 3 * 4 * 2;
+  CHECK(fine[0] == 0.0f && fine[fine_slot] == 5.0f);  // slot 0 the first frame, slot 1 the previous
+}
+
+void test_bank_select_objects() {
+  const Manifest m = tiny_manifest();
+  GroupBank bank({4, 9, 11}, 0, 4, 1, m, DimValues::make(1, 1, 16, 16));
+  std::vector<Binding> targets;
+  bank.memory_targets(targets);
+  float* key = static_cast<float*>(find(targets, "key16").view.data);  // [N=3, 2, 1, 1]
+  for (int i = 0; i < 6; ++i) key[i] = static_cast<float>(i);
+  bank.select_objects({0, 2});
+  CHECK((bank.labels() == std::vector<int32_t>{4, 11}));
+  std::vector<Binding> feeds;
+  bank.match_inputs(0, feeds);
+  const float* k = static_cast<const float*>(find(feeds, "mem_key16").view.data);
+  CHECK(k[0] == 0.0f && k[1] == 1.0f && k[2] == 4.0f && k[3] == 5.0f);
+}
+
+void test_json() {
+  Json j = Json::parse(R"({"a": [1, 2.5, -3e2], "b": {"c": "x\"y\u00e9"}, "d": true, "e": null})");
+  CHECK(j.at("a").size() == 3 && j.at("a").at(2).number() == -300.0);
+  CHECK(j.at("b").at("c").str() == "x\"y\xc3\xa9");
+  CHECK(j.at("d").boolean() && j.at("e").is(Json::Kind::Null));
+  CHECK((j.keys() == std::vector<std::string>{"a", "b", "d", "e"}));
+  for (const char* bad : {"{", "[1,]", "{\"a\" 1}", "tru", "[1] x", "\"open"}) {
+    bool thrown = false;
+    try { Json::parse(bad); } catch (const std::runtime_error&) { thrown = true; }
+    CHECK(thrown);
+  }
+  bool thrown = false;
+  try { j.at("missing"); } catch (const std::runtime_error&) { thrown = true; }
+  CHECK(thrown);
+}
+
+void test_padding_and_labels() {
+  Padding p = padding_for(97, 128);
+  CHECK(p.top == 7 && p.bottom == 8 && p.left == 0 && p.right == 0);
+  int32_t ids[6] = {0, 5, 5, 2, 0, 9};
+  hmmn_labels l{ids, 3, 2, 3};
+  CHECK((object_ids(l) == std::vector<int32_t>{2, 5, 9}));
+  // logits [K=3, 16, 16] with a tie on pixel 0 (first wins) and object 2 on pixel 1
+  std::vector<float> logits(3 * 256, 0.0f);
+  logits[256 + 1] = 1.0f, logits[2 * 256 + 1] = 2.0f;
+  std::vector<int32_t> out(256);
+  write_labels(logits.data(), 3, 16, 16, Padding{}, {5, 9}, out.data());
+  CHECK(out[0] == 0 && out[1] == 9);
+}
+
+}  // namespace
+
+int main() {
+  test_keep_every_mem_every();
+  test_group_joining_later_counts_from_its_start();
+  test_eviction_replaces_the_oldest_after_the_first();
+  test_capacity_two_reads_only_first_and_previous();
+  test_bad_settings();
+  test_bank_writes_in_place();
+  test_bank_select_objects();
+  test_json();
+  test_padding_and_labels();
+  std::printf("%d failure(s)\n", check_failures());
+  return check_failures() ? 1 : 0;
+}
