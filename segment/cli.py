@@ -2,19 +2,19 @@
 
 Outputs: OUT/<sequence>/<frame>.png (the annotation's ids and palette), optional
 OUT/overlays/<sequence>.mp4 and OUT/probs/<sequence>/<frame>.npz, and OUT/summary.json.
-A sequence is written to OUT/.partial/ and moved into place when complete, so an interrupted
-run resumes on the next call (finished sequences are skipped). Exit status: 0 every sequence
-done; 1 some failed (the others are written); 2 bad arguments, input or model; 130 interrupted.
+A sequence is written to OUT/.partial/, read back, and moved into place when complete, so an
+interrupted run resumes on the next call (finished sequences are skipped); one run at a time
+writes OUT (a lock). Exit status: 0 every sequence done; 1 some failed (the others are
+written) or summary.json could not be written; 2 bad arguments, input, model or output
+folder (or OUT locked by another run); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
-import resource
 import sys
-import time
 from typing import List, Optional
 
 from hmmn_ref.cli import parse_size
@@ -22,8 +22,10 @@ from hmmn_ref.cli import parse_size
 from ..runtime import BACKENDS
 from ..runtime.errors import RuntimeInputError
 from .models import ModelChoice, ModelError, open_session
+from .outdir import OutputError, OutputFolder, is_done
 from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import InputError, discover
+from .summary import failed_record, load_summary, write_summary
 
 
 DEMO_SEED, DEMO_FRAMES, DEMO_SIZE = 4242, 24, (96, 128)  # the demo model works at its training size
@@ -62,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-bad-frames", action="store_true",
                    help="repeat the last mask for an unreadable frame (recorded in summary.json) instead of failing")
     p.add_argument("--max-frames", type=int, help="segment only the first N frames of each sequence")
-    p.add_argument("--force", action="store_true", help="segment again sequences that are already done")
+    p.add_argument("--strict", action="store_true",
+                   help="a warning fails its sequence (a video file with fewer frames than it declares)")
+    p.add_argument("--force", action="store_true",
+                   help="segment again sequences that are already done (each replaced whole once its redo is complete)")
     p.add_argument("--threads", type=int, help="CPU threads for torch / ONNX Runtime")
     p.add_argument("--cache", help="folder for graphs exported on the fly (default ~/.cache/hmmn-deploy/graphs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -82,29 +87,38 @@ def check_arguments(args) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    demo_root = None
+    folder = OutputFolder(args.out)
     try:
         check_arguments(args)
-        if args.input is None:
-            args.input = write_demo_input(os.path.join(args.out, "demo_input"))
-            demo_root = args.input
-        data = discover(args.input, args.mask, args.imageset, args.sequences)
-        if args.max_frames:
-            for s in data.sequences:
-                s.truncate(args.max_frames)
-    except InputError as exc:
+        folder.open()
+        return run(args, folder.path)
+    except (InputError, OutputError) as exc:
         log(f"hmmn-run: error: {exc}")
         return 2
-    out = os.path.abspath(args.out)
-    os.makedirs(out, exist_ok=True)
-    summary = load_summary(out)
-    todo = [s for s in data.sequences if args.force or not os.path.isdir(os.path.join(out, s.name))]
+    except KeyboardInterrupt:  # during start-up; run_sequences handles its own
+        log("hmmn-run: interrupted; nothing half-written is kept (run the same command again to resume)")
+        return 130
+    finally:
+        folder.close()
+
+
+def run(args, out: str) -> int:
+    demo_root = None
+    if args.input is None:
+        args.input = write_demo_input(os.path.join(out, "demo_input"))
+        demo_root = args.input
+    data = discover(args.input, args.mask, args.imageset, args.sequences)
+    if args.max_frames:
+        for s in data.sequences:
+            s.truncate(args.max_frames)
+    summary = load_summary(out, log)
+    todo = [s for s in data.sequences if args.force or not is_done(out, s.name)]
     for s in data.sequences:
         if s not in todo:
             log(f"hmmn-run: {s.name}: already done in {os.path.join(out, s.name)}, skipped (--force to redo)")
     if not todo:
         log("hmmn-run: nothing to do")
-        return 0
+        return 0 if save_summary(out, summary) else 1
 
     choice = ModelChoice(backend=args.backend, precision=args.precision, config=args.config, weights=args.weights,
                          random_weights=args.random_weights, artifacts=args.artifacts, mem_every=args.mem_every,
@@ -116,15 +130,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ModelError as exc:
         log(f"hmmn-run: error: {exc}")
         return 2
+    check_size(args.size, session.config)
     summary.update({"input": os.path.abspath(args.input), "kind": data.kind, **described})
     options = SequenceOptions(size=args.size, skip_bad_frames=args.skip_bad_frames, save_probs=args.save_probs,
-                              overlay=args.overlay)
+                              overlay=args.overlay, strict=args.strict)
     log(f"hmmn-run: {len(todo)} of {len(data.sequences)} sequences ({data.kind}), {args.backend} "
         f"{session.precision} on {session.device.type}, {session.config.name} model -> {out}")
     code = run_sequences(session, todo, out, options, summary, progress=not args.no_progress)
     if demo_root and code == 0:
         score_demo(demo_root, out)
     return code
+
+
+def check_size(size, config) -> None:
+    """--size against the model's fewest 16x16 cells (the frames are padded to multiples of 16)."""
+    if size and math.ceil(size[0] / 16) * math.ceil(size[1] / 16) < config.min_cells_16:
+        raise InputError(f"--size {size[0]}x{size[1]} is too small for the {config.name} model: it needs at least "
+                         f"{config.min_cells_16} cells of 16x16 pixels, for example 96x96")
 
 
 def write_demo_input(folder: str) -> str:
@@ -162,6 +184,7 @@ def run_sequences(session, todo, out: str, options: SequenceOptions, summary: di
 
     records = summary.setdefault("sequences", {})
     failed = 0
+    saved = True
     total = tqdm(total=len(todo), desc="sequences", unit="seq", position=0, disable=not progress or len(todo) < 2)
     try:
         for sequence in todo:
@@ -171,63 +194,41 @@ def run_sequences(session, todo, out: str, options: SequenceOptions, summary: di
                 record = SequenceRun(session, sequence, out, options, bar.update).run()
                 log(f"hmmn-run: {sequence.name}: {record['frames']} frames, objects {record['objects']}, "
                     f"{record['fps']} frames/s (model), skipped {len(record['skipped_frames'])}")
+                for warning in record["warnings"]:
+                    log(f"hmmn-run: {sequence.name}: WARNING: {warning} (--strict makes this an error)")
             except (SequenceError, RuntimeInputError, OSError) as exc:
                 failed += 1
-                record = {"status": "failed", "error": str(exc)}
-                log(f"hmmn-run: {sequence.name}: FAILED: {exc}")
+                record = failed_record(out, sequence.name, str(exc), records.get(sequence.name))
+                kept = " (its previous outputs are kept)" if record.get("status") == "done" else ""
+                log(f"hmmn-run: {sequence.name}: FAILED: {exc}{kept}")
             finally:
                 bar.close()
             records[sequence.name] = record
-            write_summary(out, summary)
+            saved = save_summary(out, summary) and saved
             total.update(1)
     except KeyboardInterrupt:
         log(f"hmmn-run: interrupted; finished sequences are kept in {out}; run the same command again to resume")
-        write_summary(out, summary)
+        save_summary(out, summary)
         return 130
     finally:
         total.close()
-    write_summary(out, summary)
+    saved = save_summary(out, summary) and saved
     done = [r for r in records.values() if r.get("status") == "done"]
     log(f"hmmn-run: {len(todo) - failed} of {len(todo)} sequences done"
         + (f", {failed} FAILED (see summary.json)" if failed else "")
         + (f"; {summary['frames']} frames at {summary['fps']} frames/s" if done else ""))
-    return 1 if failed else 0
+    return 1 if failed or not saved else 0
 
 
-def load_summary(out: str) -> dict:
-    path = os.path.join(out, "summary.json")
-    if os.path.isfile(path):
-        try:
-            with open(path) as f:
-                return json.load(f)
-        except ValueError:
-            log(f"hmmn-run: {path} is not JSON; starting a new one")
-    return {}
-
-
-def write_summary(out: str, summary: dict) -> None:
-    """Totals over the finished sequences and peak memory, written atomically."""
-    done = [r for r in summary.get("sequences", {}).values() if r.get("status") == "done"]
-    frames = sum(r["frames"] for r in done)
-    seconds = sum(r["model_seconds"] for r in done)
-    stepped = sum(r["frames"] - 1 for r in done)
-    summary.update({
-        "frames": frames, "fps": round(stepped / seconds, 4) if seconds else None,
-        "peak_host_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "peak_device_memory_mb": _device_peak_mb(), "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
-    path = os.path.join(out, "summary.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(summary, f, indent=2)
-    os.replace(path + ".tmp", path)
-
-
-def _device_peak_mb() -> Optional[float]:
-    import torch
-
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return None
+def save_summary(out: str, summary: dict) -> bool:
+    """write_summary, with a message instead of a traceback when the disk refuses it."""
+    try:
+        write_summary(out, summary)
+        return True
+    except OSError as exc:
+        log(f"hmmn-run: error: cannot write {os.path.join(out, 'summary.json')}: {exc.strerror or exc}; the "
+            "sequences on disk are complete, and the next run rewrites it from them")
+        return False
 
 
 if __name__ == "__main__":

@@ -127,7 +127,8 @@ class FrameReader:
                 if not ok:
                     yield FrameItem(index, None, error=
                                     f"OpenCV decoded {index} of the {self.sequence.num_frames} frames that "
-                                    f"{self.sequence.video_path!r} declares", truncated=True)
+                                    f"{self.sequence.video_path!r} declares (a truncated file?); the masks cover "
+                                    f"those {index}", truncated=True)
                     return
                 yield FrameItem(index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), bgr.shape[:2])
         finally:

@@ -18,9 +18,10 @@ import numpy as np
 from hmmn_ref.media import read_mask
 
 from ..runtime import Session
+from .outdir import WORK, publish
 from .reader import FrameReader
 from .sources import Sequence
-from .writer import SequenceWriter, publish
+from .writer import SequenceWriter
 
 
 class SequenceError(ValueError):
@@ -34,6 +35,13 @@ class SequenceOptions:
     save_probs: bool = False
     overlay: bool = False
     overlay_fps: float = 10.0  # for frame folders; a video file's overlay keeps its frame rate
+    strict: bool = False  # a warning (a video file shorter than it declares) fails the sequence
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.strerror:
+        return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
+    return str(exc)
 
 
 def _resize_nearest(labels: np.ndarray, size: Optional[Tuple[int, int]]) -> np.ndarray:
@@ -64,7 +72,7 @@ class SequenceRun:
         self.out = out
         self.options = options
         self.progress = progress or (lambda n: None)
-        self.work = os.path.join(out, ".partial", sequence.name)
+        self.work = os.path.join(out, WORK, sequence.name)
         self.model_seconds = 0.0
         self.skipped: List[str] = []
         self.warnings: List[str] = []
@@ -79,12 +87,20 @@ class SequenceRun:
         started = time.perf_counter()
         try:
             frames = self._segment(writer, first)
+            if opts.strict and self.warnings:
+                raise SequenceError(f"{seq.name}: {self.warnings[0]} (an error with --strict)")
             writer.close()
+            writer.check_outputs()
+            publish(self.work, self.out, seq.name)
+        except OSError as exc:  # a full disk, say: nothing of this sequence is published
+            writer.abort()
+            shutil.rmtree(self.work, ignore_errors=True)
+            raise SequenceError(f"{seq.name}: writing its outputs failed: {_os_reason(exc)}; nothing of it was "
+                                "published (a rerun redoes it)") from None
         except BaseException:
             writer.abort()
             shutil.rmtree(self.work, ignore_errors=True)
             raise
-        publish(self.work, self.out, seq.name)
         wall = time.perf_counter() - started
         return {"status": "done", "frames": frames, "objects": self.object_ids,
                 "size": list(self.original_size), "processing_size": list(self.processing_size),

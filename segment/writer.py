@@ -1,17 +1,18 @@
 """A sequence's outputs, written on a background thread into a work folder, published when complete.
 
 Work folder layout (OUT/.partial/<seq>/): masks/<frame>.png (palette PNGs, the annotation's ids
-and palette), probs/<frame>.npz (optional), overlay.mp4 (optional). `publish` moves them to
-OUT/<seq>/, OUT/probs/<seq>/ and OUT/overlays/<seq>.mp4, the masks last: a sequence whose mask
-folder exists is complete.
+and palette), probs/<frame>.npz (optional), overlay.mp4 (optional). `check_outputs` reads every
+file back before outdir.publish moves them to OUT/<seq>/, OUT/probs/<seq>/ and
+OUT/overlays/<seq>.mp4: a file cut short by a full disk (OpenCV's video writer drops frames
+silently) fails the sequence instead of being published.
 """
 
 from __future__ import annotations
 
 import os
 import queue
-import shutil
 import threading
+import zipfile
 from typing import List, Optional
 
 import numpy as np
@@ -52,6 +53,7 @@ class SequenceWriter:
         if save_probs:
             os.makedirs(os.path.join(work, "probs"), exist_ok=True)
         self._video = None
+        self.written: List[str] = []  # frame names, in order, once their files are written
         self._queue: "queue.Queue" = queue.Queue(maxsize=capacity)
         self._error: Optional[BaseException] = None
         self._thread = threading.Thread(target=self._drain, name="write", daemon=True)
@@ -105,24 +107,56 @@ class SequenceWriter:
 
             if self._video is None:
                 path = os.path.join(self.work, "overlay.mp4")
-                self._video = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
-                                              (frame.shape[1], frame.shape[0]))
+                self._video = open_video(path, self.fps, (frame.shape[1], frame.shape[0]))
                 if not self._video.isOpened():
                     raise OSError(f"OpenCV cannot write the overlay video {path!r}")
             self._video.write(cv2.cvtColor(blend(frame, labels, self.colours), cv2.COLOR_RGB2BGR))
+        self.written.append(name)
+
+    def check_outputs(self) -> None:
+        """Read back every file of the work folder (after `close`); OSError naming the first one
+        that is missing, cut short or unreadable."""
+        from PIL import Image
+
+        for name in self.written:
+            path = os.path.join(self.work, "masks", name + ".png")
+            try:
+                with Image.open(path) as image:
+                    image.verify()  # every chunk's checksum, without decoding
+            except Exception as exc:  # PIL raises several types on a damaged file
+                raise OSError(f"the mask {path!r} did not reach the disk intact ({exc})") from None
+            if self.save_probs:
+                _check_npz(os.path.join(self.work, "probs", name + ".npz"))
+        if self.overlay:
+            _check_video(os.path.join(self.work, "overlay.mp4"), len(self.written))
 
 
-def publish(work: str, out: str, name: str) -> str:
-    """Move a finished work folder into place; returns the mask folder OUT/<name>."""
-    if os.path.isdir(os.path.join(work, "probs")):
-        target = os.path.join(out, "probs", name)
-        shutil.rmtree(target, ignore_errors=True)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.replace(os.path.join(work, "probs"), target)
-    if os.path.isfile(os.path.join(work, "overlay.mp4")):
-        os.makedirs(os.path.join(out, "overlays"), exist_ok=True)
-        os.replace(os.path.join(work, "overlay.mp4"), os.path.join(out, "overlays", name + ".mp4"))
-    masks = os.path.join(out, name)
-    os.replace(os.path.join(work, "masks"), masks)  # last: its existence marks the sequence done
-    shutil.rmtree(work, ignore_errors=True)
-    return masks
+def open_video(path: str, fps: float, size):
+    """An OpenCV mp4v writer of (width, height) frames."""
+    import cv2
+
+    return cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+
+
+def _check_npz(path: str) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()  # decompresses every member and checks its CRC
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise OSError(f"the probabilities {path!r} did not reach the disk intact ({exc})") from None
+    if bad is not None or not {"probs.npy", "object_ids.npy"} <= names:
+        raise OSError(f"the probabilities {path!r} did not reach the disk intact")
+
+
+def _check_video(path: str, frames: int) -> None:
+    import cv2
+
+    capture = cv2.VideoCapture(path)
+    try:
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    finally:
+        capture.release()
+    if count != frames:
+        raise OSError(f"the overlay video {path!r} holds {count} of its {frames} frames (disk full?)")
+

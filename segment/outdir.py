@@ -1,0 +1,137 @@
+"""hmmn-run's output folder: one run at a time, work in progress out of sight, sequences
+published whole.
+
+    OUT/.hmmn-run.lock     held (flock) by the run writing OUT, with its PID; removed at its end
+    OUT/.partial/<seq>/    a sequence being written; the folder is removed when the run ends
+    OUT/<seq>/             the masks: a sequence is done when this folder exists
+    OUT/probs/<seq>/, OUT/overlays/<seq>.mp4   optional outputs, published before the masks
+
+A lock held by a process that died is released by the kernel with it; its file is reused.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from typing import Optional
+
+LOCK = ".hmmn-run.lock"
+WORK = ".partial"
+EXTRAS = ("probs", "overlays")  # OUT's folders that are not sequences
+
+
+class OutputError(Exception):
+    """OUT cannot be used: not creatable, not writable, or locked by another run."""
+
+
+class OutputLocked(OutputError):
+    def __init__(self, out: str, pid: str) -> None:
+        super().__init__(f"another hmmn-run (PID {pid}) is writing to {out}; wait for it to end, or give another -o")
+
+
+class OutputFolder:
+    """`open()` creates OUT and locks it; `close()` removes the work folder and the lock (and OUT
+    itself when this run created it and left nothing in it)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self.created = False
+        self._fd: Optional[int] = None
+
+    def open(self) -> "OutputFolder":
+        try:
+            if not os.path.isdir(self.path):
+                os.makedirs(self.path)
+                self.created = True
+            self._lock()
+            shutil.rmtree(os.path.join(self.path, WORK), ignore_errors=True)  # a killed run's leftovers
+        except OutputError:
+            self.close()
+            raise
+        except OSError as exc:
+            self.close()
+            raise OutputError(f"cannot write to {self.path!r}: {exc.strerror or exc}; give -o a folder you can "
+                              "write") from None
+        return self
+
+    def _lock(self) -> None:
+        path = os.path.join(self.path, LOCK)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise OutputLocked(self.path, holder) from None
+            try:  # the holder removes the file as it ends: lock the file that is there now
+                current = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def work(self, name: str) -> str:
+        return os.path.join(self.path, WORK, name)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            shutil.rmtree(os.path.join(self.path, WORK), ignore_errors=True)
+            try:
+                os.unlink(os.path.join(self.path, LOCK))
+            except OSError:
+                pass
+            os.close(self._fd)
+            self._fd = None
+        if self.created:
+            try:
+                os.rmdir(self.path)  # only when empty: nothing left behind by a run that wrote nothing
+            except OSError:
+                pass
+            self.created = False
+
+
+def is_done(out: str, name: str) -> bool:
+    return os.path.isdir(os.path.join(out, name))
+
+
+def sequences_on_disk(out: str) -> list:
+    """Names of OUT's published sequences: visible folders holding PNG masks."""
+    names = []
+    for name in sorted(os.listdir(out)):
+        folder = os.path.join(out, name)
+        if name.startswith(".") or name in EXTRAS or not os.path.isdir(folder):
+            continue
+        if any(n.lower().endswith(".png") for n in os.listdir(folder)):
+            names.append(name)
+    return names
+
+
+def publish(work: str, out: str, name: str) -> str:
+    """Move a finished, checked work folder into place; returns the mask folder OUT/<name>.
+
+    Whatever OUT holds of the sequence (a forced redo, or the extras of an interrupted publish)
+    is first moved into the work folder, masks first: from then the sequence is not done, and
+    from the new masks' arrival (last) it is done with every output new."""
+    masks = os.path.join(out, name)
+    old = {"masks": masks, "probs": os.path.join(out, "probs", name),
+           "overlay.mp4": os.path.join(out, "overlays", name + ".mp4")}
+    replaced = os.path.join(work, "replaced")
+    for key, path in old.items():
+        if os.path.lexists(path):
+            os.makedirs(replaced, exist_ok=True)
+            os.replace(path, os.path.join(replaced, key))
+    if os.path.isdir(os.path.join(work, "probs")):
+        os.makedirs(os.path.dirname(old["probs"]), exist_ok=True)
+        os.replace(os.path.join(work, "probs"), old["probs"])
+    if os.path.isfile(os.path.join(work, "overlay.mp4")):
+        os.makedirs(os.path.dirname(old["overlay.mp4"]), exist_ok=True)
+        os.replace(os.path.join(work, "overlay.mp4"), old["overlay.mp4"])
+    os.replace(os.path.join(work, "masks"), masks)  # last: its existence marks the sequence done
+    shutil.rmtree(work, ignore_errors=True)
+    return masks

@@ -1,0 +1,99 @@
+"""OUT/summary.json: the run's settings and a record per sequence that agrees with the disk.
+
+A sequence is "done" exactly when its mask folder OUT/<seq> is there (see outdir). Each write
+reconciles the records with the folder: a published sequence without a "done" record (a
+record lost or a summary.json deleted) gets one counted from its masks; a "done" record whose
+masks are gone is dropped; a forced redo that failed keeps the finished record it would have
+replaced, with the error as "redo_error".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+from typing import Callable, Optional
+
+from .outdir import is_done, sequences_on_disk
+
+NAME = "summary.json"
+
+
+def load_summary(out: str, log: Callable[[str], None]) -> dict:
+    path = os.path.join(out, NAME)
+    if os.path.isfile(path):
+        try:
+            with open(path) as f:
+                data = json.load(f)
+            if isinstance(data, dict):
+                return data
+        except (OSError, ValueError):
+            pass
+        log(f"hmmn-run: {path} is not a JSON summary; starting a new one from the sequences on disk")
+    return {}
+
+
+def _frames_on_disk(out: str, name: str) -> int:
+    return sum(1 for n in os.listdir(os.path.join(out, name)) if n.lower().endswith(".png"))
+
+
+def failed_record(out: str, name: str, error: str, previous: Optional[dict]) -> dict:
+    """The record of a sequence whose run failed now: what is still published stays done."""
+    if is_done(out, name) and previous and previous.get("status") == "done":
+        return {**previous, "redo_error": error}
+    return {"status": "failed", "error": error}
+
+
+def reconcile(out: str, summary: dict) -> None:
+    records = summary.setdefault("sequences", {})
+    on_disk = set(sequences_on_disk(out))
+    for name in list(records):
+        done = records[name].get("status") == "done"
+        if done and name not in on_disk:
+            del records[name]
+    for name in sorted(on_disk):
+        record = records.get(name, {})
+        frames = _frames_on_disk(out, name)
+        if record.get("status") != "done" or record.get("frames") != frames:
+            records[name] = {"status": "done", "frames": frames,
+                             "note": "found complete on disk; the run that wrote it is not recorded"}
+            if record.get("error"):
+                records[name]["redo_error"] = record["error"]
+
+
+def write_summary(out: str, summary: dict) -> None:
+    """Reconcile, total the done sequences, write atomically. OSError (disk full, say) leaves
+    the previous summary.json as it was and no temporary file."""
+    reconcile(out, summary)
+    done = [r for r in summary["sequences"].values() if r.get("status") == "done"]
+    timed = [r for r in done if r.get("model_seconds")]
+    seconds = sum(r["model_seconds"] for r in timed)
+    stepped = sum(r["frames"] - 1 for r in timed)
+    summary.update({
+        "frames": sum(r["frames"] for r in done), "fps": round(stepped / seconds, 4) if seconds else None,
+        "peak_host_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_device_memory_mb": _device_peak_mb(), "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    path = os.path.join(out, NAME)
+    tmp = os.path.join(out, f".{NAME}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(summary, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _device_peak_mb() -> Optional[float]:
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return None
