@@ -95,6 +95,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (InputError, OutputError) as exc:
         log(f"hmmn-run: error: {exc}")
         return 2
+    except OSError as exc:  # reading the input or writing the demo's, before any sequence
+        where = f" ({exc.filename})" if exc.filename else ""
+        log(f"hmmn-run: error: {exc.strerror or exc}{where}")
+        return 2
     except KeyboardInterrupt:  # during start-up; run_sequences handles its own
         log("hmmn-run: interrupted; nothing half-written is kept (run the same command again to resume)")
         return 130

@@ -132,6 +132,8 @@ def cached_export(choice: ModelChoice, config: str, weights: Optional[str], mode
     argv += ["--engines"] if engines else []
     log(f"hmmn-run: exporting the graphs once into {folder} (later runs reuse them) ...")
     code = export_cli.main(argv)
+    if code == 130:  # Ctrl-C: hmmn-export removed what it had written and said so
+        raise KeyboardInterrupt
     if code == 3:
         raise ModelError("the TensorRT engines could not be built (reason above); the ONNX graphs are exported: "
                          "use --backend onnxruntime, or run on a machine with a GPU and tensorrt")

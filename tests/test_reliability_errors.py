@@ -71,6 +71,18 @@ def test_ctrl_c_during_start_up_leaves_nothing(clip, tmp_path, capsys, monkeypat
     assert not (tmp_path / "out").exists()
 
 
+def test_ctrl_c_during_an_export_on_the_fly_exits_130(clip, tmp_path, capsys, monkeypatch):
+    from hmmn_deploy.segment import models
+
+    video, mask = clip
+    monkeypatch.setattr(models.export_cli, "main", lambda argv: 130)  # hmmn-export's exit status on Ctrl-C
+    code = cli.main([str(video), "--mask", str(mask), "-o", str(tmp_path / "out"), "--random-weights", "--config",
+                     "small", "--cache", str(tmp_path / "cache"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 130 and "interrupted" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_truncated_video_warns_and_strict_fails_it(clip, tmp_path, capsys):
     video, mask = clip
     out = tmp_path / "out"
