@@ -97,6 +97,21 @@ int main(int argc, char** argv) {
   } else {
     printf("ok   step after refused calls\n");
   }
+  /* objects joining, stepping, leaving (the paths a sanitizer should see) */
+  for (i = 0; i < H * W; ++i) empty[i] = (i / W < 20 && i % W < 30) ? 8 : 0;
+  if (hmmn_video_add_objects(video, &none) != HMMN_OK || hmmn_video_step(video, &frame, out, H * W, NULL, 0) != HMMN_OK ||
+      hmmn_video_remove_objects(video, &only, 1) != HMMN_OK || hmmn_video_step(video, &frame, out, H * W, probs, 2 * H * W) != HMMN_OK) {
+    printf("FAIL join, step, leave: %s\n", hmmn_last_error());
+    failures++;
+  } else {
+    size_t count = 0;
+    int32_t ids[4];
+    hmmn_video_objects(video, ids, 4, &count);
+    printf("%s objects after join and leave: %d (id %d)\n", count == 1 && ids[0] == 8 ? "ok  " : "FAIL", (int)count, (int)ids[0]);
+    failures += !(count == 1 && ids[0] == 8);
+    for (i = 0; i < H * W; ++i) /* probabilities of the background and object 8 sum to 1 */
+      if (probs[i] + probs[H * W + i] < 0.999f || probs[i] + probs[H * W + i] > 1.001f) { failures++; break; }
+  }
   expect("closing null handles", hmmn_video_close(NULL), HMMN_OK, "");
   hmmn_model_close(model); /* the video keeps the graphs alive */
   if (hmmn_video_step(video, &frame, out, H * W, NULL, 0) != HMMN_OK) failures++;
