@@ -4,7 +4,7 @@ The output folder appears complete or not at all: everything is written to a tem
 folder beside it and renamed at the end. Exit status: 0 done; 1 validation or audit failed
 (the files are kept in OUT.failed for inspection) or a graph could not be exported (nothing
 is kept); 2 bad arguments, weights or size; 3 engines were asked for but could not be built
-(the ONNX files and the manifest are written, with the reason).
+(the ONNX files and the manifest are written, with the reason); 130 interrupted (nothing written).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from hmmn_ref.cli import parse_size
 from hmmn_ref.video import grid_16, padding_for
 
 from .. import demo
-from . import audit, engines, manifest
+from ..core import tensorrt_lib
+from . import manifest, tensorrt_step
 from .contracts import GRAPH_NAMES, PRECISIONS, graph_specs
 from .graphs import build_graph
 from .onnx_export import OPSET, ExportError, export_graph
@@ -60,9 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="engine profile: 1/16 memory slots 1..S (default 48: the public protocol on videos up to "
                         "237 frames with --mem-every 5)")
     p.add_argument("--mem-every", type=int, default=5)
-    p.add_argument("--engines", action="store_true", help="also build TensorRT engines (needs tensorrt and a GPU)")
+    p.add_argument("--engines", action="store_true",
+                   help="also build TensorRT engines (tensorrt-rtx builds them without a GPU)")
+    p.add_argument("--builder", choices=tensorrt_lib.BUILDER_CHOICES, default="auto",
+                   help="engine builder: tensorrt (enterprise, on the GPU the engines are for), tensorrt-rtx (any "
+                        "machine, no GPU needed), auto (default: tensorrt when it sees a GPU, else tensorrt-rtx)")
+    p.add_argument("--gpu-arch", type=tensorrt_lib.parse_gpu_arch, default=None, metavar="LIST",
+                   help="tensorrt-rtx: compute capabilities the engines target, e.g. 8.6,8.9,12.0 (default: its "
+                        "portable set 8.0, 8.6, 8.9, 12.0 and later)")
     p.add_argument("--timing-cache", default=None,
-                   help="TensorRT timing cache (default ~/.cache/hmmn-deploy/timing-<gpu>-trt<version>.cache)")
+                   help="enterprise TensorRT's timing cache (default ~/.cache/hmmn-deploy/timing-<gpu>-trt<version>"
+                        ".cache; tensorrt-rtx has none)")
     p.add_argument("--check-frames", type=int, default=6, help="frames of the chained video check (default 6)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     return p
@@ -95,6 +104,29 @@ def check_arguments(args) -> None:
         raise ValueError("need --max-objects >= 1, --capacity >= 2, --mem-every >= 1 and --check-frames >= 3")
     if os.path.exists(args.out) and not args.overwrite:
         raise ValueError(f"{args.out!r} exists; choose another --out or pass --overwrite")
+    if os.path.exists(args.out) and not _is_export(args.out):
+        raise ValueError(f"--overwrite would delete {args.out!r}, which is not an hmmn-export folder (no manifest of "
+                         "ours in it); choose another --out, or remove it yourself")
+    if args.gpu_arch and args.builder == "tensorrt":
+        raise ValueError("--gpu-arch picks TensorRT-RTX's targets; enterprise TensorRT builds for the GPU it runs on")
+    if (args.gpu_arch or args.builder != "auto") and not args.engines:
+        raise ValueError("--builder and --gpu-arch choose how engines are built: add --engines")
+
+
+def _is_export(folder: str) -> bool:
+    try:
+        manifest.read_manifest(folder)
+    except (OSError, ValueError):  # no manifest, another format, or an older schema of ours
+        return os.path.isfile(os.path.join(folder, manifest.FILE_NAME)) and _names_our_format(folder)
+    return True
+
+
+def _names_our_format(folder: str) -> bool:
+    try:
+        with open(os.path.join(folder, manifest.FILE_NAME)) as f:
+            return f'"{manifest.FORMAT}"' in f.read(4096)
+    except OSError:
+        return False
 
 
 def load_model(args) -> hmmn_ref.HMMN:
@@ -108,32 +140,45 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         check_arguments(args)
+        # The builder is chosen before the long work: a bad --gpu-arch is refused at once (exit 2); a
+        # missing TensorRT is reported now, and the graphs are still exported and checked (exit 3).
+        builder = tensorrt_step.choose_builder(args.builder, args.gpu_arch) if args.engines else None
         model = load_model(args)
     except (ValueError, CheckpointError) as exc:
         log(f"hmmn-export: error: {exc}")
         return 2
+    except KeyboardInterrupt:
+        log("hmmn-export: interrupted; nothing was written")
+        return 130
     out = os.path.abspath(args.out)
     work = f"{out}.partial-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
     try:
-        return run_export(args, model, out, work)
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+    except OSError as exc:
+        log(f"hmmn-export: error: cannot write beside {out!r} ({exc.strerror}); choose another --out")
+        return 2
+    try:
+        return run_export(args, model, out, work, builder)
+    except KeyboardInterrupt:
+        shutil.rmtree(work, ignore_errors=True)
+        log(f"hmmn-export: interrupted; nothing was written to {out}")
+        return 130
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
 
 
-def run_export(args, model: hmmn_ref.HMMN, out: str, work: str) -> int:
+def run_export(args, model: hmmn_ref.HMMN, out: str, work: str, builder) -> int:
     started = time.perf_counter()
     specs = graph_specs(model.config, args.precision)
     graph_files: Dict[str, dict] = {}
-    onnx_models = {}
     log(f"hmmn-export: {model.config.name} model, {args.precision}, {args.size[0]}x{args.size[1]} -> {out}")
     for i, name in enumerate(GRAPH_NAMES, start=1):
         t0 = time.perf_counter()
         log(f"[{i}/4] exporting {name} ...")
         try:
-            onnx_models[name] = export_graph(build_graph(name, model, args.precision), specs[name],
+            export_graph(build_graph(name, model, args.precision), specs[name],
                                              os.path.join(work, f"{name}.onnx"))
         except ExportError as exc:
             log(f"hmmn-export: error: {exc}")
@@ -142,50 +187,35 @@ def run_export(args, model: hmmn_ref.HMMN, out: str, work: str) -> int:
         graph_files[name] = manifest.file_entry(work, f"{name}.onnx")
         log(f"      {graph_files[name]['bytes'] / 2**20:.1f} MiB in {time.perf_counter() - t0:.1f} s")
 
-    log("TensorRT 10 compatibility audit (no GPU needed):")
-    findings = audit.audit_models(onnx_models)
-    for name, items in findings.items():
-        log(f"  {'PASS' if not items else 'FAIL'}  {name}: {len(onnx_models[name].graph.node)} nodes"
-            + "".join(f"\n        {f}" for f in items))
-    audit_ok = not any(findings.values())
+    if isinstance(builder, str):
+        log(f"hmmn-export: engines cannot be built here: {builder}. The graphs are still exported and checked.")
+    flavor = None if isinstance(builder, str) else builder
+    audit_ok, network_record = tensorrt_step.verdict(work, specs, args.precision, flavor, log)
 
     log(f"validation on ONNX Runtime (CPU) against hmmn_ref at {args.size[0]}x{args.size[1]}:")
     checks, video = validate_all(args, model, specs, work)
     validation_ok = all(c.passed for c in checks) and video.passed
 
-    engine_info = {"built": False, "reason": "not requested (--engines)", "target": None, "files": {}}
+    engine_info = tensorrt_step.not_built("not requested (--engines)")
     exit_code = 0
     if args.engines and audit_ok and validation_ok:
-        reason = engines.tensorrt_unavailable_reason()
-        if reason:
-            log(f"engines not built: {reason}. The ONNX graphs and the manifest are written.")
-            engine_info["reason"] = reason
-            exit_code = 3
+        if flavor is None:
+            log(f"engines not built: {builder}. The ONNX graphs and the manifest are written.")
+            engine_info, exit_code = tensorrt_step.not_built(builder), 3
         else:
-            try:
-                files = engines.build_engines(work, specs, args.size, args.max_objects, args.capacity,
-                                              args.timing_cache or engines.default_cache_path(), log=log)
-                engine_info = {"built": True, "reason": "", "target": engines.gpu_target(),
-                               "files": {g: {**manifest.file_entry(work, e["file"]), "profile": e["profile"]}
-                                         for g, e in files.items()}}
-            except Exception as exc:  # parser, builder or CUDA errors: keep the validated graphs
-                log(f"engines not built: {exc}. The ONNX graphs and the manifest are written.")
-                engine_info["reason"] = f"build failed: {exc}"
-                for name in specs:
-                    partial = os.path.join(work, f"{name}.engine")
-                    if os.path.exists(partial):
-                        os.remove(partial)
-                exit_code = 3
+            log(f"TensorRT engines ({flavor.name} {tensorrt_lib.version(flavor)}):")
+            engine_info, exit_code = tensorrt_step.build(work, specs, args.size, args.max_objects, args.capacity,
+                                                         flavor, args.gpu_arch, args.timing_cache, log)
 
     record = manifest.build_manifest(
         config=model.config, weights_source=args.weights or "golden fill rule (random)",
         weights_sha256=manifest.weights_sha256(model), size=args.size, pad=padding_for(*args.size),
         precision=args.precision, mem_every=args.mem_every, capacity=args.capacity,
         max_objects=args.max_objects, specs=specs, graph_files=graph_files, opset=OPSET,
-        engines=engine_info, validation=validation_record(checks, video, findings),
+        engines=engine_info, tensorrt_network=network_record, validation=validation_record(checks, video),
     )
     manifest.write_manifest(work, record)
-    print_summary(specs, graph_files, checks, args.precision, video)
+    print_summary(specs, graph_files, checks, args.precision, video, network_record, engine_info)
 
     if not (audit_ok and validation_ok):
         failed = f"{out}.failed"
@@ -217,7 +247,7 @@ def validate_all(args, model, specs, work):
     return checks, video
 
 
-def validation_record(checks, video, findings) -> dict:
+def validation_record(checks, video) -> dict:
     return {
         "graphs": {c.graph + "." + c.output: {"measured": c.measured, "tolerance": c.tolerance, "passed": c.passed}
                    for c in checks},
@@ -226,13 +256,12 @@ def validation_record(checks, video, findings) -> dict:
                   "max_rel_dl": video.max_rel_dl, "min_agreement": video.min_agreement, "passed": video.passed,
                   "frame_agreement": video.frame_agreement, "floor_agreement": video.floor_agreement,
                   "at_floor": video.at_floor},
-        "audit": {name: [str(f) for f in items] for name, items in findings.items()},
     }
 
 
-def print_summary(specs, graph_files, checks, precision, video) -> None:
+def print_summary(specs, graph_files, checks, precision, video, network_record, engine_info) -> None:
     log("")
-    log(f"{'graph':<14} {'file':<20} {'size':>10}  {'parity':<34} precision")
+    log(f"{'graph':<14} {'file':<20} {'size':>10}  {'parity':<34} {'precision':<10} {'TensorRT layers':<26} engine")
     for name in specs:
         mine = [c for c in checks if c.graph == name]
         worst = max(mine, key=lambda c: (not c.passed, 0))
@@ -240,8 +269,13 @@ def print_summary(specs, graph_files, checks, precision, video) -> None:
         parity = f"{status} {len(mine)} outputs"
         if not worst.passed:
             parity += f" ({worst.output})"
+        network = network_record.get("graphs", {}).get(name)
+        layers = "-" if network is None else (f"FP16 {network['precisions'].get('FP16', 0)} / FP32 "
+                                              f"{network['precisions'].get('FP32', 0)}")
+        engine = engine_info["files"].get(name)
+        engine = "-" if engine is None else f"{engine['bytes'] / 2**20:.1f} MiB, {engine['build_seconds']:.1f} s"
         log(f"{name:<14} {graph_files[name]['file']:<20} {graph_files[name]['bytes'] / 2**20:>7.1f} MiB  "
-            f"{parity:<34} {precision}")
+            f"{parity:<34} {precision:<10} {layers:<26} {engine}")
     floor = "" if video.floor_agreement is None else f", hmmn_ref vs itself {video.floor_agreement * 100:.3f}%"
     log(f"{'video':<14} {'':<20} {'':>10}  {'PASS' if video.passed else 'FAIL'} agreement "
         f"{video.decided_agreement * 100:.3f}% (decided pixels), {video.agreement * 100:.3f}% (all){floor}")

@@ -1,59 +1,28 @@
-"""TensorRT engines from the exported ONNX graphs (needs the tensorrt package and a GPU).
+"""TensorRT engines from the exported ONNX graphs, with either builder (see core.tensorrt_lib).
 
-Kept thin, and tensorrt is imported only here, lazily. Networks are strongly typed: the
-precision plan comes from the ONNX types (TensorRT 11 has no FP16/INT8 builder flags; 10.x
-accepts strongly typed networks too). Engines are plain serialized engines, nothing added
-in front. A timing cache beside the engines is reused across builds.
+Builders only build (Polygraphy's split: loaders build, runners run). Networks are strongly typed:
+the precision plan comes from the ONNX types (TensorRT 11 has no FP16/INT8 builder flags; 10.x
+and TensorRT-RTX accept strongly typed networks too). Engines are plain serialized engines,
+nothing added in front. Enterprise TensorRT reuses a timing cache; TensorRT-RTX has none to
+reuse when it builds without a GPU (its kernels are chosen at load time), so none is used there.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Mapping, Optional, Tuple
+import time
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hmmn_ref.video import padding_for
 
+from ..core import tensorrt_lib
+from ..core.tensorrt_lib import Flavor
 from .contracts import GraphSpec, dim_values
-
-TIMING_CACHE = "timing.cache"
+from .trt_network import parse_network
 
 
 class EngineBuildError(RuntimeError):
     pass
-
-
-def tensorrt_unavailable_reason() -> Optional[str]:
-    """None when engines can be built here, else why not, and what to do."""
-    try:
-        import tensorrt as trt
-    except ImportError:
-        return "the tensorrt package is not installed (pip install 'hmmn-deploy[gpu]' on a machine with an NVIDIA GPU)"
-    except Exception as exc:  # a broken install raises other errors
-        return f"tensorrt cannot be imported: {exc}"
-    try:
-        logger = trt.Logger(trt.Logger.ERROR)
-        builder = trt.Builder(logger)
-        if builder is None:
-            raise RuntimeError("no builder")
-    except Exception as exc:
-        return f"TensorRT {trt.__version__} finds no usable CUDA GPU ({exc})"
-    return None
-
-
-def gpu_target() -> Dict[str, str]:
-    """The GPU engines are built for: name and compute capability (via torch when it sees CUDA)."""
-    import tensorrt as trt
-
-    target = {"gpu": "unknown", "compute_capability": "unknown", "tensorrt": trt.__version__}
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            major, minor = torch.cuda.get_device_capability()
-            target.update(gpu=torch.cuda.get_device_name(), compute_capability=f"{major}.{minor}")
-    except Exception:
-        pass
-    return target
 
 
 def profile_shapes(
@@ -72,77 +41,106 @@ def profile_shapes(
     }
 
 
-def build_engine(
-    onnx_path: str,
-    engine_path: str,
-    profile: Mapping[str, Mapping[str, List[int]]],
-    cache_path: str,
-    workspace_gib: float = 4.0,
-) -> None:
-    """Parse, build and write one plain serialized engine; reuse and update the timing cache."""
-    import tensorrt as trt
+def default_timing_cache() -> str:
+    """Enterprise TensorRT's timing cache shared by this user's builds, one per GPU and version:
+    ~/.cache/hmmn-deploy/timing-<gpu>-cc<capability>-trt<version>.cache."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    target = enterprise_target()
+    key = f"{target['gpu']}-cc{target['compute_capability']}-trt{tensorrt_lib.version(tensorrt_lib.TENSORRT)}"
+    key = "".join(c if c.isalnum() or c in ".-" else "_" for c in key)
+    return os.path.join(root, "hmmn-deploy", f"timing-{key}.cache")
 
+
+def enterprise_target() -> Dict[str, str]:
+    """The GPU enterprise TensorRT builds for: its name and compute capability (via torch)."""
+    target = {"gpu": "unknown", "compute_capability": "unknown"}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            major, minor = torch.cuda.get_device_capability()
+            target.update(gpu=torch.cuda.get_device_name(), compute_capability=f"{major}.{minor}")
+    except Exception:  # a CPU build of torch: the manifest says unknown
+        pass
+    return target
+
+
+def _load_timing_cache(config, path: str):
+    blob = b""
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            blob = f.read()
+    cache = config.create_timing_cache(blob)
+    if cache is None:  # unreadable (another TensorRT version): start a new one
+        cache = config.create_timing_cache(b"")
+    config.set_timing_cache(cache, ignore_mismatch=False)
+
+
+def _save_timing_cache(config, path: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(config.get_timing_cache().serialize())
+    os.replace(tmp, path)  # atomic: a concurrent or interrupted build never leaves half a cache
+
+
+def build_engine(
+    flavor: Flavor, onnx_path: str, engine_path: str, profile: Mapping[str, Mapping[str, List[int]]],
+    targets: Optional[Sequence[str]] = None, timing_cache: Optional[str] = None, workspace_gib: float = 4.0,
+) -> None:
+    """Parse, build and write one plain serialized engine. targets: TensorRT-RTX's compute
+    capabilities (None: its portable default); timing_cache: enterprise TensorRT's cache file."""
+    trt = tensorrt_lib.load(flavor)
     logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(onnx_path):
-        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise EngineBuildError(f"TensorRT cannot parse {onnx_path}: " + "; ".join(errors))
+    builder, network, _parser = parse_network(trt, onnx_path, logger)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
     optimization = builder.create_optimization_profile()
     for name, shapes in profile.items():
         optimization.set_shape(name, shapes["min"], shapes["opt"], shapes["max"])
     config.add_optimization_profile(optimization)
-    cache_bytes = b""
-    if os.path.isfile(cache_path):
-        with open(cache_path, "rb") as f:
-            cache_bytes = f.read()
-    cache = config.create_timing_cache(cache_bytes)
-    if cache is None:  # unreadable (another TensorRT version): start a new one
-        cache = config.create_timing_cache(b"")
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    if flavor is tensorrt_lib.TENSORRT_RTX and targets:
+        config.num_compute_capabilities = len(targets)
+        for i, target in enumerate(targets):
+            config.set_compute_capability(tensorrt_lib.compute_capability_enum(trt, target), i)
+    if flavor is tensorrt_lib.TENSORRT and timing_cache:
+        _load_timing_cache(config, timing_cache)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise EngineBuildError(f"TensorRT failed to build an engine from {onnx_path} (see the log above)")
+        raise EngineBuildError(f"{flavor.name} failed to build an engine from {onnx_path} (see the log above)")
     with open(engine_path, "wb") as f:
         f.write(serialized)
-    tmp = f"{cache_path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(config.get_timing_cache().serialize())
-    os.replace(tmp, cache_path)  # atomic: a concurrent or interrupted build never leaves half a cache
-
-
-def default_cache_path() -> str:
-    """Timing cache shared by this user's builds, one per GPU and TensorRT version:
-    ~/.cache/hmmn-deploy/timing-<gpu>-trt<version>.cache."""
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    try:
-        target = gpu_target()
-        key = f"{target['gpu']}-cc{target['compute_capability']}-trt{target['tensorrt']}"
-    except Exception:  # no tensorrt: the path is only shown in --help
-        key = "default"
-    key = "".join(c if c.isalnum() or c in ".-" else "_" for c in key)
-    return os.path.join(root, "hmmn-deploy", f"timing-{key}.cache")
+    if flavor is tensorrt_lib.TENSORRT and timing_cache:
+        _save_timing_cache(config, timing_cache)
 
 
 def build_engines(
-    folder: str,
-    specs: Mapping[str, GraphSpec],
-    size: Tuple[int, int],
-    max_objects: int,
-    capacity: int,
-    cache_path: str,
-    log=print,
+    folder: str, specs: Mapping[str, GraphSpec], size: Tuple[int, int], max_objects: int, capacity: int,
+    flavor: Flavor, targets: Optional[Sequence[str]] = None, timing_cache: Optional[str] = None, log=print,
 ) -> Dict[str, Dict]:
-    """An engine per graph in `folder`; returns {graph: {"file", "profile"}}."""
-    os.makedirs(os.path.dirname(os.path.abspath(cache_path)), exist_ok=True)
+    """An engine per graph in `folder`; returns {graph: {"file", "profile", "build_seconds"}}."""
+    if timing_cache:
+        os.makedirs(os.path.dirname(os.path.abspath(timing_cache)), exist_ok=True)
     height, width = size
     built = {}
     for name, spec in specs.items():
         profile = profile_shapes(spec, height, width, max_objects, capacity)
-        log(f"  engine {name}: building (objects 1..{max_objects}, slots 1..{capacity}, {height}x{width})")
-        build_engine(os.path.join(folder, f"{name}.onnx"), os.path.join(folder, f"{name}.engine"), profile, cache_path)
-        built[name] = {"file": f"{name}.engine", "profile": profile}
+        log(f"  engine {name}: building with {flavor.name} (objects 1..{max_objects}, slots 1..{capacity}, "
+            f"{height}x{width})")
+        started = time.perf_counter()
+        build_engine(flavor, os.path.join(folder, f"{name}.onnx"), os.path.join(folder, f"{name}.engine"),
+                     profile, targets, timing_cache)
+        seconds = round(time.perf_counter() - started, 2)
+        log(f"      {os.path.getsize(os.path.join(folder, f'{name}.engine')) / 2**20:.1f} MiB in {seconds:.1f} s")
+        built[name] = {"file": f"{name}.engine", "profile": profile, "build_seconds": seconds}
     return built
+
+
+def engine_targets(flavor: Flavor, requested: Optional[Sequence[str]]) -> Tuple[List[str], bool, Optional[str]]:
+    """-> (compute capabilities the engines run on, whether that is the builder's default set,
+    the GPU's name for enterprise builds)."""
+    if flavor is tensorrt_lib.TENSORRT_RTX:
+        if requested:
+            return list(requested), False, None
+        return list(tensorrt_lib.RTX_DEFAULT_TARGETS), True, None
+    target = enterprise_target()
+    return [target["compute_capability"]], False, target["gpu"]

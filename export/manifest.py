@@ -14,10 +14,13 @@ from typing import Any, Dict, Optional
 
 from hmmn_ref import HMMNConfig
 
+from ..core.files import sha256_file
 from .contracts import DIMENSIONS, GraphSpec, Precision
 
 FORMAT = "hmmn-deploy.manifest"
-SCHEMA_VERSION = 1
+# 2: the engine section names its builder (tensorrt or tensorrt-rtx), version and target compute
+# capabilities; `tensorrt_network` holds TensorRT's parse of each graph and its layer precisions.
+SCHEMA_VERSION = 2
 FILE_NAME = "manifest.json"
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "data", "manifest.schema.json")
 
@@ -41,14 +44,6 @@ class ManifestError(ValueError):
     """A manifest this version cannot use."""
 
 
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def weights_sha256(model) -> str:
     """Hash of a model's state dict (names and values): identifies the weights of an export."""
     digest = hashlib.sha256()
@@ -70,7 +65,7 @@ def versions() -> Dict[str, Optional[str]]:
     from . import __version__
 
     found: Dict[str, Optional[str]] = {"hmmn_deploy": __version__, "torch": torch.__version__, "onnx": onnx.__version__}
-    for module in ("onnxruntime", "tensorrt"):
+    for module in ("onnxruntime", "tensorrt", "tensorrt_rtx"):
         try:
             found[module] = __import__(module).__version__
         except Exception:  # absent or broken install: recorded as missing
@@ -93,6 +88,7 @@ def build_manifest(
     graph_files: Dict[str, Dict[str, Any]],
     opset: int,
     engines: Dict[str, Any],
+    tensorrt_network: Dict[str, Any],
     validation: Dict[str, Any],
 ) -> Dict[str, Any]:
     height, width = size
@@ -111,6 +107,7 @@ def build_manifest(
         "memory": {"mem_every": mem_every, "capacity": capacity, "max_objects": max_objects, "policy": POLICY},
         "graphs": {name: {**graph_files[name], "opset": opset, **spec.to_dict()} for name, spec in specs.items()},
         "engines": engines,
+        "tensorrt_network": tensorrt_network,
         "versions": versions(),
         "validation": validation,
     }  # fmt: skip

@@ -6,13 +6,14 @@
     result = session.step(state, frame)       # result.labels [H, W], the mask's object ids
 """
 
-from .backends import Backend, OnnxRuntimeBackend, TensorRTBackend, TorchBackend, check_engine_target
+from .backends import Backend, OnnxRuntimeBackend, TorchBackend
 from .bank import GroupBank
 from .errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
+from .tensorrt_backend import TensorRTBackend
 from .session import BACKENDS, DEFAULT_CAPACITY, Session, StepResult, VideoState
 
 __all__ = [
     "ArtifactMismatch", "BACKENDS", "Backend", "BackendUnavailable", "DEFAULT_CAPACITY", "GroupBank",
     "OnnxRuntimeBackend", "RuntimeInputError", "Session", "StepResult", "TensorRTBackend", "TorchBackend",
-    "VideoState", "check_engine_target",
+    "VideoState",
 ]

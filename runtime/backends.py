@@ -16,6 +16,7 @@ from typing import Dict, Mapping, Optional, Sequence
 import torch
 
 from ..export.contracts import GraphSpec, TensorSpec, dim_values
+from ..core.files import FileMismatch, check_file
 from .errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
 
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "int32": torch.int32, "int64": torch.int64}
@@ -143,6 +144,19 @@ class TorchBackend(Backend):
             outputs[s.name].copy_(value)
 
 
+def graph_path(folder: str, name: str, graphs: Optional[Mapping[str, dict]]) -> str:
+    """The path of graph `name`; with the manifest's records, only if the file is the one exported."""
+    if graphs is None:
+        path = os.path.join(folder, f"{name}.onnx")
+        if not os.path.isfile(path):
+            raise ArtifactMismatch(f"{path!r} is missing; export again with hmmn-export")
+        return path
+    try:
+        return check_file(folder, graphs[name], "graph")
+    except FileMismatch as exc:
+        raise ArtifactMismatch(str(exc)) from None
+
+
 class OnnxRuntimeBackend(Backend):
     """ONNX Runtime with IO binding: inputs and outputs are bound to the buffers' memory."""
 
@@ -150,8 +164,10 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(
         self, folder: str, specs: Mapping[str, GraphSpec], providers: Optional[Sequence[str]] = None,
-        threads: Optional[int] = None,
+        threads: Optional[int] = None, graphs: Optional[Mapping[str, dict]] = None,
     ) -> None:
+        """graphs: the manifest's `graphs` section; each file is then checked against its recorded
+        size and SHA-256 before it is loaded (None: files are loaded as they are)."""
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -172,10 +188,12 @@ class OnnxRuntimeBackend(Backend):
             options.intra_op_num_threads = threads
         self.sessions, self.paths = {}, {}
         for name in specs:
-            path = os.path.join(folder, f"{name}.onnx")
-            if not os.path.isfile(path):
-                raise ArtifactMismatch(f"{path!r} is missing; export again with hmmn-export")
-            self.sessions[name] = ort.InferenceSession(path, options, providers=providers)
+            path = graph_path(folder, name, graphs)
+            try:
+                self.sessions[name] = ort.InferenceSession(path, options, providers=providers)
+            except Exception as exc:  # ONNX Runtime's own errors (invalid graph, ...) have no common base
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ArtifactMismatch(f"ONNX Runtime cannot load {path!r} ({reason}); export again with hmmn-export")
             self.paths[name] = path
         self._np_dtype = {torch.float32: "float32", torch.float16: "float16", torch.int32: "int32"}
 
@@ -193,78 +211,3 @@ class OnnxRuntimeBackend(Backend):
             # ONNX Runtime's CUDA stream does not wait for torch's: finish writing the inputs first.
             torch.cuda.current_stream(self.device).synchronize()
         session.run_with_iobinding(binding)
-
-
-class TensorRTBackend(Backend):
-    """Serialized TensorRT engines, `execute_async_v3` on one stream (the caller's when given)."""
-
-    name = "tensorrt"
-
-    def __init__(self, folder: str, specs: Mapping[str, GraphSpec], manifest: dict, stream=None) -> None:
-        try:
-            import tensorrt as trt
-        except ImportError:
-            raise BackendUnavailable("the tensorrt package is not installed (pip install 'hmmn-deploy[gpu]')") from None
-        if not torch.cuda.is_available():
-            raise BackendUnavailable("the tensorrt backend needs a CUDA GPU and a CUDA build of torch; none here")
-        super().__init__(specs, "cuda")
-        engines = manifest["engines"]
-        if not engines.get("built"):
-            raise ArtifactMismatch(f"{folder!r} has no engines ({engines.get('reason')}); "
-                                   "build them with hmmn-export --engines on this machine")
-        check_engine_target(engines.get("target") or {}, current_target(trt.__version__))
-        runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
-        self.engines, self.contexts = {}, {}
-        for name in specs:
-            with open(os.path.join(folder, engines["files"][name]["file"]), "rb") as f:
-                engine = runtime.deserialize_cuda_engine(f.read())
-            if engine is None:
-                raise ArtifactMismatch(f"TensorRT {trt.__version__} cannot load {name}.engine; "
-                                       "rebuild the engines with hmmn-export --engines on this machine")
-            self.engines[name] = engine
-            self.contexts[name] = engine.create_execution_context()
-        if stream is None:
-            stream = torch.cuda.Stream()
-        elif isinstance(stream, int):  # a raw cudaStream_t from the caller (C++ hosts)
-            stream = torch.cuda.ExternalStream(stream)
-        self.stream = stream
-
-    def _run(self, graph, inputs, outputs) -> None:
-        context = self.contexts[graph]
-        for name, t in inputs.items():
-            if not context.set_input_shape(name, tuple(t.shape)):
-                raise RuntimeInputError(f"{graph}.{name}: shape {tuple(t.shape)} is outside the engine's profile "
-                                        "(objects, slots or size); rebuild with hmmn-export --engines")
-        for name, t in list(inputs.items()) + list(outputs.items()):
-            if t.data_ptr() % 256:
-                raise RuntimeInputError(f"{graph}.{name}: TensorRT needs 256-byte aligned buffers")
-            if not context.set_tensor_address(name, t.data_ptr()):
-                raise RuntimeInputError(f"{graph}.{name}: TensorRT refused the buffer address")
-        # Order against torch's stream, where the session writes frames, probabilities and slots.
-        current = torch.cuda.current_stream(self.device)
-        self.stream.wait_stream(current)
-        if not context.execute_async_v3(self.stream.cuda_stream):
-            raise RuntimeError(f"TensorRT failed to run {graph}")
-        current.wait_stream(self.stream)
-
-    def synchronize(self) -> None:
-        self.stream.synchronize()
-
-
-def current_target(tensorrt_version: str) -> Dict[str, str]:
-    major, minor = torch.cuda.get_device_capability()
-    return {"gpu": torch.cuda.get_device_name(), "compute_capability": f"{major}.{minor}",
-            "tensorrt": tensorrt_version}
-
-
-def check_engine_target(built_for: Mapping[str, str], here: Mapping[str, str]) -> None:
-    """Engines only run on the GPU architecture and TensorRT version they were built with."""
-    problems = []
-    if built_for.get("compute_capability") not in (None, "unknown", here["compute_capability"]):
-        problems.append(f"built for {built_for.get('gpu')} (compute capability {built_for['compute_capability']}), "
-                        f"this is {here['gpu']} ({here['compute_capability']})")
-    if built_for.get("tensorrt") and built_for["tensorrt"] != here["tensorrt"]:
-        problems.append(f"built with TensorRT {built_for['tensorrt']}, this is TensorRT {here['tensorrt']}")
-    if problems:
-        raise ArtifactMismatch("the engines do not fit this machine: " + "; ".join(problems)
-                               + ". Rebuild them here with hmmn-export --engines, or use --backend onnxruntime.")

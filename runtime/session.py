@@ -26,9 +26,10 @@ from hmmn_ref.video import padding_for
 
 from ..export import manifest as manifest_io
 from ..export.contracts import GraphSpec, dim_values, graph_specs
-from .backends import TORCH_DTYPES, Backend, OnnxRuntimeBackend, TensorRTBackend, TorchBackend
+from .backends import TORCH_DTYPES, Backend, OnnxRuntimeBackend, TorchBackend
 from .bank import GroupBank
 from .errors import ArtifactMismatch, RuntimeInputError
+from .tensorrt_backend import TensorRTBackend
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 DEFAULT_CAPACITY = 48  # the public protocol exactly (mem_every 5) on videos of up to 237 frames
@@ -130,7 +131,7 @@ class Session:
         size, max_objects = None, None
         specs = graph_specs(config, precision)
         if backend == "onnxruntime":
-            runner: Backend = OnnxRuntimeBackend(folder, specs, providers, threads)
+            runner: Backend = OnnxRuntimeBackend(folder, specs, providers, threads, graphs=record["graphs"])
         elif backend == "tensorrt":
             runner = TensorRTBackend(folder, specs, record, stream)
             size = (record["input"]["height"], record["input"]["width"])

@@ -15,6 +15,8 @@ from hmmn_deploy.export.chain import run_graphs
 from hmmn_deploy.export.onnx_export import graph_io
 from hmmn_deploy.export.ort_runner import OrtGraphs
 
+from conftest import engines_buildable
+
 SMALL_ARGS = ["--random-weights", "--config", "small", "--size", "96x128", "--check-frames", "4"]
 
 
@@ -47,14 +49,15 @@ def test_folder_holds_graphs_and_a_schema_valid_manifest(small_fp32, small_fp16)
     for out in (small_fp32, small_fp16):
         record = read(out)
         jsonschema.validate(record, schema)
-        assert sorted(os.listdir(out)) == ["decode.onnx", "encode_memory.onnx", "encode_query.onnx",
-                                           "manifest.json", "match.onnx"]
+        engine_files = [f"{g}.engine" for g in contracts.GRAPH_NAMES] if record["engines"]["built"] else []
+        assert sorted(os.listdir(out)) == sorted(["decode.onnx", "encode_memory.onnx", "encode_query.onnx",
+                                                  "manifest.json", "match.onnx"] + engine_files)
         for name, graph in record["graphs"].items():
             assert graph["sha256"] == manifest.sha256_file(str(out / graph["file"]))
         assert record["validation"]["video"]["passed"]
         assert all(v["passed"] for v in record["validation"]["graphs"].values())
     engines_record = read(small_fp32)["engines"]
-    assert engines_record["built"] is (engines.tensorrt_unavailable_reason() is None)
+    assert engines_record["built"] is engines_buildable()
     if not engines_record["built"]:
         assert "tensorrt" in engines_record["reason"]
 
@@ -220,8 +223,11 @@ def test_engine_profiles_cover_objects_and_slots():
 @pytest.mark.gpu
 def test_engines_build_and_load_on_a_gpu(small_fp32, tmp_path):
     trt = pytest.importorskip("tensorrt")
+    from hmmn_deploy.core import tensorrt_lib
+
     specs = contracts.graph_specs(hmmn_ref.SMALL, "fp32")
-    built = engines.build_engines(str(small_fp32), specs, (96, 128), 3, 6, str(tmp_path / "cache"), log=print)
+    built = engines.build_engines(str(small_fp32), specs, (96, 128), 3, 6, tensorrt_lib.TENSORRT,
+                                  timing_cache=str(tmp_path / "cache"), log=print)
     runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
     for name, entry in built.items():
         with open(small_fp32 / entry["file"], "rb") as f:

@@ -1,0 +1,4 @@
+"""hmmn_deploy.core: what the exporter and the runtime both stand on, importing neither.
+
+Today: the TensorRT flavours (`tensorrt_lib`) and file hashing (`files`).
+"""
