@@ -105,13 +105,18 @@ def _bad_input_folders(export: pathlib.Path, tmp_path: pathlib.Path):
     missing.mkdir()
     for name in ("manifest.json", "encode_query.onnx", "encode_memory.onnx", "decode.onnx"):
         shutil.copy(export / name, missing / name)  # no match.onnx
-    return foreign, missing
+    edited = tmp_path / "edited_graph"
+    shutil.copytree(export, edited)
+    graph = bytearray((edited / "match.onnx").read_bytes())
+    graph[-1] ^= 1  # same size, another digest
+    (edited / "match.onnx").write_bytes(bytes(graph))
+    return foreign, missing, edited
 
 
 def test_bad_input_through_the_c_abi(build, small_export, tmp_path):
-    foreign, missing = _bad_input_folders(small_export, tmp_path)
+    foreign, missing, edited = _bad_input_folders(small_export, tmp_path)
     done = subprocess.run([str(build / "test_bad_input"), str(small_export), str(foreign), str(missing),
-                           str(build / "libhmmn.so")], capture_output=True, text=True)
+                           str(build / "libhmmn.so"), str(edited)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 failure(s)" in done.stdout
 
@@ -203,11 +208,11 @@ def test_sanitizers_find_no_leak_or_invalid_access(small_export, tmp_path):
     bad-input cases (objects joining and leaving included) and the C example."""
     build = _build("pytest-asan", "-DCMAKE_BUILD_TYPE=Debug", "-DHMMN_SANITIZE=ON",
                    targets=("test_protocol", "test_bad_input", "hmmn_example"))
-    foreign, missing = _bad_input_folders(small_export, tmp_path)
+    foreign, missing, edited = _bad_input_folders(small_export, tmp_path)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=23",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
     for argv in ([build / "test_protocol"],
-                 [build / "test_bad_input", small_export, foreign, missing, build / "libhmmn.so"],
+                 [build / "test_bad_input", small_export, foreign, missing, build / "libhmmn.so", edited],
                  [build / "hmmn_example", small_export]):
         done = subprocess.run([str(a) for a in argv], capture_output=True, text=True, env=env)
         report = done.stdout[-3000:] + done.stderr[-6000:]

@@ -37,15 +37,30 @@ class JsonParser {
       if (pos_ >= s_.size() || s_[pos_] != *c) fail(std::string("expected ") + word);
   }
 
+  // Items separated by ',' up to `close`; the opening bracket is at pos_.
+  template <typename F>
+  void parse_list(char close, F&& item) {
+    ++pos_;
+    if (peek() == close) {
+      ++pos_;
+      return;
+    }
+    for (;;) {
+      item();
+      const char c = peek();
+      ++pos_;
+      if (c == close) return;
+      if (c != ',') fail(std::string("expected ',' or '") + close + "'");
+    }
+  }
+
   Json parse_value(int depth) {
     if (depth > 64) fail("nested too deeply");
     Json v;
     char c = peek();
     if (c == '{') {
       v.kind_ = Json::Kind::Object;
-      ++pos_;
-      if (peek() == '}') { ++pos_; return v; }
-      for (;;) {
+      parse_list('}', [&] {
         if (peek() != '"') fail("expected a key string");
         std::string key = parse_string();
         if (peek() != ':') fail("expected ':'");
@@ -53,23 +68,13 @@ class JsonParser {
         v.index_[key] = v.items_.size();
         v.keys_.push_back(key);
         v.items_.push_back(parse_value(depth + 1));
-        c = peek();
-        ++pos_;
-        if (c == '}') return v;
-        if (c != ',') fail("expected ',' or '}'");
-      }
+      });
+      return v;
     }
     if (c == '[') {
       v.kind_ = Json::Kind::Array;
-      ++pos_;
-      if (peek() == ']') { ++pos_; return v; }
-      for (;;) {
-        v.items_.push_back(parse_value(depth + 1));
-        c = peek();
-        ++pos_;
-        if (c == ']') return v;
-        if (c != ',') fail("expected ',' or ']'");
-      }
+      parse_list(']', [&] { v.items_.push_back(parse_value(depth + 1)); });
+      return v;
     }
     if (c == '"') {
       v.kind_ = Json::Kind::String;

@@ -1,10 +1,13 @@
 #include "manifest.hpp"
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <sstream>
 
 #include "error.hpp"
 #include "json.hpp"
+#include "sha256.hpp"
 
 namespace hmmn {
 
@@ -37,6 +40,8 @@ GraphSpec graph_spec(const Json& j, const std::string& name) {
   GraphSpec g;
   g.name = name;
   g.file = j.at("file").str();
+  g.sha256 = j.at("sha256").str();
+  g.bytes = j.at("bytes").integer();
   for (size_t i = 0; i < j.at("inputs").size(); ++i) g.inputs.push_back(tensor_spec(j.at("inputs").at(i)));
   for (size_t i = 0; i < j.at("outputs").size(); ++i) g.outputs.push_back(tensor_spec(j.at("outputs").at(i)));
   return g;
@@ -134,6 +139,21 @@ Manifest read_manifest(const std::string& folder) {
   if (m.mem_every < 1 || m.capacity < 2)
     fail(HMMN_ERROR_ARTIFACT, "'" + path + "' has mem_every < 1 or capacity < 2");
   return m;
+}
+
+std::string checked_graph_path(const Manifest& manifest, Graph graph) {
+  const GraphSpec& g = manifest.graph(graph);
+  const std::string path = manifest.folder + "/" + g.file;
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode))
+    fail(HMMN_ERROR_ARTIFACT, "graph '" + path + "' is missing; export again with hmmn-export");
+  if (static_cast<int64_t>(info.st_size) != g.bytes)
+    fail(HMMN_ERROR_ARTIFACT, "graph '" + path + "' has " + std::to_string(info.st_size) + " bytes, the manifest recorded " +
+                                  std::to_string(g.bytes) + ": it was changed or truncated after the export; export again with hmmn-export");
+  if (sha256_file_hex(path) != g.sha256)
+    fail(HMMN_ERROR_ARTIFACT, "graph '" + path + "' differs from the file the export validated (SHA-256 mismatch): it was "
+                              "edited after the export; export again with hmmn-export");
+  return path;
 }
 
 }  // namespace hmmn

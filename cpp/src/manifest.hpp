@@ -34,6 +34,8 @@ struct TensorSpec {
 
 struct GraphSpec {
   std::string name, file;
+  std::string sha256;  // of the file, as the export recorded it
+  int64_t bytes = 0;
   std::vector<TensorSpec> inputs, outputs;
   const TensorSpec& input(const std::string& name) const;
   const TensorSpec& output(const std::string& name) const;
@@ -54,5 +56,9 @@ struct Manifest {
 
 // Reads and checks FOLDER/manifest.json; Error(HMMN_ERROR_ARTIFACT) says what is wrong.
 Manifest read_manifest(const std::string& folder);
+
+// The path of a graph file after checking that it exists and has the recorded size and SHA-256
+// (what is loaded is what the export validated); Error(HMMN_ERROR_ARTIFACT) otherwise.
+std::string checked_graph_path(const Manifest& manifest, Graph graph);
 
 }  // namespace hmmn

@@ -1,7 +1,5 @@
 // The ONNX Runtime runner: one session per graph; every call wraps the caller's buffers in
 // OrtValues (no copy) and runs with pre-allocated outputs, which ORT writes in place.
-#include <sys/stat.h>
-
 #include <vector>
 
 #include "error.hpp"
@@ -39,10 +37,7 @@ class OrtRunner : public Runner {
       if (options.threads > 0)
         lib_.check(lib_.fn<ort::SetIntFn>(ort::kSetIntraOpNumThreads)(so, options.threads), "setting the threads");
       for (int g = 0; g < kGraphCount; ++g) {
-        const std::string path = manifest.folder + "/" + manifest.graph(static_cast<Graph>(g)).file;
-        struct stat info;
-        if (stat(path.c_str(), &info) != 0)
-          fail(HMMN_ERROR_ARTIFACT, "'" + path + "' is missing; export again with hmmn-export");
+        const std::string path = checked_graph_path(manifest, static_cast<Graph>(g));
         ort::Status* status = lib_.fn<ort::CreateSessionFn>(ort::kCreateSession)(lib_.env(), path.c_str(), so, &sessions_[g]);
         try {
           lib_.check(status, "loading '" + path + "'");

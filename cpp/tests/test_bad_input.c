@@ -1,6 +1,6 @@
 /* Bad input through the C ABI: every case returns an error status and a message, nothing
  * crashes, and a video keeps working after a refused call.
- * Usage: test_bad_input EXPORT FOREIGN_EXPORT MISSING_GRAPH_EXPORT NOT_ORT_LIBRARY */
+ * Usage: test_bad_input EXPORT FOREIGN_EXPORT MISSING_GRAPH_EXPORT NOT_ORT_LIBRARY EDITED_GRAPH_EXPORT */
 #include <stdio.h>
 #include <string.h>
 
@@ -34,8 +34,8 @@ int main(int argc, char** argv) {
   hmmn_labels narrow = {labels, W - 16, H, W};
   int32_t unknown = 99, only = 3;
   int i;
-  if (argc < 5) {
-    fprintf(stderr, "usage: test_bad_input EXPORT FOREIGN MISSING_GRAPH NOT_ORT_LIBRARY\n");
+  if (argc < 6) {
+    fprintf(stderr, "usage: test_bad_input EXPORT FOREIGN MISSING_GRAPH NOT_ORT_LIBRARY EDITED_GRAPH\n");
     return 2;
   }
   for (i = 0; i < H * W; ++i) labels[i] = (i / W > 40 && i % W > 50 && i % W < 90) ? 3 : 0;
@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   expect("missing manifest", hmmn_model_open("/nonexistent/export", NULL, &other), HMMN_ERROR_ARTIFACT, "manifest.json");
   expect("foreign manifest", hmmn_model_open(argv[2], NULL, &other), HMMN_ERROR_ARTIFACT, "not an hmmn-deploy manifest");
   expect("missing graph", hmmn_model_open(argv[3], NULL, &other), HMMN_ERROR_ARTIFACT, "is missing");
+  expect("graph edited after export", hmmn_model_open(argv[5], NULL, &other), HMMN_ERROR_ARTIFACT, "SHA-256");
   expect("null folder", hmmn_model_open(NULL, NULL, &other), HMMN_ERROR_ARGUMENT, "null");
   expect("null out", hmmn_model_open(argv[1], NULL, NULL), HMMN_ERROR_ARGUMENT, "null");
   hmmn_options_init(&options);

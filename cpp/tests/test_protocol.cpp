@@ -10,6 +10,7 @@
 #include "image.hpp"
 #include "json.hpp"
 #include "protocol.hpp"
+#include "sha256.hpp"
 
 using namespace hmmn;
 
@@ -163,6 +164,14 @@ void test_json() {
   CHECK(thrown);
 }
 
+void test_sha256() {
+  CHECK(sha256_hex("", 0) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc", 3) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  CHECK(sha256_hex(two_blocks.data(), two_blocks.size()) ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
 void test_padding_and_labels() {
   Padding p = padding_for(97, 128);
   CHECK(p.top == 7 && p.bottom == 8 && p.left == 0 && p.right == 0);
@@ -188,6 +197,7 @@ int main() {
   test_bank_writes_in_place();
   test_bank_select_objects();
   test_json();
+  test_sha256();
   test_padding_and_labels();
   std::printf("%d failure(s)\n", check_failures());
   return check_failures() ? 1 : 0;
