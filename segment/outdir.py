@@ -117,21 +117,39 @@ def publish(work: str, out: str, name: str) -> str:
 
     Whatever OUT holds of the sequence (a forced redo, or the extras of an interrupted publish)
     is first moved into the work folder, masks first: from then the sequence is not done, and
-    from the new masks' arrival (last) it is done with every output new."""
-    masks = os.path.join(out, name)
-    old = {"masks": masks, "probs": os.path.join(out, "probs", name),
-           "overlay.mp4": os.path.join(out, "overlays", name + ".mp4")}
+    from the new masks' arrival (last) it is done with every output new. If a move fails, the
+    old outputs are put back and the error raised."""
+    places = {"probs": os.path.join(out, "probs", name), "overlay.mp4": os.path.join(out, "overlays", name + ".mp4"),
+              "masks": os.path.join(out, name)}  # the masks last
     replaced = os.path.join(work, "replaced")
-    for key, path in old.items():
-        if os.path.lexists(path):
-            os.makedirs(replaced, exist_ok=True)
-            os.replace(path, os.path.join(replaced, key))
-    if os.path.isdir(os.path.join(work, "probs")):
-        os.makedirs(os.path.dirname(old["probs"]), exist_ok=True)
-        os.replace(os.path.join(work, "probs"), old["probs"])
-    if os.path.isfile(os.path.join(work, "overlay.mp4")):
-        os.makedirs(os.path.dirname(old["overlay.mp4"]), exist_ok=True)
-        os.replace(os.path.join(work, "overlay.mp4"), old["overlay.mp4"])
-    os.replace(os.path.join(work, "masks"), masks)  # last: its existence marks the sequence done
+    retired, placed = [], []
+    try:
+        for key in ("masks", "probs", "overlay.mp4"):
+            if os.path.lexists(places[key]):
+                os.makedirs(replaced, exist_ok=True)
+                os.replace(places[key], os.path.join(replaced, key))
+                retired.append(key)
+        for key, target in places.items():
+            if os.path.lexists(os.path.join(work, key)):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.replace(os.path.join(work, key), target)
+                placed.append(key)
+    except OSError:
+        _undo(work, places, retired, placed)
+        raise
     shutil.rmtree(work, ignore_errors=True)
-    return masks
+    return places["masks"]
+
+
+def _undo(work: str, places: dict, retired: list, placed: list) -> None:
+    """Best effort: the new outputs back into the work folder, the old ones back into place."""
+    for key in reversed(placed):
+        try:
+            os.replace(places[key], os.path.join(work, key))
+        except OSError:
+            pass
+    for key in retired:
+        try:
+            os.replace(os.path.join(work, "replaced", key), places[key])
+        except OSError:
+            pass

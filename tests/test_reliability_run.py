@@ -178,3 +178,21 @@ def test_a_second_run_into_the_same_folder_is_refused_naming_the_first(davis, tm
         holder.wait()
     assert run(davis, "-o", out, "--sequences", "one") == 0  # the lock went with its process
     assert (out / "one").is_dir() and not (out / ".hmmn-run.lock").exists()
+
+
+def test_a_forced_redo_whose_publishing_fails_puts_the_old_sequence_back(davis, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert run(davis, "-o", out, "--sequences", "one", "--save-probs") == 0
+    snapshot = lambda: {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
+                        and p.name != "summary.json"}
+    before = snapshot()
+    real_replace = os.replace
+
+    def refuse_the_new_masks(src, dst):
+        if str(src).endswith(os.path.join(".partial", "one", "masks")):
+            raise OSError(errno.EXDEV, "Invalid cross-device link", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse_the_new_masks)
+    assert run(davis, "-o", out, "--sequences", "one", "--save-probs", "--force") == 1
+    assert snapshot() == before and records(out)["one"]["status"] == "done"
