@@ -62,6 +62,9 @@ std::vector<int32_t> Video::object_ids() const {
 
 std::vector<int32_t> Video::new_labels(const hmmn_labels& labels) const {
   std::vector<int32_t> ids = hmmn::object_ids(labels);
+  if (!ids.empty() && ids.front() < 0)
+    fail(HMMN_ERROR_ARGUMENT, "the label map has negative label " + std::to_string(ids.front()) +
+                                  "; a label map holds 0 for the background and positive object ids");
   if (ids.empty()) fail(HMMN_ERROR_ARGUMENT, "the label map has no object: every pixel is background (label 0)");
   std::vector<int32_t> clash, existing = object_ids();
   std::sort(existing.begin(), existing.end());

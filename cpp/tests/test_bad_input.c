@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
   expect("start: null labels", hmmn_video_start(model, &frame, NULL, &video), HMMN_ERROR_ARGUMENT, "null");
   expect("start: null model", hmmn_video_start(NULL, &frame, &first, &video), HMMN_ERROR_ARGUMENT, "null");
   expect("start: no object", hmmn_video_start(model, &frame, &none, &video), HMMN_ERROR_ARGUMENT, "no object");
+  labels[0] = -4;
+  expect("start: negative label", hmmn_video_start(model, &frame, &first, &video), HMMN_ERROR_ARGUMENT, "negative");
+  labels[0] = 0;
   expect("start: labels of another size", hmmn_video_start(model, &frame, &narrow, &video), HMMN_ERROR_ARGUMENT, "resize");
   expect("start: stride", hmmn_video_start(model, &bad_stride, &first, &video), HMMN_ERROR_ARGUMENT, "stride");
   expect("start: pixel format", hmmn_video_start(model, &bad_format, &first, &video), HMMN_ERROR_ARGUMENT, "format");
