@@ -130,6 +130,11 @@ def test_c_example_and_where_ort_is_found(build, small_export):
     assert done.returncode == 1 and "/nowhere/libonnxruntime.so.1" in done.stderr
 
 
+def test_videos_on_threads_share_a_model(build, demo_export):
+    done = subprocess.run([str(build / "test_threads"), str(demo_export)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_masks_and_probs_match_the_python_runtime(build, demo_export, tmp_path):
     frames, labels = make_video(3, 10, *SIZE)
     _write_frames(tmp_path / "clip", frames)
@@ -205,14 +210,15 @@ def test_vtest30_same_masks_as_hmmn_run(build, small_export, tmp_path):
 
 def test_sanitizers_find_no_leak_or_invalid_access(small_export, tmp_path):
     """AddressSanitizer + UndefinedBehaviorSanitizer (leak checks on) over the unit tests, the
-    bad-input cases (objects joining and leaving included) and the C example."""
+    bad-input cases (objects joining and leaving included), videos on threads and the C example."""
     build = _build("pytest-asan", "-DCMAKE_BUILD_TYPE=Debug", "-DHMMN_SANITIZE=ON",
-                   targets=("test_protocol", "test_bad_input", "hmmn_example"))
+                   targets=("test_protocol", "test_bad_input", "test_threads", "hmmn_example"))
     foreign, missing, edited = _bad_input_folders(small_export, tmp_path)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=23",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
     for argv in ([build / "test_protocol"],
                  [build / "test_bad_input", small_export, foreign, missing, build / "libhmmn.so", edited],
+                 [build / "test_threads", small_export],
                  [build / "hmmn_example", small_export]):
         done = subprocess.run([str(a) for a in argv], capture_output=True, text=True, env=env)
         report = done.stdout[-3000:] + done.stderr[-6000:]
