@@ -118,11 +118,11 @@ class Session:
     def open(
         cls, folder: str, backend: str = "onnxruntime", *, model: Optional[hmmn_ref.HMMN] = None,
         providers: Optional[Sequence[str]] = None, capacity: Optional[int] = None,
-        mem_every: Optional[int] = None, threads: Optional[int] = None, stream=None, device: str = "cpu",
+        mem_every: Optional[int] = None, threads: Optional[int] = None, stream=None, device: Optional[str] = None,
     ) -> "Session":
-        """A session on an hmmn-export folder. backend 'onnxruntime' (providers: CPU by default),
-        'tensorrt' (its engines), or 'torch' (eager hmmn_ref stages; pass the `model` whose
-        weights the folder was exported from)."""
+        """A session on an hmmn-export folder. backend 'onnxruntime' (providers: CPU by default;
+        device='cuda' asks for its CUDA provider), 'tensorrt' (its engines), or 'torch' (eager
+        hmmn_ref stages; pass the `model` whose weights the folder was exported from)."""
         record = manifest_io.read_manifest(folder)
         config = hmmn_ref.HMMNConfig.from_dict(record["model"]["config"])
         precision = record["precision"]["name"]
@@ -131,7 +131,8 @@ class Session:
         size, max_objects = None, None
         specs = graph_specs(config, precision)
         if backend == "onnxruntime":
-            runner: Backend = OnnxRuntimeBackend(folder, specs, providers, threads, graphs=record["graphs"])
+            runner: Backend = OnnxRuntimeBackend(folder, specs, _ort_providers(device, providers), threads,
+                                                 graphs=record["graphs"])
         elif backend == "tensorrt":
             runner = TensorRTBackend(folder, specs, record, stream)
             size = (record["input"]["height"], record["input"]["width"])
@@ -145,7 +146,7 @@ class Session:
             if manifest_io.weights_sha256(model) != record["model"]["weights"]["sha256"]:
                 raise ArtifactMismatch(f"the model's weights differ from those {folder!r} was exported from "
                                        f"({record['model']['weights']['source']})")
-            runner = TorchBackend(model, specs, precision, device)
+            runner = TorchBackend(model, specs, precision, device or "cpu")
         else:
             raise RuntimeInputError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
         return cls(runner, config, precision, mem_every or memory["mem_every"], capacity, max_objects, size)
@@ -340,6 +341,17 @@ class Session:
         if "logits" in outputs:
             result.logits = logits.float().cpu().numpy().copy()  # the buffer is reused next frame
         return result
+
+
+def _ort_providers(device: Optional[str], providers: Optional[Sequence[str]]) -> Optional[List[str]]:
+    """ONNX Runtime's providers for `device`: never a CPU run when CUDA was asked for, or back."""
+    if providers is None:
+        return ["CUDAExecutionProvider"] if device == "cuda" else None
+    on_gpu = any(p in ("CUDAExecutionProvider", "TensorrtExecutionProvider") for p in providers)
+    if device is not None and on_gpu != (device == "cuda"):
+        raise RuntimeInputError(f"device={device!r} but providers {list(providers)} run on "
+                                f"{'the GPU' if on_gpu else 'the CPU'}; give one or make them agree")
+    return list(providers)
 
 
 def _frame_size(frame) -> Tuple[int, int]:

@@ -242,3 +242,19 @@ def test_paper_fp16_engines_at_480x854(tmp_path):
     built = engines.build_engines(str(tmp_path), specs, (480, 854), 2, 8, tensorrt_lib.TENSORRT_RTX, log=print)
     assert sorted(built) == sorted(contracts.GRAPH_NAMES)
     assert all((tmp_path / e["file"]).stat().st_size > 1 << 20 for e in built.values())
+
+
+def test_onnxruntime_on_cuda_is_never_a_silent_cpu_run(small_export):
+    """Session.open(..., 'onnxruntime', device='cuda') asks for the CUDA provider (it ran on the CPU)."""
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        assert Session.open(str(small_export), "onnxruntime", device="cuda").device.type == "cuda"
+    else:
+        with pytest.raises(BackendUnavailable, match="CUDAExecutionProvider"):
+            Session.open(str(small_export), "onnxruntime", device="cuda")
+    from hmmn_deploy.runtime.errors import RuntimeInputError
+
+    with pytest.raises(RuntimeInputError, match="make them agree"):
+        Session.open(str(small_export), "onnxruntime", device="cpu", providers=["CUDAExecutionProvider"])
+    assert Session.open(str(small_export), "onnxruntime", device="cpu").device.type == "cpu"
