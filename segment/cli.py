@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads for torch / ONNX Runtime")
     p.add_argument("--cache", help="folder for graphs exported on the fly (default ~/.cache/hmmn-deploy/graphs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ray = p.add_argument_group("Ray (docs/ray.md): a whole video per worker, on a local or an existing cluster")
+    ray.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                     help="segment on Ray: without ADDRESS a private local cluster (started and stopped by this run); "
+                          "with one ('auto', 'HOST:PORT') an existing cluster, where OUT and the inputs must be on "
+                          "storage every node mounts at the same path")
+    ray.add_argument("--workers", type=int, help="Ray workers, each with the model open (default 1; --threads each, "
+                                                  "default 1)")
+    ray.add_argument("--gpus-per-worker", type=float, help="GPUs each Ray worker reserves (with --device cuda or "
+                                                           "--backend tensorrt)")
     return p
 
 
@@ -83,6 +92,12 @@ def check_arguments(args) -> None:
         raise InputError("--max-frames must be at least 2")
     if os.path.isfile(args.out):
         raise InputError(f"--out {args.out!r} is a file; give a folder")
+    if args.ray is None and (args.workers is not None or args.gpus_per_worker is not None):
+        raise InputError("--workers and --gpus-per-worker are for --ray; add --ray (a local cluster) or --ray ADDRESS")
+    if args.ray is not None:
+        from .distributed import check_ray_arguments
+
+        check_ray_arguments(args)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -140,7 +155,13 @@ def run(args, out: str) -> int:
                               overlay=args.overlay, strict=args.strict)
     log(f"hmmn-run: {len(todo)} of {len(data.sequences)} sequences ({data.kind}), {args.backend} "
         f"{session.precision} on {session.device.type}, {session.config.name} model -> {out}")
-    code = run_sequences(session, todo, out, options, summary, progress=not args.no_progress)
+    if args.ray is not None:
+        from .distributed import run_on_ray
+
+        code = run_on_ray(args, out, choice, engine_size, described["graphs"], todo, options, summary,
+                          progress=not args.no_progress)
+    else:
+        code = run_sequences(session, todo, out, options, summary, progress=not args.no_progress)
     if demo_root and code == 0:
         score_demo(demo_root, out)
     return code
