@@ -16,6 +16,7 @@ import dataclasses
 import os
 import secrets
 import sys
+import time
 from typing import Dict, List, Optional
 
 from .outdir import WORK
@@ -160,12 +161,14 @@ def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo:
     address = None if args.ray == "local" else args.ray
     summary["ray"] = {"address": args.ray, "workers": args.workers, "threads_per_worker": args.threads,
                       "gpus_per_worker": args.gpus_per_worker}
+    started = time.perf_counter()
     try:
         with Cluster(address, max(os.cpu_count() or 1, args.workers * (args.threads or 1)), log) as ray:
             check_resources(ray, args.workers, args.threads or 1, args.gpus_per_worker or 0)
             actors, pids = start_workers(ray, args, choice, engine_size, out, options, graphs, todo)
             log(f"hmmn-run: {args.workers} Ray workers ({'a local cluster' if address is None else address}), "
                 f"PIDs {' '.join(map(str, pids))}")
+            summary["ray"]["startup_seconds"] = round(time.perf_counter() - started, 3)
             bar = tqdm(total=sum(s.num_frames for s in todo), desc="frames", unit="frame", disable=not progress)
             try:
                 return collect(Pool(ray, actors, pids, todo, bar), out, summary)
@@ -188,12 +191,14 @@ def collect(pool: Pool, out: str, summary: dict) -> int:
 
     records = summary.setdefault("sequences", {})
     total, failed, saved = len(pool.queue), 0, True
+    started, frames = time.perf_counter(), 0
     for sequence, kind, value in pool.events():
         name = sequence.name
         if kind == "done":
             if pool.deaths[name]:
                 value["worker_restarts"] = pool.deaths[name]
             records[name] = value
+            frames += value["frames"]
             log(f"hmmn-run: {name}: {value['frames']} frames, objects {value['objects']}, {value['fps']} frames/s "
                 f"(model, worker PID {value['worker']['pid']})")
             for warning in value["warnings"]:
@@ -206,6 +211,10 @@ def collect(pool: Pool, out: str, summary: dict) -> int:
         else:
             continue
         saved = save_summary(out, summary) and saved
+    seconds = time.perf_counter() - started  # from the workers' start (ready) to the last video's end
+    summary["ray"].update({"segment_seconds": round(seconds, 3),
+                           "videos_per_minute": round(60 * (total - failed) / seconds, 2),
+                           "frames_per_second": round(frames / seconds, 2)})
     saved = save_summary(out, summary) and saved
     log(f"hmmn-run: {total - failed} of {total} sequences done on Ray"
         + (f", {failed} FAILED (see summary.json)" if failed else "")

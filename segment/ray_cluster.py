@@ -9,6 +9,7 @@ or written to ~/.ray. Stopping it (`ray.shutdown()`) ends only its own processes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -54,18 +55,25 @@ class Cluster:
         try:
             if self.address is None:
                 self._start_local(ray)
+            elif self.address.rsplit(":", 1)[0] in ("127.0.0.1", "localhost"):
+                with loopback():  # a cluster on this machine's loopback: this driver's node is 127.0.0.1 too
+                    ray.init(address=self.address, _node_ip_address="127.0.0.1", log_to_driver=False,
+                             configure_logging=False)
             else:
-                ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                         configure_logging=False)
-        except ClusterError:
-            self.__exit__(None, None, None)
-            raise
+                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
         except Exception as exc:  # ConnectionError, AuthenticationError, RuntimeError, ValueError ...
             self.__exit__(None, None, None)
-            where = "start a local Ray cluster" if self.address is None else f"connect to the Ray cluster {self.address!r}"
-            hint = ("" if self.address is None else "; check the address (ray status on the head node) and, with "
-                    "token authentication, that RAY_AUTH_TOKEN or ~/.ray/auth_token holds the cluster's token")
-            raise ClusterError(f"cannot {where}: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}{hint}") from None
+            if self.address is None:
+                where, hint = "start a local Ray cluster", ""
+            else:
+                where = f"connect to the Ray cluster {self.address!r}"
+                hint = ("; check the address (ray status on the head node) and, with token authentication, that "
+                        "RAY_AUTH_TOKEN or ~/.ray/auth_token holds the cluster's token")
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise ClusterError(f"cannot {where}: {type(exc).__name__}: {first}{hint}") from None
+        except BaseException:  # Ctrl-C while starting: stop what was started
+            self.__exit__(None, None, None)
+            raise
         self.ray = ray
         return ray
 
@@ -95,8 +103,9 @@ class Cluster:
 
     def _start_local(self, ray) -> None:
         self.temp = tempfile.mkdtemp(prefix="hmmn-ray-", dir="/tmp")  # short: Ray's socket paths live under it
-        ray.init(address="local", _temp_dir=self.temp, _node_ip_address="127.0.0.1", include_dashboard=False,
-                 num_cpus=self.num_cpus, log_to_driver=False, configure_logging=False)
+        with loopback():
+            ray.init(address="local", _temp_dir=self.temp, _node_ip_address="127.0.0.1", include_dashboard=False,
+                     num_cpus=self.num_cpus, log_to_driver=False, configure_logging=False)
 
     def __exit__(self, *exc_info) -> None:
         if self.reused:
@@ -114,6 +123,22 @@ class Cluster:
         if self.temp:
             shutil.rmtree(self.temp, ignore_errors=True)
             self.temp = None
+
+
+@contextlib.contextmanager
+def loopback():
+    """ray.init turns 127.0.0.1 into the machine's network address unless Ray believes it runs a
+    single-machine cluster (its setting for Windows and macOS): say so while it starts."""
+    from ray._private import ray_constants
+
+    multi_node = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    if multi_node is not None:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if multi_node is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = multi_node
 
 
 def check_resources(ray, workers: int, cpus: float, gpus: float) -> None:

@@ -97,11 +97,23 @@ def test_two_workers_same_masks_as_a_plain_run(address, davis, tmp_path):
     assert_same_masks(out, plain)
     summary = summary_of(out)
     assert summary["ray"]["workers"] == 2 and summary["frames"] == 14 * len(NAMES)
+    assert summary["ray"]["videos_per_minute"] > 0 and summary["ray"]["frames_per_second"] > 0
     records = summary["sequences"]
     assert all(records[n]["status"] == "done" and records[n]["frames"] == 14 for n in NAMES)
     assert len({records[n]["worker"]["pid"] for n in NAMES}) == 2  # both workers segmented videos
     assert sorted(os.listdir(out)) == ["summary.json"] + NAMES  # no .partial, no lock left
-    assert ray_workers() == []  # the run's workers are gone
+    deadline = time.monotonic() + 20
+    while ray_workers() and time.monotonic() < deadline:  # ray.kill ends them; the processes exit soon after
+        time.sleep(0.2)
+    assert ray_workers() == []
+
+
+def test_the_private_cluster_listens_on_loopback_only(address):
+    """Every address the cluster advertises is 127.0.0.1 (ray.init turns it into the network address unless told)."""
+    import ray
+
+    assert address.startswith("127.0.0.1:")
+    assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
 
 
 def test_a_killed_worker_is_restarted_and_its_video_redone(address, davis, tmp_path, capfd):
@@ -212,3 +224,41 @@ def test_arguments_and_resources_checked_before_any_video(address, davis, tmp_pa
     assert cli.main([str(root), "-o", str(out), "--ray"] + TORCH) == 2  # a second cluster from this process
     assert f"pass --ray {address}" in capfd.readouterr().err
     assert not out.exists()
+
+
+def test_live_stream_same_masks_in_order_and_refused_after_a_restart(address):
+    from hmmn_deploy.segment.models import ModelChoice, open_session
+    from hmmn_deploy.segment.ray_stream import LiveStream, StreamLost
+
+    video, labels = make_sample_video(9, 96, 128, num_objects=2, seed=31)
+    choice = ModelChoice(backend="torch", threads=1)
+    session, _ = open_session(choice, None, print)
+    state = session.start(video[0], labels[0])
+    want = [session.step(state, frame).labels for frame in video[1:]]
+    stream = LiveStream(choice, max_in_flight=3)
+    try:
+        assert stream.start(video[0], labels[0]) == [1, 2]
+        got = []
+        for frame in video[1:]:
+            got.extend(stream.push(frame))
+            assert len(stream.pending) <= 3  # bounded
+        got.extend(stream.finish())
+        assert len(got) == len(want) and all(np.array_equal(a, b) for a, b in zip(got, want))
+        first = stream.pid()
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # Ray restarts the actor: it holds no stream now
+            try:
+                if stream.pid() != first:
+                    break
+            except Exception:
+                time.sleep(0.2)
+        list(stream.push(video[1]))
+        with pytest.raises(StreamLost, match="restarted"):
+            list(stream.finish())  # never a mask computed from an empty bank
+        with pytest.raises(StreamLost, match="start"):
+            list(stream.push(video[2]))
+        stream.start(video[0], labels[0])
+        assert np.array_equal(next(iter(list(stream.push(video[1])) + list(stream.finish()))), want[0])
+    finally:
+        stream.close()
