@@ -155,6 +155,20 @@ def test_masks_and_probs_match_the_python_runtime(build, demo_export, tmp_path):
         assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-5, t
 
 
+def test_jpeg_frames_of_a_davis_folder(build, demo_export, tmp_path):
+    """JPEG frames (DAVIS layout, 3 objects): libjpeg in hmmn_segment decodes as PIL in hmmn-run."""
+    if "HMMN_SEGMENT_JPEG:INTERNAL=TRUE" not in (build / "CMakeCache.txt").read_text():
+        pytest.skip("libjpeg (libjpeg-dev) was not found when cpp/ was configured")
+    from hmmn_deploy.demo.synthetic import write_davis
+
+    write_davis(str(tmp_path / "davis"), [("clip", 2)], 8, *SIZE, "val")
+    assert run_cli.main([str(tmp_path / "davis"), "-o", str(tmp_path / "py"), "--artifacts", str(demo_export),
+                         "--backend", "onnxruntime", "--no-progress"]) == 0
+    _segment(build, "--artifacts", demo_export, "--frames", tmp_path / "davis/JPEGImages/480p/clip", "--mask",
+             tmp_path / "davis/Annotations/480p/clip/00000.png", "--out", tmp_path / "cpp")
+    _same_masks(tmp_path / "py" / "clip", tmp_path / "cpp", 8)
+
+
 def test_objects_joining_later_and_eviction_match(build, demo_export, tmp_path):
     """YouTube-VOS layout: objects 2 and 3 join on frame 4; 3 slots with mem_every 2 evict."""
     frames, labels = make_video(2, 10, *SIZE)

@@ -1,4 +1,4 @@
-// hmmn_segment: segment a folder of PNG frames over libhmmn's C ABI.
+// hmmn_segment: segment a folder of frames (PNG; JPEG when built with libjpeg) over libhmmn's C ABI.
 //
 //   hmmn_segment --artifacts DIR --frames DIR --mask FIRST.png --out DIR [--capacity S] [--threads N]
 //                [--mem-every N] [--annotations DIR] [--save-probs] [--ort-library PATH]
@@ -23,6 +23,9 @@
 
 #include "hmmn/hmmn.h"
 #include "png_io.hpp"
+#ifdef HMMN_HAVE_JPEG
+#include "jpeg_io.hpp"
+#endif
 
 namespace {
 
@@ -76,17 +79,38 @@ bool natural_less(const std::string& a, const std::string& b) {
   return a.size() - i < b.size() - j;
 }
 
-std::vector<std::string> png_names(const std::string& folder) {
+bool ends_with(const std::string& name, const char* suffix) {
+  const size_t n = std::strlen(suffix);
+  if (name.size() <= n) return false;
+  for (size_t i = 0; i < n; ++i)
+    if (std::tolower(static_cast<unsigned char>(name[name.size() - n + i])) != suffix[i]) return false;
+  return true;
+}
+
+bool is_jpeg(const std::string& name) { return ends_with(name, ".jpg") || ends_with(name, ".jpeg"); }
+
+// Image files of a folder in natural order: PNG, and JPEG when built with libjpeg.
+std::vector<std::string> image_names(const std::string& folder, bool frames) {
   DIR* dir = opendir(folder.c_str());
   if (!dir) throw std::runtime_error("cannot open folder '" + folder + "'");
   std::vector<std::string> names;
   while (dirent* e = readdir(dir)) {
     std::string n = e->d_name;
-    if (n.size() > 4 && (n.compare(n.size() - 4, 4, ".png") == 0 || n.compare(n.size() - 4, 4, ".PNG") == 0)) names.push_back(n);
+    if (ends_with(n, ".png") || (frames && is_jpeg(n))) names.push_back(n);
   }
   closedir(dir);
   std::sort(names.begin(), names.end(), natural_less);
   return names;
+}
+
+RgbImage read_frame(const std::string& path) {
+  if (!is_jpeg(path)) return read_png_rgb(path);
+#ifdef HMMN_HAVE_JPEG
+  return read_jpeg_rgb(path);
+#else
+  throw std::runtime_error("'" + path + "' is a JPEG and this hmmn_segment was built without libjpeg; "
+                           "install libjpeg-dev and build again, or convert the frames to PNG");
+#endif
 }
 
 std::string stem(const std::string& name) { return name.substr(0, name.rfind('.')); }
@@ -109,11 +133,11 @@ void write_floats(const std::string& path, const std::vector<float>& values) {
 }
 
 int run(const Args& a) {
-  const std::vector<std::string> frames = png_names(a.frames);
-  if (frames.size() < 2) throw std::runtime_error("'" + a.frames + "' holds fewer than two PNG frames");
+  const std::vector<std::string> frames = image_names(a.frames, true);
+  if (frames.size() < 2) throw std::runtime_error("'" + a.frames + "' holds fewer than two frames (.png, .jpg)");
   std::map<std::string, std::string> later;  // frame stem -> annotation PNG
   if (!a.annotations.empty())
-    for (const std::string& n : png_names(a.annotations)) later[stem(n)] = a.annotations + "/" + n;
+    for (const std::string& n : image_names(a.annotations, false)) later[stem(n)] = a.annotations + "/" + n;
   mkdir(a.out.c_str(), 0755);
   if (a.save_probs) mkdir((a.out + "/probs").c_str(), 0755);
 
@@ -125,7 +149,7 @@ int run(const Args& a) {
   check(hmmn_model_open(a.artifacts.c_str(), &options, &model), "opening the model");
 
   const LabelImage first = read_png_labels(a.mask);
-  RgbImage frame = read_png_rgb(a.frames + "/" + frames[0]);
+  RgbImage frame = read_frame(a.frames + "/" + frames[0]);
   hmmn_video* video = nullptr;
   double seconds = 0;
   auto t0 = std::chrono::steady_clock::now();
@@ -138,7 +162,7 @@ int run(const Args& a) {
   std::vector<int32_t> out(static_cast<size_t>(frame.width) * static_cast<size_t>(frame.height));
   std::vector<float> probs;
   for (size_t i = 1; i < frames.size(); ++i) {
-    frame = read_png_rgb(a.frames + "/" + frames[i]);
+    frame = read_frame(a.frames + "/" + frames[i]);
     image = as_image(frame);
     size_t objects = 0;
     check(hmmn_video_objects(video, nullptr, 0, &objects), "objects");
