@@ -4,7 +4,6 @@
 // objects at once, then each group keeps or drops the previous frame's slot.
 #pragma once
 
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>

@@ -29,7 +29,9 @@ int main(int argc, char** argv) {
   hmmn_image small = {pixels, W - 16, H, 3 * W, HMMN_RGB8};
   hmmn_image bad_stride = {pixels, W, H, W, HMMN_RGB8};
   hmmn_image bad_format = {pixels, W, H, 3 * W, 9};
+  hmmn_image tiny = {pixels, 16, 16, 48, HMMN_RGB8};
   hmmn_labels first = {labels, W, H, W};
+  hmmn_labels tiny_labels = {labels, 16, 16, 16};
   hmmn_labels none = {empty, W, H, W};
   hmmn_labels narrow = {labels, W - 16, H, W};
   int32_t unknown = 99, only = 3;
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
   expect("start: negative label", hmmn_video_start(model, &frame, &first, &video), HMMN_ERROR_ARGUMENT, "negative");
   labels[0] = 0;
   expect("start: labels of another size", hmmn_video_start(model, &frame, &narrow, &video), HMMN_ERROR_ARGUMENT, "resize");
+  expect("start: frame too small", hmmn_video_start(model, &tiny, &tiny_labels, &video), HMMN_ERROR_ARGUMENT, "too small");
   expect("start: stride", hmmn_video_start(model, &bad_stride, &first, &video), HMMN_ERROR_ARGUMENT, "stride");
   expect("start: pixel format", hmmn_video_start(model, &bad_format, &first, &video), HMMN_ERROR_ARGUMENT, "format");
   if (video != NULL) failures++;

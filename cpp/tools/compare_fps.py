@@ -71,8 +71,8 @@ def main() -> int:
     print(f"{model} model, {height}x{width}, {args.frames} frames, {len(np.unique(labels[0])) - 1} object(s), "
           f"onnxruntime {onnxruntime.__version__} on the CPU")
     for name, values in runs.items():
-        print(f"  {name:7s} median {statistics.median(values):7.2f} frames/s  (runs: "
-              + ", ".join(f"{v:.2f}" for v in values) + ")")
+        print(f"  {name:7s} median {statistics.median(values):8.4g} frames/s  (runs: "
+              + ", ".join(f"{v:.4g}" for v in values) + ")")
     return 0
 
 
