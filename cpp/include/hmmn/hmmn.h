@@ -32,7 +32,7 @@ typedef enum hmmn_status {
   HMMN_ERROR_ARGUMENT = 1, /* a null pointer, a size or a label map that does not fit */
   HMMN_ERROR_ARTIFACT = 2, /* the export folder, its manifest or a graph cannot be used */
   HMMN_ERROR_BACKEND = 3,  /* the runner (ONNX Runtime) cannot be loaded or failed */
-  HMMN_ERROR_STATE = 4,    /* a call out of order (e.g. a closed or empty video) */
+  HMMN_ERROR_STATE = 4,    /* reserved for calls out of order (a null video is HMMN_ERROR_ARGUMENT) */
   HMMN_ERROR_INTERNAL = 5  /* a bug or out of memory: please report it */
 } hmmn_status;
 
