@@ -91,8 +91,9 @@ def build_engine(
     """Parse, build and write one plain serialized engine. targets: TensorRT-RTX's compute
     capabilities (None: its portable default); timing_cache: enterprise TensorRT's cache file.
     workspace_gib: a cap on the builder's scratch memory. None keeps the builder's default (the
-    GPU's memory; 64 GiB in TensorRT-RTX's CPU-only mode): the paper model's match at 480x854
-    with 8 objects and 48 slots holds a 4 GiB affinity, and a 4 GiB cap made that build fail."""
+    GPU's memory; 64 GiB in TensorRT-RTX's CPU-only mode): with a 4 GiB cap the paper model's
+    match at 480x854 failed to build from 4 objects x 48 slots on (its affinity alone is 4 GB at
+    8 x 48)."""
     trt = tensorrt_lib.load(flavor)
     logger = trt.Logger(trt.Logger.WARNING)
     builder, network, _parser = parse_network(trt, onnx_path, logger)
