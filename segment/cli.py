@@ -76,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="segment on Ray: without ADDRESS a private local cluster (started and stopped by this run); "
                           "with one ('auto', 'HOST:PORT') an existing cluster, where OUT and the inputs must be on "
                           "storage every node mounts at the same path")
-    ray.add_argument("--workers", type=int, help="Ray workers, each with the model open (default 1; --threads each, "
+    ray.add_argument("--workers", type=int, metavar="N", help="Ray workers, each with the model open (default 1; --threads each, "
                                                   "default 1)")
-    ray.add_argument("--gpus-per-worker", type=float, help="GPUs each Ray worker reserves (with --device cuda or "
+    ray.add_argument("--gpus-per-worker", type=float, metavar="G", help="GPUs each Ray worker reserves (with --device cuda or "
                                                            "--backend tensorrt)")
     return p
 

@@ -103,6 +103,8 @@ class Pool:
                 return
             log(f"hmmn-run: {name}: worker {job.worker + 1} (PID {self.pids[job.worker]}) died after "
                 f"{job.frames} frames; redoing the video from its first frame on the restarted worker")
+        else:
+            time.sleep(0.1)  # queued behind the lost video: the worker is still restarting
         self.queue.appendleft(job.sequence)
 
 
@@ -137,15 +139,20 @@ def start_workers(ray, args, choice, engine_size, out: str, options, graphs: Opt
     wchoice = worker_choice(choice, graphs)
     actors = [remote.remote(wchoice, engine_size, out, options) for _ in range(args.workers)]
     inputs = [os.path.abspath(args.input), wchoice.artifacts]
-    calls = [a.ready.remote(marker, inputs) for a in actors]
-    done, waiting = ray.wait(calls, num_returns=len(calls), timeout=READY_SECONDS)
-    if waiting:
-        raise ClusterError(f"{len(waiting)} of {args.workers} workers did not start within {READY_SECONDS} s (the "
-                           "cluster may lack the CPUs or GPUs they ask for); see `ray status`")
-    states = ray.get(calls)
-    for index, state in enumerate(states):
-        for problem in state["problems"]:
-            raise ClusterError(f"worker {index + 1} on {state['host']}: {problem}")
+    try:
+        calls = [a.ready.remote(marker, inputs) for a in actors]
+        _, waiting = ray.wait(calls, num_returns=len(calls), timeout=READY_SECONDS)
+        if waiting:
+            raise ClusterError(f"{len(waiting)} of {args.workers} workers did not start within {READY_SECONDS} s "
+                               "(the cluster may lack the CPUs or GPUs they ask for); see `ray status`")
+        states = ray.get(calls)
+        for index, state in enumerate(states):
+            for problem in state["problems"]:
+                raise ClusterError(f"worker {index + 1} on {state['host']}: {problem}")
+    except BaseException:
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
+        raise
     os.unlink(marker)
     return actors, [s["pid"] for s in states]
 

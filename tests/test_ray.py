@@ -262,3 +262,21 @@ def test_live_stream_same_masks_in_order_and_refused_after_a_restart(address):
         assert np.array_equal(next(iter(list(stream.push(video[1])) + list(stream.finish()))), want[0])
     finally:
         stream.close()
+
+
+def test_a_worker_that_does_not_share_out_or_the_inputs_says_so(tmp_path):
+    """The multi-node check, on the worker class itself: a marker the driver wrote in OUT, the inputs."""
+    from hmmn_deploy.segment.models import ModelChoice
+    from hmmn_deploy.segment.ray_worker import VideoWorker
+    from hmmn_deploy.segment.sequence import SequenceOptions
+
+    worker = VideoWorker(ModelChoice(backend="torch", threads=1), None, str(tmp_path), SequenceOptions())
+    marker = tmp_path / ".partial" / ".ray-check"
+    state = worker.ready(str(marker), [str(tmp_path / "data"), None])
+    assert len(state["problems"]) == 2 and state["pid"] == os.getpid()
+    assert "put OUT on storage every node mounts" in state["problems"][0]
+    assert "data' does not exist here" in state["problems"][1]
+    marker.parent.mkdir()
+    marker.write_text("")
+    (tmp_path / "data").mkdir()
+    assert worker.ready(str(marker), [str(tmp_path / "data"), None])["problems"] == []
