@@ -194,7 +194,7 @@ int run(const Args& a) {
   }
   check(hmmn_video_close(video), "closing the video");
   check(hmmn_model_close(model), "closing the model");
-  std::printf("%zu frames, %.3f s in the model, %.2f frames per second\n", frames.size(), seconds,
+  std::printf("%zu frames, %.3f s in the model, %.4g frames per second\n", frames.size(), seconds,
               seconds > 0 ? static_cast<double>(frames.size() - 1) / seconds : 0.0);
   return 0;
 }
