@@ -42,7 +42,7 @@ def python_fps(artifacts: str, frames, first) -> float:
 def cpp_fps(segment: str, artifacts: str, folder: pathlib.Path, mask: pathlib.Path, out: pathlib.Path) -> float:
     done = subprocess.run([segment, "--artifacts", artifacts, "--frames", str(folder), "--mask", str(mask),
                            "--out", str(out)], capture_output=True, text=True, check=True)
-    return float(re.search(r"([0-9.]+) frames per second", done.stdout).group(1))
+    return float(re.search(r"([0-9.eE+-]+) frames per second", done.stdout).group(1))
 
 
 def main() -> int:
