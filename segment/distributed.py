@@ -15,6 +15,7 @@ import collections
 import dataclasses
 import os
 import secrets
+import socket
 import sys
 import time
 from typing import Dict, List, Optional
@@ -45,8 +46,8 @@ class Job:
 class Pool:
     """The driver's queue over the workers' streaming calls."""
 
-    def __init__(self, ray, actors: list, pids: List[int], todo: list, bar) -> None:
-        self.ray, self.actors, self.pids, self.bar = ray, actors, pids, bar
+    def __init__(self, ray, actors: list, pids: List[int], local: List[bool], todo: list, bar) -> None:
+        self.ray, self.actors, self.pids, self.local, self.bar = ray, actors, pids, local, bar
         self.queue = collections.deque(todo)
         self.jobs: Dict[object, Job] = {}
         self.deaths: Dict[str, int] = collections.Counter()
@@ -83,7 +84,8 @@ class Pool:
                     continue
                 if kind == "start":
                     job.started = True
-                    self.pids[job.worker] = value
+                    self.pids[job.worker] = value[0]  # a restarted worker: a new process, maybe on another node
+                    self.local[job.worker] = value[1] == socket.gethostname()
                 elif kind == "frames":
                     job.frames += value
                     self.bar.update(value)
@@ -128,8 +130,9 @@ def check_ray_arguments(args) -> None:
                          "local cluster")
 
 
-def start_workers(ray, args, choice, engine_size, out: str, options, graphs: Optional[str], todo: list):
-    """The actors, each with the model open and OUT, the inputs and the graphs visible. -> (actors, pids)"""
+def start_workers(ray, args, choice, engine_size, out: str, options, graphs: Optional[str]):
+    """The actors, each with the model open and OUT, the inputs and the graphs visible.
+    -> (actors, their PIDs, whether each runs on this machine)"""
     marker = os.path.join(out, WORK, f".ray-{secrets.token_hex(8)}")
     os.makedirs(os.path.dirname(marker), exist_ok=True)
     with open(marker, "w") as f:
@@ -154,7 +157,8 @@ def start_workers(ray, args, choice, engine_size, out: str, options, graphs: Opt
             ray.kill(actor, no_restart=True)
         raise
     os.unlink(marker)
-    return actors, [s["pid"] for s in states]
+    local = [s["host"] == socket.gethostname() for s in states]
+    return actors, [s["pid"] for s in states], local
 
 
 def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo: list, options, summary: dict,
@@ -172,17 +176,18 @@ def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo:
     try:
         with Cluster(address, max(os.cpu_count() or 1, args.workers * (args.threads or 1)), log) as ray:
             check_resources(ray, args.workers, args.threads or 1, args.gpus_per_worker or 0)
-            actors, pids = start_workers(ray, args, choice, engine_size, out, options, graphs, todo)
+            actors, pids, local = start_workers(ray, args, choice, engine_size, out, options, graphs)
             log(f"hmmn-run: {args.workers} Ray workers ({'a local cluster' if address is None else address}), "
                 f"PIDs {' '.join(map(str, pids))}")
             summary["ray"]["startup_seconds"] = round(time.perf_counter() - started, 3)
             bar = tqdm(total=sum(s.num_frames for s in todo), desc="frames", unit="frame", disable=not progress)
             try:
-                return collect(Pool(ray, actors, pids, todo, bar), out, summary)
+                return collect(Pool(ray, actors, pids, local, todo, bar), out, summary)
             finally:
                 bar.close()
                 for actor in actors:
                     ray.kill(actor, no_restart=True)
+                wait_gone([pid for pid, here in zip(pids, local) if here])
     except ClusterError as exc:
         log(f"hmmn-run: error: {exc}")
         return 2
@@ -191,6 +196,21 @@ def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo:
             "command again to resume")
         save_summary(out, summary)
         return 130
+
+
+def wait_gone(pids: List[int], seconds: float = 10.0) -> None:
+    """Wait for killed workers on this machine to exit (ray.kill returns at once), so that none
+    writes into OUT/.partial/ after the run removed it and released OUT."""
+    deadline = time.monotonic() + seconds
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        break  # exited, not yet reaped by its raylet
+            except OSError:
+                break
+            time.sleep(0.05)
 
 
 def collect(pool: Pool, out: str, summary: dict) -> int:

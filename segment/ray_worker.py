@@ -7,7 +7,7 @@ video: a worker restarted after a crash has an empty memory bank, so the driver 
 video from the start; nothing here retries a frame.
 
 `process_video` is a generator (a Ray streaming call). It yields, in order:
-    ("start", pid)          the worker began the video
+    ("start", (pid, host))  the worker began the video
     ("frames", n)           n more frames written (sent at most every PROGRESS_SECONDS)
     ("done", record)        the summary.json record; the sequence is published
  or ("failed", message)     the sequence cannot be segmented (a corrupt frame, a full disk)
@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
+import socket
 import threading
 import time
 from typing import Iterator, List, Optional, Tuple
@@ -58,8 +59,6 @@ class VideoWorker:
     def ready(self, marker: str, inputs: List[str]) -> dict:
         """The worker's PID and node, and what it cannot see: OUT's marker file (written by the
         driver), the inputs, the graphs folder. An empty `problems` means it can serve."""
-        import socket
-
         problems = [self.error] if self.error else []
         if not os.path.isfile(marker):
             problems.append(f"the output folder {self.out!r} is not the driver's: its marker file {marker!r} is "
@@ -77,7 +76,7 @@ class VideoWorker:
         if self.session is None:
             yield ("failed", self.error)
             return
-        yield ("start", os.getpid())
+        yield ("start", (os.getpid(), socket.gethostname()))
         events: "queue.Queue[tuple]" = queue.Queue()
         thread = threading.Thread(target=self._segment, args=(sequence, events), daemon=True)
         thread.start()
