@@ -280,3 +280,42 @@ def test_a_worker_that_does_not_share_out_or_the_inputs_says_so(tmp_path):
     marker.write_text("")
     (tmp_path / "data").mkdir()
     assert worker.ready(str(marker), [str(tmp_path / "data"), None])["problems"] == []
+
+
+def test_ctrl_c_stops_the_local_cluster_the_run_started(address, davis, tmp_path):
+    """`--ray` alone: a cluster of its own even with RAY_ADDRESS set, a token of its own with
+    nothing written to $HOME; Ctrl-C (to the process group, as a terminal sends it) exits 130
+    and leaves no Ray process and no temp folder behind."""
+    import glob
+
+    root, plain = davis
+    out, home = tmp_path / "out", tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env.update(RAY_ADDRESS=address, HOME=str(home))
+    before = set(glob.glob("/tmp/hmmn-ray-*"))
+    command = [sys.executable, "-m", "hmmn_deploy.segment.cli", str(root), "-o", str(out), "--ray"] + TORCH
+    driver = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not any((out / n).is_dir() for n in NAMES) and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = set(glob.glob("/tmp/hmmn-ray-*")) - before
+    os.killpg(driver.pid, signal.SIGINT)
+    _, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, err
+    assert "1 Ray worker (a local cluster)" in err
+    assert len(started) == 1 and not os.path.exists(started.pop())
+    assert not (home / ".ray").exists()
+    done = [n for n in NAMES if (out / n).is_dir()]
+    assert done and sorted(os.listdir(out)) == ["summary.json"] + done
+    assert_same_masks(out, plain, done)
+    leftovers = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                line = f.read()
+        except OSError:
+            continue
+        if b"hmmn-ray-" in line and not any(d.encode() in line for d in before):
+            leftovers.append(line[:120])
+    assert leftovers == []
