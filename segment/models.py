@@ -27,6 +27,7 @@ from ..runtime.errors import ArtifactMismatch, BackendUnavailable, RuntimeInputE
 # ONNX Runtime graphs take any frame size; their export is validated at this one (spec size
 # of the golden clips' paper checks), which keeps a first run to a minute or two.
 ORT_VALIDATION_SIZE = (240, 432)
+DEFAULT_MEM_EVERY = 5  # the public protocol's
 
 
 class ModelError(ValueError):
@@ -127,7 +128,7 @@ def cached_export(choice: ModelChoice, config: str, weights: Optional[str], mode
     check_size = size if engines else ORT_VALIDATION_SIZE
     argv = ["--out", folder, "--config", config, "--precision", precision,
             "--size", f"{check_size[0]}x{check_size[1]}", "--capacity", str(capacity),
-            "--max-objects", str(choice.max_objects), "--mem-every", str(choice.mem_every or 5)]
+            "--max-objects", str(choice.max_objects), "--mem-every", str(DEFAULT_MEM_EVERY)]
     argv += ["--weights", weights] if weights else ["--random-weights"]
     argv += ["--engines"] if engines else []
     log(f"hmmn-run: exporting the graphs once into {folder} (later runs reuse them) ...")
@@ -163,11 +164,15 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
         capacity = choice.capacity or 48
         device, providers = backend_device(choice)
         if choice.backend == "torch":
-            session = Session.from_model(model, precision, choice.mem_every or 5, capacity, device=device)
+            session = Session.from_model(model, precision, choice.mem_every or DEFAULT_MEM_EVERY, capacity,
+                                         device=device)
             folder = None
         else:
             folder = cached_export(choice, config, weights, model, precision, size, capacity, log)
-            session = Session.open(folder, choice.backend, capacity=capacity, mem_every=choice.mem_every,
+            # The cached graphs serve every mem_every: it is the session's, never read back from a
+            # cached manifest (a run with --mem-every 3 must not change later runs' default).
+            session = Session.open(folder, choice.backend, capacity=capacity,
+                                   mem_every=choice.mem_every or DEFAULT_MEM_EVERY,
                                    threads=choice.threads, providers=providers)
     except (RuntimeInputError, ArtifactMismatch, BackendUnavailable, ValueError) as exc:
         raise ModelError(str(exc)) from None

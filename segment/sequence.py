@@ -74,6 +74,7 @@ class SequenceRun:
         self.progress = progress or (lambda n: None)
         self.work = os.path.join(out, WORK, sequence.name)
         self.model_seconds = 0.0
+        self.model_frames = 0  # frames through the model: the first annotated one and each one stepped
         self.skipped: List[str] = []
         self.warnings: List[str] = []
 
@@ -104,8 +105,11 @@ class SequenceRun:
         wall = time.perf_counter() - started
         return {"status": "done", "frames": frames, "objects": self.object_ids,
                 "size": list(self.original_size), "processing_size": list(self.processing_size),
+                "model_frames": self.model_frames,
                 "model_seconds": round(self.model_seconds, 3), "wall_seconds": round(wall, 3),
-                "fps": round((frames - 1) / self.model_seconds, 4) if self.model_seconds else None,
+                # Frames the model processed per second of model time: not the frames before the first
+                # annotation, not skipped ones (they are written without the model).
+                "fps": round(self.model_frames / self.model_seconds, 4) if self.model_seconds else None,
                 "skipped_frames": self.skipped, "warnings": self.warnings}
 
     def _annotation(self, index: int, size: Optional[Tuple[int, int]]) -> Tuple[np.ndarray, List[int]]:
@@ -152,6 +156,7 @@ class SequenceRun:
                     t0 = time.perf_counter()
                     state = session.start(item.frame, _resize_nearest(mask, self.processing_size))
                     self.model_seconds += time.perf_counter() - t0
+                    self.model_frames += 1
                     self.object_ids = list(state.object_ids)
                     probs = self._one_hot(mask) if opts.save_probs else None
                     last = (mask, probs, item.original)
@@ -169,6 +174,7 @@ class SequenceRun:
         t0 = time.perf_counter()
         result = self.session.step(state, item.frame, outputs=want)
         self.model_seconds += time.perf_counter() - t0
+        self.model_frames += 1
         ids = np.array([0] + result.object_ids)
         probs = None
         if result.labels is not None:

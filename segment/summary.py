@@ -69,7 +69,7 @@ def write_summary(out: str, summary: dict) -> None:
     done = [r for r in summary["sequences"].values() if r.get("status") == "done"]
     timed = [r for r in done if r.get("model_seconds")]
     seconds = sum(r["model_seconds"] for r in timed)
-    stepped = sum(r["frames"] - 1 for r in timed)
+    stepped = sum(r.get("model_frames", r["frames"] - 1) for r in timed)  # records of older runs lack it
     summary.update({
         "frames": sum(r["frames"] for r in done), "fps": round(stepped / seconds, 4) if seconds else None,
         "peak_host_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
