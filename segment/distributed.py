@@ -177,7 +177,8 @@ def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo:
         with Cluster(address, max(os.cpu_count() or 1, args.workers * (args.threads or 1)), log) as ray:
             check_resources(ray, args.workers, args.threads or 1, args.gpus_per_worker or 0)
             actors, pids, local = start_workers(ray, args, choice, engine_size, out, options, graphs)
-            log(f"hmmn-run: {args.workers} Ray worker{'s' if args.workers > 1 else ''} ({'a local cluster' if address is None else address}), "
+            where = "a local cluster" if address is None else address
+            log(f"hmmn-run: {args.workers} Ray worker{'s' if args.workers > 1 else ''} ({where}), "
                 f"PIDs {' '.join(map(str, pids))}")
             summary["ray"]["startup_seconds"] = round(time.perf_counter() - started, 3)
             bar = tqdm(total=sum(s.num_frames for s in todo), desc="frames", unit="frame", disable=not progress)

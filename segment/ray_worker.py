@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
+import resource
 import socket
 import threading
 import time
@@ -101,7 +102,8 @@ class VideoWorker:
         try:
             run = SequenceRun(self.session, sequence, self.out, self.options, lambda n: events.put(("frames", n)))
             record = run.run()
-            record["worker"] = {"pid": os.getpid()}
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the worker's so far
+            record["worker"] = {"pid": os.getpid(), "host": socket.gethostname(), "peak_host_memory_mb": round(peak, 1)}
             events.put(("done", record))
         except (SequenceError, RuntimeInputError, OSError) as exc:
             events.put(("failed", str(exc)))

@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("ray")
+import ray  # noqa: F401  (the test extra installs it: a missing Ray fails here, it is not skipped)
 
-from hmmn_deploy.demo.synthetic import write_davis  # noqa: E402
-from hmmn_deploy.segment import cli  # noqa: E402
-from hmmn_deploy.segment.ray_cluster import Cluster  # noqa: E402
-from hmmn_ref.media import davis_palette  # noqa: E402
-from hmmn_ref.sample_video import make_sample_video  # noqa: E402
+from hmmn_deploy.demo.synthetic import write_davis
+from hmmn_deploy.segment import cli
+from hmmn_deploy.segment.ray_cluster import Cluster
+from hmmn_ref.media import davis_palette
+from hmmn_ref.sample_video import make_sample_video
 
 NAMES = ["v0", "v1", "v2", "v3"]
 TORCH = ["--backend", "torch", "--threads", "1", "--no-progress"]
@@ -101,6 +101,7 @@ def test_two_workers_same_masks_as_a_plain_run(address, davis, tmp_path):
     records = summary["sequences"]
     assert all(records[n]["status"] == "done" and records[n]["frames"] == 14 for n in NAMES)
     assert len({records[n]["worker"]["pid"] for n in NAMES}) == 2  # both workers segmented videos
+    assert all(records[n]["worker"]["peak_host_memory_mb"] > 0 for n in NAMES)
     assert sorted(os.listdir(out)) == ["summary.json"] + NAMES  # no .partial, no lock left
     deadline = time.monotonic() + 20
     while ray_workers() and time.monotonic() < deadline:  # ray.kill ends them; the processes exit soon after
