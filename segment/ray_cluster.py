@@ -13,6 +13,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import socket
 import sys
 import tempfile
 from typing import Callable, Optional
@@ -55,12 +56,19 @@ class Cluster:
         try:
             if self.address is None:
                 self._start_local(ray)
+            elif self.address != "auto" and "://" not in self.address and not reachable(self.address):
+                raise ClusterError(f"nothing answers at --ray {self.address} (Ray would wait minutes for it); give "
+                                   "the head node's GCS address (HOST:6379 by default; `ray status` on the head node "
+                                   "shows it), or --ray alone for a local cluster")
             elif self.address.rsplit(":", 1)[0] in ("127.0.0.1", "localhost"):
                 with loopback():  # a cluster on this machine's loopback: this driver's node is 127.0.0.1 too
                     ray.init(address=self.address, _node_ip_address="127.0.0.1", log_to_driver=False,
                              configure_logging=False)
             else:
                 ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+        except ClusterError:
+            self.__exit__(None, None, None)
+            raise
         except Exception as exc:  # ConnectionError, AuthenticationError, RuntimeError, ValueError ...
             self.__exit__(None, None, None)
             if self.address is None:
@@ -123,6 +131,16 @@ class Cluster:
         if self.temp:
             shutil.rmtree(self.temp, ignore_errors=True)
             self.temp = None
+
+
+def reachable(address: str, seconds: float = 5.0) -> bool:
+    """Whether something accepts a TCP connection at HOST:PORT (a wrong address fails at once)."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=seconds):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 @contextlib.contextmanager

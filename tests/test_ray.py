@@ -117,6 +117,14 @@ def test_the_private_cluster_listens_on_loopback_only(address):
     assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
 
 
+def test_a_wrong_address_is_refused_at_once(address):
+    """Ray itself would wait minutes for a GCS that is not there."""
+    from hmmn_deploy.segment.ray_cluster import reachable
+
+    assert reachable(address)
+    assert not reachable("127.0.0.1:1") and not reachable("no-port")
+
+
 def test_a_killed_worker_is_restarted_and_its_video_redone(address, davis, tmp_path, capfd):
     root, plain = davis
     out = tmp_path / "out"
