@@ -22,13 +22,14 @@ import numpy as np
 import torch
 
 import hmmn_ref
-from hmmn_ref.video import padding_for
+from hmmn_ref.video import crop, padding_for
 
 from ..export import manifest as manifest_io
 from ..export.contracts import GraphSpec, dim_values, graph_specs
 from .backends import TORCH_DTYPES, Backend, OnnxRuntimeBackend, TorchBackend
 from .bank import GroupBank
 from .errors import ArtifactMismatch, RuntimeInputError
+from .frames import frame_size, one_hot_labels, padded_probs, write_frame
 from .tensorrt_backend import TensorRTBackend
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -160,67 +161,19 @@ class Session:
         specs = graph_specs(model.config, precision)
         return cls(TorchBackend(model, specs, precision, device), model.config, precision, mem_every, capacity)
 
-    # -- inputs -----------------------------------------------------------------------------
-    def _write_frame(self, state: VideoState, frame, target: torch.Tensor) -> None:
-        """frame: numpy uint8 [H0, W0, 3] RGB, or a torch / DLPack tensor uint8 [H0, W0, 3] or
-        float [3, H0, W0] in [0, 1] (on the session's device: converted there, not copied to the host)."""
-        if isinstance(frame, np.ndarray):
-            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-                raise RuntimeInputError(f"a numpy frame must be uint8 [H, W, 3] RGB, got {frame.dtype} {frame.shape}")
-            frame = torch.from_numpy(frame if frame.flags.writeable else frame.copy())  # PIL arrays are read-only
-        elif not isinstance(frame, torch.Tensor):
-            if not hasattr(frame, "__dlpack__"):
-                raise RuntimeInputError(f"a frame must be a numpy array, a torch tensor or a DLPack tensor, "
-                                        f"got {type(frame).__name__}")
-            frame = torch.from_dlpack(frame)
-        if frame.dtype == torch.uint8 and frame.dim() == 3 and frame.shape[2] == 3:
-            chw = frame.to(target.device).permute(2, 0, 1)
-            scale = 1.0 / 255.0
-        elif frame.is_floating_point() and frame.dim() == 3 and frame.shape[0] == 3:
-            chw, scale = frame.to(target.device), 1.0
-        else:
-            raise RuntimeInputError(f"a frame tensor must be uint8 [H, W, 3] or float [3, H, W], "
-                                    f"got {frame.dtype} {tuple(frame.shape)}")
-        if tuple(chw.shape[1:]) != state.size:
-            raise RuntimeInputError(f"frame is {chw.shape[1]}x{chw.shape[2]} but this video is "
-                                    f"{state.size[0]}x{state.size[1]}; resize it or start a new video")
-        top, bottom, left, right = state.pad
-        h, w = target.shape[-2:]
-        target[0, :, top : h - bottom, left : w - right].copy_(chw)  # the padding stays zero
-        if scale != 1.0:
-            target.div_(255.0)  # as the reference divides uint8 frames
-
+    # -- inputs: converted by runtime.frames, placed on the session's device -----------------
     def _labels_to_probs(self, state: VideoState, mask, existing: Sequence[int]) -> Tuple[torch.Tensor, List[int]]:
-        """Label map [H0, W0] -> (one-hot [1+M, H, W] padded on the device, its new labels)."""
-        mask_t = mask if isinstance(mask, torch.Tensor) else torch.from_numpy(np.array(mask))  # a copy: PIL arrays are read-only
-        if mask_t.dim() != 2 or mask_t.is_floating_point():
-            raise RuntimeInputError(f"a mask must be an integer label map [H, W], got {mask_t.dtype} {tuple(mask_t.shape)}")
-        if tuple(mask_t.shape) != state.size:
-            raise RuntimeInputError(f"mask is {mask_t.shape[0]}x{mask_t.shape[1]} but the frames are "
-                                    f"{state.size[0]}x{state.size[1]}; resize it with nearest-neighbour sampling")
-        labels = hmmn_ref.object_labels(mask_t.cpu().numpy())
-        negative = [v for v in labels if v < 0]
-        if negative:
-            raise RuntimeInputError(f"the mask has negative labels {negative[:8]}; a label map holds 0 for the "
-                                    "background and positive object ids")
-        if not labels:
-            raise RuntimeInputError("the mask has no object: every pixel is background (label 0)")
-        clash = sorted(set(labels) & set(existing))
-        if clash:
-            raise RuntimeInputError(f"labels {clash} are already objects of this video; new objects need new labels")
-        total = len(existing) + len(labels)
-        if self.max_objects is not None and total > self.max_objects:
-            raise RuntimeInputError(f"{total} objects exceed the engines' profile of {self.max_objects}; "
-                                    "rebuild with hmmn-export --max-objects")
-        probs = torch.nn.functional.pad(hmmn_ref.one_hot(mask_t.long(), labels),
-                                        (state.pad[2], state.pad[3], state.pad[0], state.pad[1]))
+        probs, labels = one_hot_labels(mask, state.size, state.pad, existing, self.max_objects)
         return probs.to(self.device), labels
+
+    def _teacher(self, state: VideoState, probs, k: int) -> torch.Tensor:
+        return padded_probs(probs, k, state.size, state.pad).to(self.device)
 
     # -- the video ----------------------------------------------------------------------------
     def start(self, frame, mask, probs=None) -> VideoState:
         """A new video from its first frame and label map (0 = background, ids kept in results).
         probs: optional float32 [N+1, H0, W0] to memorise instead of the one-hot mask."""
-        height, width = _frame_size(frame)
+        height, width = frame_size(frame)
         if self.fixed_size and (height, width) != self.fixed_size:
             raise RuntimeInputError(f"the engines were built for {self.fixed_size[0]}x{self.fixed_size[1]} frames, "
                                     f"this video is {height}x{width}; export for its size or use onnxruntime")
@@ -229,7 +182,7 @@ class Session:
             raise RuntimeInputError(f"{height}x{width} frames are too small for this model "
                                     f"(at least {self.config.min_cells_16} cells of 16x16 pixels)")
         state = VideoState(self, height, width)
-        self._write_frame(state, frame, state.frame_prev)
+        write_frame(frame, state.frame_prev, state.size, state.pad)
         one_hot, labels = self._labels_to_probs(state, mask, [])
         state.groups = [self._new_group(state, labels, 0)]
         state.allocate_objects(self._teacher(state, probs, len(labels) + 1) if probs is not None else one_hot)
@@ -237,13 +190,6 @@ class Session:
 
     def _new_group(self, state: VideoState, labels: List[int], start: int) -> GroupBank:
         return GroupBank(labels, start, self.capacity, self.mem_every, self.specs, state.dims, self.device)
-
-    def _teacher(self, state: VideoState, probs, k: int) -> torch.Tensor:
-        p = torch.as_tensor(np.asarray(probs) if not isinstance(probs, torch.Tensor) else probs)
-        if tuple(p.shape) != (k,) + state.size:
-            raise RuntimeInputError(f"probabilities must be [N+1, H, W] = {(k,) + state.size}, got {tuple(p.shape)}")
-        top, bottom, left, right = state.pad
-        return torch.nn.functional.pad(p.float(), (left, right, top, bottom)).to(self.device)
 
     def step(self, state: VideoState, frame, *, teacher=None, outputs: Sequence[str] = ("labels",)) -> StepResult:
         """Segment the next frame. teacher: optional float32 [N+1, H0, W0] probabilities of this
@@ -258,7 +204,7 @@ class Session:
         teacher_probs = None if teacher is None else self._teacher(state, teacher, state.probs.shape[0])
         section = self._section
         with section("upload"):
-            self._write_frame(state, frame, state.frame_cur)
+            write_frame(frame, state.frame_cur, state.size, state.pad)
         offset = 0
         for group in state.groups:  # 1. memorise frame t-1 for every group
             n = len(group.labels)
@@ -328,9 +274,7 @@ class Session:
 
     def _result(self, state: VideoState, outputs: Sequence[str]) -> StepResult:
         self.backend.synchronize()
-        top, bottom, left, right = state.pad
-        h, w = state.logits.shape[-2:]
-        logits = state.logits[:, top : h - bottom, left : w - right]
+        logits = crop(state.logits, state.pad)
         result = StepResult(frame=state.t, object_ids=state.object_ids)
         if "labels" in outputs:
             ids = np.array([0] + state.object_ids)
@@ -352,14 +296,3 @@ def _ort_providers(device: Optional[str], providers: Optional[Sequence[str]]) ->
         raise RuntimeInputError(f"device={device!r} but providers {list(providers)} run on "
                                 f"{'the GPU' if on_gpu else 'the CPU'}; give one or make them agree")
     return list(providers)
-
-
-def _frame_size(frame) -> Tuple[int, int]:
-    if isinstance(frame, np.ndarray):
-        return int(frame.shape[0]), int(frame.shape[1])
-    if isinstance(frame, torch.Tensor) and frame.dim() == 3:
-        return (int(frame.shape[0]), int(frame.shape[1])) if frame.shape[-1] == 3 and frame.dtype == torch.uint8 \
-            else (int(frame.shape[1]), int(frame.shape[2]))
-    if hasattr(frame, "__dlpack__"):
-        return _frame_size(torch.from_dlpack(frame))
-    raise RuntimeInputError(f"a frame must be a numpy array or a tensor, got {type(frame).__name__}")
