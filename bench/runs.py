@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 import hmmn_ref
+from hmmn_ref import protocol
 
 from ..runtime.backends import exact_fp32
 from .timing import StageTimer, stats_ms
@@ -84,8 +85,8 @@ class BaselineRun:
         elapsed = time.perf_counter() - t0
         if timed:
             self.frame_seconds.append(elapsed)
-            frame = self._t + 1  # reads the permanent frames 0, mem_every, ... before frame-1, and frame-1
-            self.slots.append((frame - 2) // self.mem_every + 2 if frame >= 2 else 1)
+            frame = self._t + 1  # reads the frames kept before frame-1, and frame-1
+            self.slots.append(sum(protocol.is_kept(f, 0, self.mem_every) for f in range(frame - 1)) + 1)
         self._t += 1
         return self.ids[labels].astype(np.uint8)
 

@@ -10,6 +10,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from hmmn_ref import protocol
 from hmmn_ref.video import padding_for
 
 # run(graph_name, feeds) -> outputs by name
@@ -73,7 +74,7 @@ def run_graphs(
         })  # fmt: skip
         logits = decoded["logits"]
         out[t - 1] = logits[:, top : logits.shape[1] - bottom, left : logits.shape[2] - right]
-        if (t - 1) % mem_every == 0:
+        if protocol.is_kept(t - 1, 0, mem_every):
             permanent.append(entry)
             tracks = matched["tracks_out"]
         else:

@@ -117,9 +117,11 @@ def read_16(
     tracks: torch.Tensor,
     window: int,
     sigma: float,
+    ages: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The whole 1/16 read: (readout [N, Cv, h, w], W [N, T, hw, hw], new tracks [N, T, hw])."""
-    weights, new_tracks = attention_16(mem_keys, query_key, tracks, window, sigma)
+    """The whole 1/16 read: (readout [N, Cv, h, w], W [N, T, hw, hw], new tracks [N, T, hw]).
+    ages [T]: the slots' temporal ranks when they are not in temporal order (a capped bank)."""
+    weights, new_tracks = attention_16(mem_keys, query_key, tracks, window, sigma, ages)
     return readout_16(mem_values, weights), weights, new_tracks
 
 

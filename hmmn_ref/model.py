@@ -1,7 +1,8 @@
 """HMMN as separate stages: encode query, encode memory, the three reads, decode, aggregate.
 
 Each stage is a plain callable on tensors, so export can wrap them one by one. Frames and
-masks given to the stages are already padded to multiples of 16 (see `video.pad_to_16`).
+masks given to the stages are already padded to multiples of 16 (see `video.padding_for`
+and `video.pad`).
 """
 
 from __future__ import annotations
@@ -106,12 +107,14 @@ class HMMN(nn.Module):
 
     # -- reads ------------------------------------------------------------------------------
     def read_16(
-        self, mem_keys: torch.Tensor, mem_values: torch.Tensor, query: QueryFeatures, tracks: torch.Tensor
+        self, mem_keys: torch.Tensor, mem_values: torch.Tensor, query: QueryFeatures, tracks: torch.Tensor,
+        ages: Optional[torch.Tensor] = None,
     ):
-        """Slots [T, N, C, h, w]; tracks [N, T-1, hw] -> (m4 [N, 2Cv, h, w], W [N, T, hw, hw], tracks [N, T, hw])."""
+        """Slots [T, N, C, h, w]; tracks [N, T-1, hw] -> (m4 [N, 2Cv, h, w], W [N, T, hw, hw], tracks [N, T, hw]).
+        ages [T]: temporal ranks of the slots (None: slots in temporal order)."""
         cfg = self.config
         readout, weights, new_tracks = matching.read_16(
-            mem_keys, mem_values, query.key16, tracks, cfg.flow_window, cfg.gaussian_sigma
+            mem_keys, mem_values, query.key16, tracks, cfg.flow_window, cfg.gaussian_sigma, ages
         )
         n = readout.shape[0]
         m4 = torch.cat([readout, query.value16.expand(n, -1, -1, -1)], dim=1)
@@ -149,12 +152,14 @@ class HMMN(nn.Module):
         memory16: MemoryEntry,
         memory_fine: MemoryEntry,
         tracks: torch.Tensor,
+        ages: Optional[torch.Tensor] = None,
     ):
         """One query frame against memory, all stages. memory16 fields hold [T, N, ...] slots
-        (key16/value16 used); memory_fine [S, N, ...] (key8..value4 used).
+        (key16/value16 used); memory_fine [S, N, ...] (key8..value4 used); ages [T] the slots'
+        temporal ranks when they are not in temporal order.
         Returns (L [N+1, H, W], new tracks [N, T, hw])."""
         query = self.encode_query(frame)
-        m4, weights, new_tracks = self.read_16(memory16.key16, memory16.value16, query, tracks)
+        m4, weights, new_tracks = self.read_16(memory16.key16, memory16.value16, query, tracks, ages)
         m3, m2 = self.read_fine(
             memory_fine.key8, memory_fine.value8, memory_fine.key4, memory_fine.value4, query, weights
         )

@@ -10,6 +10,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from . import protocol
 from .model import HMMN, MemoryEntry
 
 Pad = Tuple[int, int, int, int]  # (top, bottom, left, right)
@@ -98,6 +99,7 @@ def run_video(
     mem_every: int = 5,
     teacher: Optional[torch.Tensor] = None,
     *,
+    capacity: Optional[int] = None,
     on_frame: Optional[Callable[[int, int], None]] = None,
     tracks_log: Optional[List[torch.Tensor]] = None,
 ) -> torch.Tensor:
@@ -108,6 +110,9 @@ def run_video(
     (`object_labels(first_mask)`). teacher: optional float32 [T, N+1, H0, W0]
     probabilities; when given, frame t-1 is memorised with teacher[t-1] (teacher[0] replaces
     the one-hot annotation) instead of the model's own prediction.
+    capacity: optional number of 1/16 slots read per frame (kept frames plus the previous one):
+    past it, a kept frame replaces the oldest kept frame after frame 0 (hmmn_ref.protocol),
+    as the runtime's bank does; None keeps every kept frame (the public code).
     on_frame: optional callback(t, T) after frame t is segmented (progress reporting).
     tracks_log: optional list; gets, per frame t, the tracking maps [N, P, hw] of the
     permanent 1/16 slots that frame t reads (for comparisons that force this state too).
@@ -115,7 +120,8 @@ def run_video(
     """
     frames = torch.as_tensor(frames)
     outputs = None
-    for t, logits in video_steps(model, frames, first_mask, mem_every, teacher, tracks_log=tracks_log):
+    for t, logits in video_steps(model, frames, first_mask, mem_every, teacher, capacity=capacity,
+                                 tracks_log=tracks_log):
         if outputs is None:
             outputs = torch.empty((frames.shape[0] - 1,) + tuple(logits.shape))
         outputs[t - 1] = logits
@@ -135,11 +141,13 @@ def video_steps(
     mem_every: int = 5,
     teacher: Optional[torch.Tensor] = None,
     *,
+    capacity: Optional[int] = None,
     tracks_log: Optional[List[torch.Tensor]] = None,
 ) -> Iterator[Tuple[int, torch.Tensor]]:
     """`run_video` one frame at a time: yields (t, logits [N+1, H0, W0]) for t = 1..T-1, so
     callers can interleave videos or time frames. Same arguments and checks as `run_video`."""
-    yield from protocol_steps(model, frames, first_mask, mem_every, teacher, tracks_log=tracks_log)
+    yield from protocol_steps(model, frames, first_mask, mem_every, teacher, capacity=capacity,
+                              tracks_log=tracks_log)
 
 
 def protocol_steps(
@@ -149,6 +157,7 @@ def protocol_steps(
     mem_every: int = 5,
     teacher: Optional[torch.Tensor] = None,
     *,
+    capacity: Optional[int] = None,
     tracks_log: Optional[List[torch.Tensor]] = None,
 ) -> Iterator[Tuple[int, torch.Tensor]]:
     """`video_steps` with autograd left to the caller: training runs its clips through this
@@ -158,6 +167,8 @@ def protocol_steps(
     check_inputs(model, frames, first_mask)
     if mem_every < 1:
         raise ValueError(f"mem_every must be >= 1, got {mem_every}")
+    if capacity is not None and capacity < 2:
+        raise ValueError(f"capacity must be >= 2 (the first frame and the previous frame), got {capacity}")
     labels = object_labels(first_mask.cpu().numpy())
     if not labels:
         raise ValueError("first_mask has no object: every pixel is background (label 0)")
@@ -173,7 +184,8 @@ def protocol_steps(
     p = padding_for(height, width)
     frames = frames.to(torch.float32)
     probs = one_hot(first_mask, labels) if teacher is None else teacher[0].to(torch.float32)
-    permanent: List[MemoryEntry] = []  # 1/16 slots kept for good: frames 0, mem_every, ...
+    permanent: List[MemoryEntry] = []  # 1/16 slots kept: frames 0, mem_every, ... (hmmn_ref.protocol)
+    slot_frames: List[int] = []  # the frame each of them holds
     first: Optional[MemoryEntry] = None  # frame 0, read at 1/8 and 1/4 for the whole video
     h, w = grid_16(height, width)
     # [N, P, hw] tracking maps of the permanent slots (none yet)
@@ -187,13 +199,21 @@ def protocol_steps(
         slots_fine = stack_slots([first] if t == 1 else [first, entry])
         if tracks_log is not None:
             tracks_log.append(tracks.clone())
-        logits, new_tracks = model.segment(pad(frames[t : t + 1], p), slots16, slots_fine, tracks)
+        ages = None  # slots in temporal order, unless a capped bank replaced one in place
+        if capacity is not None:
+            ages = torch.tensor(protocol.slot_ages(slot_frames + [t - 1]), device=frames.device)
+        logits, new_tracks = model.segment(pad(frames[t : t + 1], p), slots16, slots_fine, tracks, ages)
         logits = crop(logits, p)
-        if (t - 1) % mem_every == 0:
+        slot = protocol.place_kept(slot_frames, t - 1, capacity) if protocol.is_kept(t - 1, 0, mem_every) else None
+        if slot == len(permanent):  # kept after the others: the maps of every slot carry on
             permanent.append(entry)
             tracks = new_tracks
         else:
             tracks = new_tracks[:, :-1]
+            if slot is not None:  # the bank is full: the previous frame takes the oldest's slot
+                permanent[slot] = entry
+                tracks = tracks.clone()
+                tracks[:, slot] = new_tracks[:, -1]
         probs = torch.softmax(logits, dim=0) if teacher is None else teacher[t].to(torch.float32)
         yield t, logits
 

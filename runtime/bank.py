@@ -2,9 +2,9 @@
 
 A group is the objects that entered the video on the same frame (all of them, unless objects
 are added later): they share their first frame, their permanent frames and their slot
-bookkeeping. Policy (the public protocol): the group's first frame and every mem_every-th
-frame after it stay in the 1/16 memory, the previous frame is always read; 1/8 and 1/4 read
-the first and the previous frame. With `capacity` 1/16 slots, once the bank is full the
+bookkeeping. Policy (the public protocol; its rules live in hmmn_ref.protocol): the group's
+first frame and every mem_every-th frame after it stay in the 1/16 memory, the previous frame
+is always read; 1/8 and 1/4 read the first and the previous frame. With `capacity` 1/16 slots, once the bank is full the
 oldest permanent slot after the first frame is overwritten in place (one slot copy), so
 memory and work per frame stay flat on videos of any length.
 """
@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Dict, List, Mapping
 
 import torch
+
+from hmmn_ref import protocol
 
 from ..export.contracts import GraphSpec
 from .backends import TORCH_DTYPES
@@ -71,8 +73,7 @@ class GroupBank:
 
     def match_inputs(self, previous_frame: int) -> Dict[str, torch.Tensor]:
         t = self.slots_read
-        frames = self.slot_frames + [previous_frame]
-        ages = [sum(other > f for other in frames) for f in frames]  # newer slots than each slot
+        ages = protocol.slot_ages(self.slot_frames + [previous_frame])
         if ages != self._ages_written:  # changes only when a slot is kept or replaced
             self.slot_age[:t].copy_(torch.tensor(ages, dtype=torch.int32))
             self._ages_written = ages
@@ -88,17 +89,14 @@ class GroupBank:
     def update(self, previous_frame: int) -> None:
         """Keep or drop the previous frame's slot; carry the tracking maps forward."""
         t = self.slots_read
-        keep = (previous_frame - self.start) % self.mem_every == 0
-        if keep and t < self.capacity:
-            self.slot_frames.append(previous_frame)  # already in place at slot t-1
-        elif keep and self.permanent > 1:
-            # Full: overwrite the oldest slot after the first frame with the previous frame.
-            oldest = min(range(1, self.permanent), key=lambda s: self.slot_frames[s])
-            self.key16[oldest].copy_(self.key16[t - 1])
-            self.value16[oldest].copy_(self.value16[t - 1])
-            self.tracks_out[oldest].copy_(self.tracks_out[t - 1])
-            self.slot_frames[oldest] = previous_frame
-        # (With capacity 2 there is no such slot: the previous frame is only read, never kept.)
+        slot = None
+        if protocol.is_kept(previous_frame, self.start, self.mem_every):
+            slot = protocol.place_kept(self.slot_frames, previous_frame, self.capacity)
+        if slot is not None and slot != t - 1:  # full: the previous frame takes the oldest's slot
+            self.key16[slot].copy_(self.key16[t - 1])
+            self.value16[slot].copy_(self.value16[t - 1])
+            self.tracks_out[slot].copy_(self.tracks_out[t - 1])
+        # (slot t-1: kept where it was written. None: capacity 2, the previous frame only read.)
         # tracks_out rows 0..P-1 are the permanent slots' maps now; swap instead of copying.
         self.tracks, self.tracks_out = self.tracks_out, self.tracks
 
