@@ -6,6 +6,8 @@ import hashlib
 import os
 from typing import Dict, Tuple
 
+from hmmn_ref.errors import HMMNError
+
 # (path, size, mtime in ns) -> SHA-256: a file is hashed once per process until it changes.
 _HASHED: Dict[Tuple[str, int, int], str] = {}
 
@@ -27,7 +29,7 @@ def cached_sha256(path: str) -> str:
     return _HASHED[key]
 
 
-class FileMismatch(ValueError):
+class FileMismatch(HMMNError, ValueError):
     """A file that is missing or differs from what was recorded."""
 
 

@@ -17,6 +17,8 @@ import importlib
 import importlib.util
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from hmmn_ref.errors import HMMNError
+
 
 @dataclasses.dataclass(frozen=True)
 class Flavor:
@@ -37,7 +39,7 @@ BUILDER_CHOICES = ("auto",) + tuple(FLAVORS)
 RTX_DEFAULT_TARGETS = ("8.0", "8.6", "8.9", "12.0")
 
 
-class TensorRTUnavailable(RuntimeError):
+class TensorRTUnavailable(HMMNError, RuntimeError):
     """The TensorRT flavour asked for cannot be used here; the message says what to do."""
 
 

@@ -17,12 +17,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from hmmn_ref.errors import HMMNError
 from hmmn_ref.media import natural_key
 
 from .metrics import DEFAULT_CONVENTION, sequence_frames
 
 
-class EvaluationError(ValueError):
+class EvaluationError(HMMNError, ValueError):
     """Folders that cannot be compared; the message names the sequence or file."""
 
 

@@ -41,12 +41,6 @@ class Finding:
         return f"{self.graph}: node {self.node!r} ({self.op}): {self.rule}"
 
 
-class AuditError(RuntimeError):
-    def __init__(self, findings: List[Finding]) -> None:
-        self.findings = findings
-        super().__init__("TensorRT compatibility audit failed:\n" + "\n".join(f"  {f}" for f in findings))
-
-
 def load_table(path: str = TABLE_PATH) -> dict:
     with open(path) as f:
         return json.load(f)

@@ -13,6 +13,7 @@ import os
 import time
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from hmmn_ref.errors import HMMNError
 from hmmn_ref.video import padding_for
 
 from ..core import tensorrt_lib
@@ -21,7 +22,7 @@ from .contracts import GraphSpec, dim_values
 from .trt_network import parse_network
 
 
-class EngineBuildError(RuntimeError):
+class EngineBuildError(HMMNError, RuntimeError):
     pass
 
 

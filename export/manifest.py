@@ -13,6 +13,7 @@ import os
 from typing import Any, Dict, Optional
 
 from hmmn_ref import HMMNConfig
+from hmmn_ref.errors import HMMNError
 
 from ..core.files import sha256_file
 from .contracts import DIMENSIONS, GraphSpec, Precision
@@ -40,7 +41,7 @@ POLICY = (
 )
 
 
-class ManifestError(ValueError):
+class ManifestError(HMMNError, ValueError):
     """A manifest this version cannot use."""
 
 

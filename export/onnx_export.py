@@ -13,6 +13,8 @@ import numpy as np
 import onnx
 import torch
 
+from hmmn_ref.errors import HMMNError
+
 from .contracts import GraphSpec, TensorSpec, dim_values
 
 OPSET = 18  # TensorRT 10.0 parses opsets 9..20; ONNX Runtime any recent one
@@ -21,7 +23,7 @@ OPSET = 18  # TensorRT 10.0 parses opsets 9..20; ONNX Runtime any recent one
 EXAMPLE_DIMS = dim_values(n=3, t=4, height=96, width=128)
 
 
-class ExportError(RuntimeError):
+class ExportError(HMMNError, RuntimeError):
     """A graph that could not be exported, or whose ONNX file breaks its contract."""
 
 

@@ -10,6 +10,8 @@ import collections
 import dataclasses
 from typing import Dict, List, Tuple
 
+from hmmn_ref.errors import HMMNError
+
 from ..core import tensorrt_lib
 from ..core.tensorrt_lib import Flavor
 from .contracts import GraphSpec
@@ -31,7 +33,7 @@ _DTYPES = {"FLOAT": "float32", "HALF": "float16", "INT32": "int32", "INT64": "in
 _SHORT = {"FLOAT": "FP32", "HALF": "FP16", "BF16": "BF16", "INT8": "INT8", "FP8": "FP8"}
 
 
-class ParseError(RuntimeError):
+class ParseError(HMMNError, RuntimeError):
     """TensorRT's parser refused a graph; the message names the node and the parser's reason."""
 
 

@@ -15,6 +15,7 @@ import torch
 
 import hmmn_ref
 from hmmn_ref import matching
+from hmmn_ref.errors import HMMNError
 from hmmn_ref.sample_video import make_sample_video
 from hmmn_ref.video import grid_16, one_hot, object_labels, pad, padding_for, stack_slots
 
@@ -22,7 +23,7 @@ from .chain import GraphRunner, run_graphs
 from .contracts import GraphSpec, dim_values
 
 
-class ValidationError(AssertionError):
+class ValidationError(HMMNError, ValueError):
     """Base of the typed validation failures."""
 
 

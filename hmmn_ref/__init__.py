@@ -8,11 +8,13 @@
 
 from .checkpoint import CheckpointError, load_model, load_weights, read_state_dict
 from .config import CONFIGS, PAPER, SMALL, HMMNConfig, get_config
+from .errors import HMMNError
 from .golden_init import fill_golden_weights
 from .model import HMMN, MemoryEntry, QueryFeatures, soft_aggregate
 from .video import object_labels, one_hot, padding_for, run_video, video_steps
 
 __all__ = [
+    "HMMNError",
     "CONFIGS",
     "CheckpointError",
     "HMMN",

@@ -14,13 +14,14 @@ from typing import Dict, List, Mapping, Optional
 import torch
 
 from .config import CONFIGS, HMMNConfig
+from .errors import HMMNError
 from .model import HMMN
 
 PREFIX = "module."
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(HMMNError, ValueError):
     """A file that is not an HMMN checkpoint for the requested configuration."""
 
 

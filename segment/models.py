@@ -15,6 +15,7 @@ from typing import Callable, Optional, Tuple
 
 import hmmn_ref
 from hmmn_ref.checkpoint import CheckpointError
+from hmmn_ref.errors import HMMNError
 
 from .. import demo
 from ..demo import DEMO_CONFIG, DESCRIPTION
@@ -30,7 +31,7 @@ ORT_VALIDATION_SIZE = (240, 432)
 DEFAULT_MEM_EVERY = 5  # the public protocol's
 
 
-class ModelError(ValueError):
+class ModelError(HMMNError, ValueError):
     """Weights, artifacts or settings that cannot make a session; the message says what to do."""
 
 

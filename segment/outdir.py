@@ -16,12 +16,14 @@ import os
 import shutil
 from typing import Optional
 
+from hmmn_ref.errors import HMMNError
+
 LOCK = ".hmmn-run.lock"
 WORK = ".partial"
 EXTRAS = ("probs", "overlays")  # OUT's folders that are not sequences
 
 
-class OutputError(Exception):
+class OutputError(HMMNError):
     """OUT cannot be used: not creatable, not writable, or locked by another run."""
 
 

@@ -18,10 +18,12 @@ import sys
 import tempfile
 from typing import Callable, Optional
 
+from hmmn_ref.errors import HMMNError
+
 AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 
 
-class ClusterError(Exception):
+class ClusterError(HMMNError):
     """Ray is missing, a cluster cannot be started or reached, or it lacks the resources asked."""
 
 

@@ -31,10 +31,12 @@ from typing import Iterator, List, Optional
 
 import numpy as np
 
+from hmmn_ref.errors import HMMNError
+
 from .models import ModelChoice, open_session
 
 
-class StreamLost(RuntimeError):
+class StreamLost(HMMNError, RuntimeError):
     """The stream's worker restarted or died: its memory bank is gone; start the stream again."""
 
 

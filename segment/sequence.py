@@ -15,6 +15,7 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
+from hmmn_ref.errors import HMMNError
 from hmmn_ref.media import read_mask
 
 from ..runtime import Session
@@ -24,7 +25,7 @@ from .sources import Sequence
 from .writer import SequenceWriter
 
 
-class SequenceError(ValueError):
+class SequenceError(HMMNError, ValueError):
     """A frame or an annotation of this sequence cannot be used; the message names it."""
 
 

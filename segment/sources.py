@@ -12,12 +12,13 @@ import json
 import os
 from typing import Dict, List, Optional, Tuple
 
+from hmmn_ref.errors import HMMNError
 from hmmn_ref.media import IMAGE_SUFFIXES, natural_key
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
 
-class InputError(ValueError):
+class InputError(HMMNError, ValueError):
     """The INPUT, its annotations or an image set cannot be used; the message says why."""
 
 
