@@ -94,14 +94,12 @@ class SequenceRun:
             writer.close()
             writer.check_outputs()
             publish(self.work, self.out, seq.name)
-        except OSError as exc:  # a full disk, say: nothing of this sequence is published
+        except BaseException as exc:  # nothing of this sequence is published
             writer.abort()
             shutil.rmtree(self.work, ignore_errors=True)
-            raise SequenceError(f"{seq.name}: writing its outputs failed: {_os_reason(exc)}; nothing of it was "
-                                "published (a rerun redoes it)") from None
-        except BaseException:
-            writer.abort()
-            shutil.rmtree(self.work, ignore_errors=True)
+            if isinstance(exc, OSError):  # a full disk, say
+                raise SequenceError(f"{seq.name}: writing its outputs failed: {_os_reason(exc)}; nothing of it was "
+                                    "published (a rerun redoes it)") from None
             raise
         wall = time.perf_counter() - started
         return {"status": "done", "frames": frames, "objects": self.object_ids,
