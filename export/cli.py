@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 import hmmn_ref
 from hmmn_ref.checkpoint import CheckpointError
 from hmmn_ref.cli import parse_size
-from hmmn_ref.video import grid_16, padding_for
+from hmmn_ref.video import cells_16, padding_for
 
 from .. import demo
 from ..core import tensorrt_lib
@@ -96,9 +96,9 @@ def resolve_source(args) -> None:
 def check_arguments(args) -> None:
     resolve_source(args)
     cfg = hmmn_ref.get_config(args.config)
-    h, w = grid_16(*args.size)
-    if h * w < cfg.min_cells_16:
-        raise ValueError(f"size {args.size[0]}x{args.size[1]} has {h * w} cells on the 1/16 grid; "
+    cells = cells_16(*args.size)
+    if cells < cfg.min_cells_16:
+        raise ValueError(f"size {args.size[0]}x{args.size[1]} has {cells} cells on the 1/16 grid; "
                          f"the {args.config} model needs at least {cfg.min_cells_16}")
     if args.max_objects < 1 or args.capacity < 2 or args.mem_every < 1 or args.check_frames < 3:
         raise ValueError("need --max-objects >= 1, --capacity >= 2, --mem-every >= 1 and --check-frames >= 3")

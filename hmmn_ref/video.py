@@ -37,6 +37,12 @@ def grid_16(height: int, width: int) -> Tuple[int, int]:
     return (height + top + bottom) // 16, (width + left + right) // 16
 
 
+def cells_16(height: int, width: int) -> int:
+    """Positions of the 1/16 grid of an HxW frame; a model needs at least config.min_cells_16."""
+    h, w = grid_16(height, width)
+    return h * w
+
+
 def pad(x: torch.Tensor, p: Pad) -> torch.Tensor:
     """Zero-pad the last two dims of x by p = (top, bottom, left, right)."""
     top, bottom, left, right = p
@@ -81,8 +87,7 @@ def check_inputs(model: HMMN, frames: torch.Tensor, first_mask: torch.Tensor) ->
             f"first_mask is {tuple(first_mask.shape)} (HxW) but the frames are {tuple(frames.shape[-2:])}; "
             "resize the mask with nearest-neighbour sampling to the frame size"
         )
-    h, w = grid_16(*frames.shape[-2:])
-    cells = h * w
+    cells = cells_16(*frames.shape[-2:])
     need = model.config.min_cells_16
     if cells < need:
         raise ValueError(

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import hmmn_ref
-from hmmn_ref.video import crop, padding_for
+from hmmn_ref.video import cells_16, crop, padding_for
 
 from ..export import manifest as manifest_io
 from ..export.contracts import GraphSpec, dim_values, graph_specs
@@ -177,8 +177,7 @@ class Session:
         if self.fixed_size and (height, width) != self.fixed_size:
             raise RuntimeInputError(f"the engines were built for {self.fixed_size[0]}x{self.fixed_size[1]} frames, "
                                     f"this video is {height}x{width}; export for its size or use onnxruntime")
-        grid = padding_for(height, width)
-        if ((height + grid[0] + grid[1]) // 16) * ((width + grid[2] + grid[3]) // 16) < self.config.min_cells_16:
+        if cells_16(height, width) < self.config.min_cells_16:
             raise RuntimeInputError(f"{height}x{width} frames are too small for this model "
                                     f"(at least {self.config.min_cells_16} cells of 16x16 pixels)")
         state = VideoState(self, height, width)

@@ -12,12 +12,12 @@ folder (or OUT locked by another run); 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from typing import List, Optional
 
 from hmmn_ref.cli import parse_size
+from hmmn_ref.video import cells_16
 
 from ..runtime import BACKENDS
 from ..runtime.errors import RuntimeInputError
@@ -169,7 +169,7 @@ def run(args, out: str) -> int:
 
 def check_size(size, config) -> None:
     """--size against the model's fewest 16x16 cells (the frames are padded to multiples of 16)."""
-    if size and math.ceil(size[0] / 16) * math.ceil(size[1] / 16) < config.min_cells_16:
+    if size and cells_16(*size) < config.min_cells_16:
         raise InputError(f"--size {size[0]}x{size[1]} is too small for the {config.name} model: it needs at least "
                          f"{config.min_cells_16} cells of 16x16 pixels, for example 96x96")
 
