@@ -15,7 +15,7 @@ import numpy as np
 
 from hmmn_ref.media import natural_key
 
-from .davis import EvaluationError, Report, evaluate, frame_names, is_sequence, read_labels
+from .davis import EvaluationError, Report, evaluate, frame_names, read_labels, sequence_folders
 from .metrics import DEFAULT_CONVENTION
 
 
@@ -40,7 +40,7 @@ def run_sequences(folder: str) -> List[str]:
     """Sub-folders holding PNG masks (hmmn-run's probs/, overlays/ and work folders are not)."""
     if not os.path.isdir(folder):
         raise EvaluationError(f"{folder!r} is not a folder")
-    names = [n for n in os.listdir(folder) if is_sequence(os.path.join(folder, n))]
+    names = list(sequence_folders(folder))
     return sorted(names, key=natural_key)
 
 

@@ -146,9 +146,17 @@ def check_gt(gt: str) -> None:
                               "(DAVIS: Annotations/480p) or a DAVIS root")
 
 
-def is_sequence(folder: str) -> bool:
-    """A non-hidden folder holding PNG files."""
-    return not os.path.basename(folder).startswith(".") and os.path.isdir(folder) and bool(frame_names(folder))
+def sequence_folders(folder: str) -> Dict[str, List[str]]:
+    """The sequences of a results or annotations folder -> their PNG names: the non-hidden
+    sub-folders holding PNG files (not hmmn-run's work folder, probs/ or overlays/)."""
+    found = {}
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if not name.startswith(".") and os.path.isdir(path):
+            names = frame_names(path)
+            if names:
+                found[name] = names
+    return found
 
 
 def list_sequences(gt: str, imageset: Optional[str]) -> List[str]:
@@ -159,7 +167,7 @@ def list_sequences(gt: str, imageset: Optional[str]) -> List[str]:
             names = [line.strip() for line in f if line.strip()]
         check_named(gt, names)
         return names
-    names = sorted((n for n in os.listdir(gt) if is_sequence(os.path.join(gt, n))), key=natural_key)
+    names = sorted(sequence_folders(gt), key=natural_key)
     if not names:
         raise EvaluationError(f"{gt!r} holds no sequence folders of label PNGs{_what_it_holds(gt)}")
     return names

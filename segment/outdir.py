@@ -20,7 +20,6 @@ from hmmn_ref.errors import HMMNError
 
 LOCK = ".hmmn-run.lock"
 WORK = ".partial"
-EXTRAS = ("probs", "overlays")  # OUT's folders that are not sequences
 
 
 class OutputError(HMMNError):
@@ -100,18 +99,6 @@ class OutputFolder:
 
 def is_done(out: str, name: str) -> bool:
     return os.path.isdir(os.path.join(out, name))
-
-
-def sequences_on_disk(out: str) -> list:
-    """Names of OUT's published sequences: visible folders holding PNG masks."""
-    names = []
-    for name in sorted(os.listdir(out)):
-        folder = os.path.join(out, name)
-        if name.startswith(".") or name in EXTRAS or not os.path.isdir(folder):
-            continue
-        if any(n.lower().endswith(".png") for n in os.listdir(folder)):
-            names.append(name)
-    return names
 
 
 def publish(work: str, out: str, name: str) -> str:

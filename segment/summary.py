@@ -15,7 +15,8 @@ import resource
 import time
 from typing import Callable, Optional
 
-from .outdir import is_done, sequences_on_disk
+from ..evaluate.davis import sequence_folders
+from .outdir import is_done
 
 NAME = "summary.json"
 
@@ -34,10 +35,6 @@ def load_summary(out: str, log: Callable[[str], None]) -> dict:
     return {}
 
 
-def _frames_on_disk(out: str, name: str) -> int:
-    return sum(1 for n in os.listdir(os.path.join(out, name)) if n.lower().endswith(".png"))
-
-
 def failed_record(out: str, name: str, error: str, previous: Optional[dict]) -> dict:
     """The record of a sequence whose run failed now: what is still published stays done."""
     if is_done(out, name) and previous and previous.get("status") == "done":
@@ -47,14 +44,14 @@ def failed_record(out: str, name: str, error: str, previous: Optional[dict]) -> 
 
 def reconcile(out: str, summary: dict) -> None:
     records = summary.setdefault("sequences", {})
-    on_disk = set(sequences_on_disk(out))
+    on_disk = {name: len(masks) for name, masks in sequence_folders(out).items()}  # name -> masks published
     for name in list(records):
         done = records[name].get("status") == "done"
         if done and name not in on_disk:
             del records[name]
     for name in sorted(on_disk):
         record = records.get(name, {})
-        frames = _frames_on_disk(out, name)
+        frames = on_disk[name]
         if record.get("status") != "done" or record.get("frames") != frames:
             records[name] = {"status": "done", "frames": frames,
                              "note": "found complete on disk; the run that wrote it is not recorded"}
