@@ -33,17 +33,17 @@ class FileMismatch(HMMNError, ValueError):
     """A file that is missing or differs from what was recorded."""
 
 
-def check_file(folder: str, entry: dict, what: str) -> str:
+def check_file(folder: str, entry: dict, what: str, remedy: str = "export again with hmmn-export") -> str:
     """The path of `entry` ({"file", "sha256", "bytes"}) in `folder`, after checking that it exists
-    and has the recorded size and SHA-256. FileMismatch says which file and what to do."""
+    and has the recorded size and SHA-256. FileMismatch says which file, and `remedy`."""
     path = os.path.join(folder, entry["file"])
     if not os.path.isfile(path):
-        raise FileMismatch(f"{what} {path!r} is missing; export again with hmmn-export")
+        raise FileMismatch(f"{what} {path!r} is missing; {remedy}")
     size = os.path.getsize(path)
     if size != entry["bytes"]:
         raise FileMismatch(f"{what} {path!r} has {size} bytes, the manifest recorded {entry['bytes']}: it was "
-                           "changed or truncated after the export; export again with hmmn-export")
+                           f"changed or truncated after the export; {remedy}")
     if cached_sha256(path) != entry["sha256"]:
         raise FileMismatch(f"{what} {path!r} differs from the file the export validated (SHA-256 mismatch): "
-                           "it was edited after the export; export again with hmmn-export")
+                           f"it was edited after the export; {remedy}")
     return path

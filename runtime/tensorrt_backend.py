@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import weakref
 from typing import Mapping, Optional
 
 import torch
@@ -28,9 +29,10 @@ def engine_paths(folder: str, specs: Mapping[str, GraphSpec], engines: dict) -> 
         raise ArtifactMismatch(f"{folder!r} has no engines ({engines.get('reason')}); build them with "
                                "hmmn-export --engines (--builder tensorrt-rtx works on any machine)")
     try:
-        return {name: check_file(folder, engines["files"][name], "engine") for name in specs}
+        return {name: check_file(folder, engines["files"][name], "engine", "rebuild with hmmn-export --engines")
+                for name in specs}
     except FileMismatch as exc:
-        raise ArtifactMismatch(str(exc).replace("export again with hmmn-export", "rebuild with hmmn-export --engines"))
+        raise ArtifactMismatch(str(exc)) from None
     except KeyError as exc:
         raise ArtifactMismatch(f"{folder!r}: the manifest lists no engine for {exc}; rebuild with hmmn-export --engines")
 
@@ -116,7 +118,9 @@ class TensorRTBackend(Backend):
         self.runtime_cache: Optional[RuntimeCache] = None
         if flavor is tensorrt_lib.TENSORRT_RTX:
             self.runtime_cache = RuntimeCache(trt, folder, engines.get("runtime_cache") or "rtx_runtime.cache", hashes)
-        self.engines, self.contexts, self._shapes_seen = {}, {}, set()
+            # Kernels compiled later (new object or slot counts) are saved when the backend goes.
+            weakref.finalize(self, self.runtime_cache.save)
+        self.engines, self.contexts, self._ran = {}, {}, set()
         for name, path in paths.items():
             with open(path, "rb") as f:
                 engine = runtime.deserialize_cuda_engine(f.read())
@@ -149,9 +153,8 @@ class TensorRTBackend(Backend):
         if not context.execute_async_v3(self.stream.cuda_stream):
             raise RuntimeError(f"TensorRT failed to run {graph}")
         current.wait_stream(self.stream)
-        shapes = (graph,) + tuple(tuple(t.shape) for t in inputs.values())
-        if self.runtime_cache is not None and shapes not in self._shapes_seen:
-            self._shapes_seen.add(shapes)  # new shapes may have compiled kernels: keep them for later loads
+        if self.runtime_cache is not None and graph not in self._ran:
+            self._ran.add(graph)  # its kernels were just compiled: keep them for later loads (set-up, once)
             self.stream.synchronize()
             self.runtime_cache.save()
 
