@@ -51,9 +51,9 @@ class ModelChoice:
     device: Optional[str] = None  # 'cpu' or 'cuda'; None: cpu, or cuda for tensorrt
 
 
-def backend_device(choice: ModelChoice) -> Tuple[str, Optional[list]]:
-    """-> (torch device of the session's buffers, ONNX Runtime providers or None).
-    ModelError when the device cannot serve: nothing is silently moved elsewhere."""
+def backend_device(choice: ModelChoice) -> str:
+    """-> the device of the session ('cpu' or 'cuda'; Session.open picks ONNX Runtime's provider
+    for it). ModelError when the device cannot serve: nothing is silently moved elsewhere."""
     device = choice.device or ("cuda" if choice.backend == "tensorrt" else "cpu")
     if device not in ("cpu", "cuda"):
         raise ModelError(f"--device {device!r}: choose cpu or cuda")
@@ -69,8 +69,7 @@ def backend_device(choice: ModelChoice) -> Tuple[str, Optional[list]]:
         if not torch.cuda.is_available():
             raise ModelError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU (a CPU build of torch, or "
                              "no driver); run with --device cpu, or install a CUDA build of torch")
-    providers = ["CUDAExecutionProvider"] if choice.backend == "onnxruntime" and device == "cuda" else None
-    return device, providers
+    return device
 
 
 def default_cache() -> str:
@@ -163,7 +162,7 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
                 "for real videos give --weights HMMN_weights.pth")
         precision = choice.precision or "fp32"
         capacity = choice.capacity or 48
-        device, providers = backend_device(choice)
+        device = backend_device(choice)
         if choice.backend == "torch":
             session = Session.from_model(model, precision, choice.mem_every or DEFAULT_MEM_EVERY, capacity,
                                          device=device)
@@ -174,7 +173,7 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
             # cached manifest (a run with --mem-every 3 must not change later runs' default).
             session = Session.open(folder, choice.backend, capacity=capacity,
                                    mem_every=choice.mem_every or DEFAULT_MEM_EVERY,
-                                   threads=choice.threads, providers=providers)
+                                   threads=choice.threads, device=device)
     except (RuntimeInputError, ArtifactMismatch, BackendUnavailable, ValueError) as exc:
         raise ModelError(str(exc)) from None
     return session, _describe(choice, session, source, folder)
@@ -189,10 +188,10 @@ def _from_artifacts(choice: ModelChoice, log):
         raise ModelError(f"{choice.artifacts!r} holds {record['precision']['name']} graphs, not {choice.precision}; "
                          "drop --precision or export the precision you want")
     source = record["model"]["weights"]["source"]
-    device, providers = backend_device(choice)
+    device = backend_device(choice)
     model = torch_model_for(record, choice) if choice.backend == "torch" else None
     session = Session.open(choice.artifacts, choice.backend, model=model, capacity=choice.capacity,
-                           mem_every=choice.mem_every, threads=choice.threads, providers=providers, device=device)
+                           mem_every=choice.mem_every, threads=choice.threads, device=device)
     if source.startswith("golden fill rule"):
         log(f"hmmn-run: {choice.artifacts} was exported from RANDOM weights; the masks are not meaningful")
     return session, _describe(choice, session, source, choice.artifacts)
