@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
 from typing import List, Optional
@@ -25,7 +24,7 @@ from hmmn_ref.cli import parse_size
 from hmmn_ref.sample_video import make_sample_video
 
 from ..runtime import BACKENDS
-from ..segment.models import ModelChoice, ModelError, load_model, open_session, resolve_weights
+from ..models import ModelChoice, ModelError, load_model, open_session, resolve_weights
 from . import machine, scaling
 from .flops import FlopModel
 from .runs import BaselineRun, SessionRun, summarise
@@ -115,7 +114,7 @@ def reference_model(args):
     """The eager model with the weights the runs use."""
     if args.artifacts:
         from ..export import manifest as manifest_io
-        from ..segment.models import torch_model_for
+        from ..models import torch_model_for
 
         choice = ModelChoice(backend="torch", artifacts=args.artifacts, weights=args.weights)
         return torch_model_for(manifest_io.read_manifest(args.artifacts), choice)

@@ -14,7 +14,7 @@ from typing import Dict, Mapping
 
 import numpy as np
 
-from ..export.contracts import GraphSpec
+from ..core.contracts import GraphSpec
 
 
 def _shapes(model) -> Dict[str, tuple]:
@@ -90,7 +90,7 @@ class FlopModel:
     linearly in T (its affinities): it is counted at T = 1 and 2 and extended in T."""
 
     def __init__(self, folder: str, specs: Mapping[str, GraphSpec], height: int, width: int, objects: int) -> None:
-        from ..export.contracts import dim_values
+        from ..core.contracts import dim_values
 
         def count(name: str, t: int) -> int:
             return graph_flops(os.path.join(folder, f"{name}.onnx"), specs[name], dim_values(objects, t, height, width))

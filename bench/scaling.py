@@ -18,9 +18,9 @@ import torch
 from hmmn_ref.sample_video import make_sample_video
 from hmmn_ref.video import padding_for
 
-from ..export.contracts import dim_values
+from ..core.contracts import dim_values
 from ..runtime.backends import TORCH_DTYPES
-from ..segment.models import ModelChoice, open_session
+from ..models import ModelChoice, open_session
 from .runs import SessionRun
 from .timing import stats_ms
 

@@ -25,8 +25,8 @@ from hmmn_ref.video import cells_16, padding_for
 from .. import demo
 from ..core import tensorrt_lib
 from . import manifest, tensorrt_step
-from .contracts import GRAPH_NAMES, PRECISIONS, graph_specs
-from .graphs import build_graph
+from ..core.contracts import GRAPH_NAMES, PRECISIONS, graph_specs
+from ..core.graphs import build_graph
 from .onnx_export import OPSET, ExportError, export_graph
 from .ort_runner import OrtGraphs
 from .validate import OutputCheck, case_dims, reference_cases, sample_clip, validate_graph, validate_video

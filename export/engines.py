@@ -18,7 +18,7 @@ from hmmn_ref.video import padding_for
 
 from ..core import tensorrt_lib
 from ..core.tensorrt_lib import Flavor
-from .contracts import GraphSpec, dim_values
+from ..core.contracts import GraphSpec, dim_values
 from .trt_network import parse_network
 
 

@@ -1,28 +1,25 @@
 """manifest.json: everything a program in any language needs to drive an export folder.
 
-Its JSON schema is `data/manifest.schema.json`. Readers refuse a manifest whose format or
-schema version they do not know.
+Written here; read by `core.manifest.read_manifest` (the runtime reads it without the exporter).
+Its JSON schema is `data/manifest.schema.json`.
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 from typing import Any, Dict, Optional
 
 from hmmn_ref import HMMNConfig
-from hmmn_ref.errors import HMMNError
 
 from ..core.files import sha256_file
-from .contracts import DIMENSIONS, GraphSpec, Precision
+from ..core.manifest import FILE_NAME, FORMAT, SCHEMA_VERSION, ManifestError, read_manifest, weights_sha256
+from ..core.contracts import DIMENSIONS, GraphSpec, Precision
 
-FORMAT = "hmmn-deploy.manifest"
-# 2: the engine section names its builder (tensorrt or tensorrt-rtx), version and target compute
-# capabilities; `tensorrt_network` holds TensorRT's parse of each graph and its layer precisions.
-SCHEMA_VERSION = 2
-FILE_NAME = "manifest.json"
+__all__ = ["FILE_NAME", "FORMAT", "SCHEMA_VERSION", "ManifestError", "build_manifest", "file_entry",
+           "load_schema", "read_manifest", "weights_sha256", "write_manifest"]
+
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "data", "manifest.schema.json")
 
 FLOAT32_PARTS = [
@@ -39,19 +36,6 @@ POLICY = (
     "1/8 and 1/4 read frame 0 and the previous frame; past `capacity` 1/16 slots the oldest slot after "
     "frame 0 is evicted"
 )
-
-
-class ManifestError(HMMNError, ValueError):
-    """A manifest this version cannot use."""
-
-
-def weights_sha256(model) -> str:
-    """Hash of a model's state dict (names and values): identifies the weights of an export."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def file_entry(folder: str, file_name: str) -> Dict[str, Any]:
@@ -125,24 +109,3 @@ def write_manifest(folder: str, manifest: Dict[str, Any]) -> str:
 def load_schema() -> Dict[str, Any]:
     with open(SCHEMA_PATH) as f:
         return json.load(f)
-
-
-def read_manifest(folder: str) -> Dict[str, Any]:
-    """Read and check a manifest; ManifestError says what is wrong and what to do."""
-    path = os.path.join(folder, FILE_NAME)
-    if not os.path.isfile(path):
-        raise ManifestError(f"{folder!r} has no {FILE_NAME}: it is not an hmmn-export folder (run hmmn-export)")
-    try:
-        with open(path) as f:
-            manifest = json.load(f)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path!r} is not valid JSON ({exc}); export again with hmmn-export") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ManifestError(f"{path!r} is not an hmmn-deploy manifest")
-    version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ManifestError(
-            f"{path!r} has manifest schema version {version}; this hmmn-deploy reads version {SCHEMA_VERSION}. "
-            "Export again with this version's hmmn-export, or use the hmmn-deploy that wrote it."
-        )
-    return manifest

@@ -15,7 +15,7 @@ import torch
 
 from hmmn_ref.errors import HMMNError
 
-from .contracts import GraphSpec, TensorSpec, dim_values
+from ..core.contracts import DERIVED, GraphSpec, TensorSpec, dim_values
 
 OPSET = 18  # TensorRT 10.0 parses opsets 9..20; ONNX Runtime any recent one
 
@@ -46,15 +46,21 @@ def example_inputs(spec: GraphSpec, values: Mapping[str, int] = EXAMPLE_DIMS, se
 
 
 def _torch_dims(spec: GraphSpec) -> Dict[str, Dict[int, object]]:
-    """torch.export dynamic shapes: free dims N, T, h, w; H = 16h, h8 = 2h, h4 = 4h, ..."""
+    """torch.export dynamic shapes: roots N, T and the 16-pixel cells h, w; the rest from DERIVED."""
     from torch.export import Dim
 
     n, t = Dim("N", min=1, max=256), Dim("T", min=1, max=4096)
     h, w = Dim("h", min=2, max=512), Dim("w", min=2, max=512)
-    symbols = {"N": n, "T": t, "h": h, "w": w, "H": 16 * h, "W": 16 * w, "h8": 2 * h, "w8": 2 * w,
-               "h4": 4 * h, "w4": 4 * w}  # fmt: skip
+    cells = {"N": n, "T": t, "H": h, "W": w}  # H and W counted in 16-pixel cells
+
+    def symbol(name: str):
+        free, ratio, offset = DERIVED.get(name, (name, 1, 0))
+        scale = 16 // ratio if free in ("H", "W") else 1
+        expr = cells[free] if scale == 1 else scale * cells[free]
+        return expr + offset if offset else expr
+
     return {
-        s.name: {axis: symbols[d] for axis, d in enumerate(s.dims) if isinstance(d, str)} or None
+        s.name: {axis: symbol(d) for axis, d in enumerate(s.dims) if isinstance(d, str)} or None
         for s in spec.inputs
     }
 

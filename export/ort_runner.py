@@ -7,7 +7,7 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .contracts import GraphSpec
+from ..core.contracts import GraphSpec
 from .validate import check_names
 
 

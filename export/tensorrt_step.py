@@ -14,7 +14,7 @@ import onnx
 from ..core import tensorrt_lib
 from ..core.tensorrt_lib import Flavor, TensorRTUnavailable
 from . import audit, engines, manifest
-from .contracts import GraphSpec
+from ..core.contracts import GraphSpec
 from .trt_network import check_graph
 
 RUNTIME_CACHE = "rtx_runtime.cache"  # TensorRT-RTX's JIT kernels, filled on first load, beside the engines

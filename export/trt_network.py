@@ -14,7 +14,7 @@ from hmmn_ref.errors import HMMNError
 
 from ..core import tensorrt_lib
 from ..core.tensorrt_lib import Flavor
-from .contracts import GraphSpec
+from ..core.contracts import GraphSpec
 
 # The plan's FP32 islands (DESIGN.md "Precision"; manifest FLOAT32_PARTS) as rules on the built
 # network: (layer types, "all" = every such layer's output is FP32 / "any" = at least one is).

@@ -20,7 +20,7 @@ from hmmn_ref.sample_video import make_sample_video
 from hmmn_ref.video import grid_16, one_hot, object_labels, pad, padding_for, stack_slots
 
 from .chain import GraphRunner, run_graphs
-from .contracts import GraphSpec, dim_values
+from ..core.contracts import GraphSpec, dim_values
 
 
 class ValidationError(HMMNError, ValueError):

@@ -15,28 +15,11 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import torch
 
-from ..export.contracts import GraphSpec, TensorSpec, dim_values
+from ..core.contracts import FREE_DIMS, GraphSpec, TensorSpec, dim_values, free_value
 from ..core.files import FileMismatch, check_file
 from .errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
 
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "int32": torch.int32, "int64": torch.int64}
-
-# Derived symbol -> (the free symbol it follows from, that symbol's value given this one's).
-_TO_FREE = {
-    "K": ("N", lambda v: v - 1),
-    "h": ("H", lambda v: 16 * v), "w": ("W", lambda v: 16 * v),
-    "h8": ("H", lambda v: 8 * v), "w8": ("W", lambda v: 8 * v),
-    "h4": ("H", lambda v: 4 * v), "w4": ("W", lambda v: 4 * v),
-}  # fmt: skip
-
-
-def _free_value(name: str, seen: Mapping[str, int]) -> int:
-    if name in seen:
-        return seen[name]
-    for symbol, (base, to_free) in _TO_FREE.items():
-        if base == name and symbol in seen:
-            return to_free(seen[symbol])
-    return 1 if name == "N" else 16  # absent from this graph: any consistent value
 
 
 def resolve_dims(graph: str, specs: Sequence[TensorSpec], tensors: Mapping[str, torch.Tensor]) -> Dict[str, int]:
@@ -61,15 +44,15 @@ def resolve_dims(graph: str, specs: Sequence[TensorSpec], tensors: Mapping[str, 
                     raise RuntimeInputError(f"{graph}.{s.name}: axis {axis} is {size}, the contract says {d}")
             elif seen.setdefault(d, size) != size:
                 raise RuntimeInputError(f"{graph}.{s.name}: {d} is {size} here but {seen[d]} elsewhere")
-    free = {"N": _free_value("N", seen), "T": seen.get("T", 1), "H": _free_value("H", seen),
-            "W": _free_value("W", seen)}
+    free = {"N": 1, "T": 1, "H": 16, "W": 16}  # absent from these tensors: any consistent value
+    implied = [free_value(symbol, value) for symbol, value in sorted(seen.items(), key=lambda kv: kv[0] in FREE_DIMS)]
+    free.update(implied)  # a free symbol seen itself comes last and wins; the check below finds clashes
     expected = dim_values(free["N"], free["T"], free["H"], free["W"])
     for sym, value in seen.items():
         if expected[sym] != value:
             raise RuntimeInputError(f"{graph}: {sym} is {value}, but the other dims make it {expected[sym]}")
-    # Only the free dims these tensors actually determine.
-    determined = {"N": {"N", "K"}, "T": {"T"}, "H": {"H", "h", "h8", "h4"}, "W": {"W", "w", "w8", "w4"}}
-    return {name: free[name] for name, symbols in determined.items() if symbols & set(seen)}
+    determined = {name for name, _ in implied}  # only the free dims these tensors fix
+    return {name: free[name] for name in FREE_DIMS if name in determined}
 
 
 @contextlib.contextmanager
@@ -125,7 +108,7 @@ class TorchBackend(Backend):
 
     def __init__(self, model, specs: Mapping[str, GraphSpec], precision: str, device="cpu") -> None:
         super().__init__(specs, device)
-        from ..export.graphs import build_graph
+        from ..core.graphs import build_graph
 
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise BackendUnavailable(f"the torch backend on {self.device} needs a CUDA GPU; torch {torch.__version__} "

@@ -17,7 +17,7 @@ import torch
 
 from hmmn_ref import protocol
 
-from ..export.contracts import GraphSpec
+from ..core.contracts import GraphSpec
 from .backends import TORCH_DTYPES
 
 

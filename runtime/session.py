@@ -24,8 +24,8 @@ import torch
 import hmmn_ref
 from hmmn_ref.video import cells_16, crop, padding_for
 
-from ..export import manifest as manifest_io
-from ..export.contracts import GraphSpec, dim_values, graph_specs
+from ..core import manifest as manifest_io
+from ..core.contracts import GraphSpec, dim_values, graph_specs
 from .backends import TORCH_DTYPES, Backend, OnnxRuntimeBackend, TorchBackend
 from .bank import GroupBank
 from .errors import ArtifactMismatch, RuntimeInputError

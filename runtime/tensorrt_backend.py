@@ -18,7 +18,7 @@ import torch
 
 from ..core import tensorrt_lib
 from ..core.files import FileMismatch, check_file
-from ..export.contracts import GraphSpec
+from ..core.contracts import GraphSpec
 from .backends import Backend
 from .errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
 

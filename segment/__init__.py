@@ -3,7 +3,7 @@
     from hmmn_deploy.segment import discover, SequenceRun, open_session
 """
 
-from .models import ModelChoice, ModelError, open_session
+from ..models import ModelChoice, ModelError, open_session
 from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import Dataset, InputError, Sequence, discover
 

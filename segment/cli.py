@@ -21,7 +21,7 @@ from hmmn_ref.video import cells_16
 
 from ..runtime import BACKENDS
 from ..runtime.errors import RuntimeInputError
-from .models import ModelChoice, ModelError, open_session
+from ..models import ModelChoice, ModelError, open_session
 from .outdir import OutputError, OutputFolder, is_done
 from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import InputError, discover

@@ -3,7 +3,7 @@ in flight, and `StreamLost` instead of wrong masks when the actor restarted and 
 stream's memory bank.
 
     import ray
-    from hmmn_deploy.segment.models import ModelChoice
+    from hmmn_deploy.models import ModelChoice
     from hmmn_deploy.segment.ray_stream import LiveStream
 
     ray.init(...)                                    # a cluster of your choice
@@ -33,7 +33,7 @@ import numpy as np
 
 from hmmn_ref.errors import HMMNError
 
-from .models import ModelChoice, open_session
+from ..models import ModelChoice, open_session
 
 
 class StreamLost(HMMNError, RuntimeError):

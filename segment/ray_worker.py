@@ -26,7 +26,7 @@ import time
 from typing import Iterator, List, Optional, Tuple
 
 from ..runtime.errors import RuntimeInputError
-from .models import ModelChoice, ModelError, open_session
+from ..models import ModelChoice, ModelError, open_session
 from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import Sequence
 

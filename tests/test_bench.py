@@ -11,7 +11,7 @@ import numpy as np
 import hmmn_ref
 from hmmn_deploy.bench import cli
 from hmmn_deploy.bench.flops import FlopModel, graph_flops, model_flops
-from hmmn_deploy.export.contracts import dim_values, graph_specs
+from hmmn_deploy.core.contracts import dim_values, graph_specs
 
 
 def test_compare_json_contract_and_mask_agreement(small_export, tmp_path, capsys):

@@ -13,7 +13,8 @@ import pytest
 import hmmn_ref
 from hmmn_deploy.core import tensorrt_lib
 from hmmn_deploy.core.tensorrt_lib import TensorRTUnavailable
-from hmmn_deploy.export import cli, contracts, engines, manifest, trt_network
+from hmmn_deploy.core import contracts
+from hmmn_deploy.export import cli, engines, manifest, trt_network
 from hmmn_deploy.runtime import ArtifactMismatch, BackendUnavailable, Session
 from hmmn_ref.sample_video import make_sample_video
 
@@ -232,7 +233,7 @@ def test_paper_fp16_engines_at_480x854(tmp_path):
     """The paper configuration's FP16 graphs at 480x854 build into four engines on this CPU, with
     hmmn-export's default profile (8 objects, 48 slots: match holds a 4 GiB affinity, which a
     4 GiB workspace cap made fail)."""
-    from hmmn_deploy.export.graphs import build_graph
+    from hmmn_deploy.core.graphs import build_graph
     from hmmn_deploy.export.onnx_export import export_graph
 
     model = hmmn_ref.fill_golden_weights(hmmn_ref.HMMN())

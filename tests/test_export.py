@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import hmmn_ref
-from hmmn_deploy.export import audit, cli, contracts, engines, manifest, validate
+from hmmn_deploy.core import contracts
+from hmmn_deploy.export import audit, cli, engines, manifest, validate
 from hmmn_deploy.export.chain import run_graphs
 from hmmn_deploy.export.onnx_export import graph_io
 from hmmn_deploy.export.ort_runner import OrtGraphs

@@ -236,7 +236,7 @@ def test_arguments_and_resources_checked_before_any_video(address, davis, tmp_pa
 
 
 def test_live_stream_same_masks_in_order_and_refused_after_a_restart(address):
-    from hmmn_deploy.segment.models import ModelChoice, open_session
+    from hmmn_deploy.models import ModelChoice, open_session
     from hmmn_deploy.segment.ray_stream import LiveStream, StreamLost
 
     video, labels = make_sample_video(9, 96, 128, num_objects=2, seed=31)
@@ -275,7 +275,7 @@ def test_live_stream_same_masks_in_order_and_refused_after_a_restart(address):
 
 def test_a_worker_that_does_not_share_out_or_the_inputs_says_so(tmp_path):
     """The multi-node check, on the worker class itself: a marker the driver wrote in OUT, the inputs."""
-    from hmmn_deploy.segment.models import ModelChoice
+    from hmmn_deploy.models import ModelChoice
     from hmmn_deploy.segment.ray_worker import VideoWorker
     from hmmn_deploy.segment.sequence import SequenceOptions
 

@@ -72,7 +72,7 @@ def test_ctrl_c_during_start_up_leaves_nothing(clip, tmp_path, capsys, monkeypat
 
 
 def test_ctrl_c_during_an_export_on_the_fly_exits_130(clip, tmp_path, capsys, monkeypatch):
-    from hmmn_deploy.segment import models
+    from hmmn_deploy import models
 
     video, mask = clip
     monkeypatch.setattr(models.export_cli, "main", lambda argv: 130)  # hmmn-export's exit status on Ctrl-C

@@ -30,7 +30,7 @@ from hmmn_ref.video import object_labels
 from hmmn_deploy.evaluate.davis import read_labels
 from hmmn_deploy.runtime import Session
 from hmmn_deploy.runtime.backends import exact_fp32
-from hmmn_deploy.segment.models import ModelChoice, load_model, resolve_weights
+from hmmn_deploy.models import ModelChoice, load_model, resolve_weights
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> str:

@@ -33,17 +33,30 @@ DIMENSIONS: Dict[str, str] = {
     "w4": "W / 4",
 }
 FREE_DIMS = ("N", "T", "H", "W")
+# The derived symbols: symbol -> (free symbol, ratio, offset), symbol = free // ratio + offset.
+DERIVED: Dict[str, Tuple[str, int, int]] = {
+    "K": ("N", 1, 1),
+    "h": ("H", 16, 0), "w": ("W", 16, 0),
+    "h8": ("H", 8, 0), "w8": ("W", 8, 0),
+    "h4": ("H", 4, 0), "w4": ("W", 4, 0),
+}  # fmt: skip
+
+
+def free_value(symbol: str, value: int) -> Tuple[str, int]:
+    """-> (free symbol, its value) that a value of `symbol` implies (a free symbol gives itself)."""
+    if symbol not in DERIVED:
+        return symbol, value
+    free, ratio, offset = DERIVED[symbol]
+    return free, (value - offset) * ratio
 
 
 def dim_values(n: int, t: int, height: int, width: int) -> Dict[str, int]:
     """Values of every symbol for N objects, T slots and a padded HxW frame."""
     if height % 16 or width % 16:
         raise ValueError(f"padded size {height}x{width} is not a multiple of 16")
-    return {
-        "N": n, "K": n + 1, "T": t, "H": height, "W": width,
-        "h": height // 16, "w": width // 16, "h8": height // 8, "w8": width // 8,
-        "h4": height // 4, "w4": width // 4,
-    }  # fmt: skip
+    values = {"N": n, "T": t, "H": height, "W": width}
+    values.update({symbol: values[free] // ratio + offset for symbol, (free, ratio, offset) in DERIVED.items()})
+    return values
 
 
 @dataclasses.dataclass(frozen=True)
