@@ -26,13 +26,14 @@ from hmmn_ref.video import cells_16, crop, padding_for
 
 from ..core import manifest as manifest_io
 from ..core.contracts import GraphSpec, dim_values, graph_specs
-from .backends import TORCH_DTYPES, Backend, OnnxRuntimeBackend, TorchBackend
+from .backends import TORCH_DTYPES, Backend, TorchBackend
 from .bank import GroupBank
-from .errors import ArtifactMismatch, RuntimeInputError
+from .errors import RuntimeInputError
 from .frames import frame_size, one_hot_labels, padded_probs, write_frame
-from .tensorrt_backend import TensorRTBackend
+from . import loaders
+from .loaders import LoadOptions
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
+BACKENDS = tuple(loaders.LOADERS)
 DEFAULT_CAPACITY = 48  # the public protocol exactly (mem_every 5) on videos of up to 237 frames
 
 
@@ -120,37 +121,25 @@ class Session:
         cls, folder: str, backend: str = "onnxruntime", *, model: Optional[hmmn_ref.HMMN] = None,
         providers: Optional[Sequence[str]] = None, capacity: Optional[int] = None,
         mem_every: Optional[int] = None, threads: Optional[int] = None, stream=None, device: Optional[str] = None,
+        compute: Optional[str] = None,
     ) -> "Session":
         """A session on an hmmn-export folder. backend 'onnxruntime' (providers: CPU by default;
         device='cuda' asks for its CUDA provider), 'tensorrt' (its engines), or 'torch' (eager
-        hmmn_ref stages; pass the `model` whose weights the folder was exported from)."""
+        hmmn_ref stages; pass the `model` whose weights the folder was exported from). compute: a
+        backend's own compute precision where it has one (None: the graphs' own)."""
         record = manifest_io.read_manifest(folder)
         config = hmmn_ref.HMMNConfig.from_dict(record["model"]["config"])
         precision = record["precision"]["name"]
         memory = record["memory"]
         capacity = capacity or memory["capacity"]
-        size, max_objects = None, None
-        specs = graph_specs(config, precision)
-        if backend == "onnxruntime":
-            runner: Backend = OnnxRuntimeBackend(folder, specs, _ort_providers(device, providers), threads,
-                                                 graphs=record["graphs"])
-        elif backend == "tensorrt":
-            runner = TensorRTBackend(folder, specs, record, stream)
-            size = (record["input"]["height"], record["input"]["width"])
-            max_objects = memory["max_objects"]
-            if capacity > memory["capacity"]:
-                raise RuntimeInputError(f"capacity {capacity} exceeds the engines' {memory['capacity']} slots; "
-                                        "rebuild them with a larger hmmn-export --capacity")
-        elif backend == "torch":
-            if model is None:
-                raise RuntimeInputError("the torch backend needs the PyTorch model: Session.open(..., model=model)")
-            if manifest_io.weights_sha256(model) != record["model"]["weights"]["sha256"]:
-                raise ArtifactMismatch(f"the model's weights differ from those {folder!r} was exported from "
-                                       f"({record['model']['weights']['source']})")
-            runner = TorchBackend(model, specs, precision, device or "cpu")
-        else:
-            raise RuntimeInputError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
-        return cls(runner, config, precision, mem_every or memory["mem_every"], capacity, max_objects, size)
+        options = LoadOptions(model=model, providers=providers, threads=threads, stream=stream, device=device,
+                              compute=compute)
+        loaded = loaders.load(backend, folder, record, graph_specs(config, precision), options)
+        if loaded.max_capacity is not None and capacity > loaded.max_capacity:
+            raise RuntimeInputError(f"capacity {capacity} exceeds the engines' {loaded.max_capacity} slots; "
+                                    "rebuild them with a larger hmmn-export --capacity")
+        return cls(loaded.backend, config, precision, mem_every or memory["mem_every"], capacity,
+                   loaded.max_objects, loaded.size)
 
     @classmethod
     def from_model(
@@ -285,13 +274,3 @@ class Session:
             result.logits = logits.float().cpu().numpy().copy()  # the buffer is reused next frame
         return result
 
-
-def _ort_providers(device: Optional[str], providers: Optional[Sequence[str]]) -> Optional[List[str]]:
-    """ONNX Runtime's providers for `device`: never a CPU run when CUDA was asked for, or back."""
-    if providers is None:
-        return ["CUDAExecutionProvider"] if device == "cuda" else None
-    on_gpu = any(p in ("CUDAExecutionProvider", "TensorrtExecutionProvider") for p in providers)
-    if device is not None and on_gpu != (device == "cuda"):
-        raise RuntimeInputError(f"device={device!r} but providers {list(providers)} run on "
-                                f"{'the GPU' if on_gpu else 'the CPU'}; give one or make them agree")
-    return list(providers)

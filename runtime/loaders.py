@@ -1,0 +1,85 @@
+"""Loaders: one function per backend that opens it on an export folder (Polygraphy's split:
+loaders find, check and load the files; backends only run).
+
+Each loader takes the folder, its manifest record and the graph contracts, and returns a
+`Loaded`: the backend, plus the limits its files were built for (engines fix the frame size,
+the object count and the bank's slots; graphs take any). `Session.open` calls `load`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ..core import manifest as manifest_io
+from ..core.contracts import GraphSpec
+from .backends import Backend, OnnxRuntimeBackend, TorchBackend
+from .errors import ArtifactMismatch, RuntimeInputError
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadOptions:
+    model: object = None  # the torch backend's hmmn_ref.HMMN
+    providers: Optional[Sequence[str]] = None  # ONNX Runtime's execution providers
+    threads: Optional[int] = None
+    stream: object = None  # TensorRT's CUDA stream
+    device: Optional[str] = None  # 'cpu' or 'cuda' (or a runtime's own device name, e.g. OpenVINO's)
+    compute: Optional[str] = None  # a backend's own compute precision where it has one (OpenVINO: bf16, ...)
+
+
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    backend: Backend
+    size: Optional[Tuple[int, int]] = None  # the only frame size it serves; None: any
+    max_objects: Optional[int] = None  # None: unbounded
+    max_capacity: Optional[int] = None  # most 1/16 slots; None: unbounded
+
+
+Loader = Callable[[str, dict, Mapping[str, GraphSpec], LoadOptions], Loaded]
+
+
+def load_onnxruntime(folder: str, record: dict, specs: Mapping[str, GraphSpec], options: LoadOptions) -> Loaded:
+    providers = ort_providers(options.device, options.providers)
+    return Loaded(OnnxRuntimeBackend(folder, specs, providers, options.threads, graphs=record["graphs"]))
+
+
+def load_tensorrt(folder: str, record: dict, specs: Mapping[str, GraphSpec], options: LoadOptions) -> Loaded:
+    from .tensorrt_backend import TensorRTBackend
+
+    memory = record["memory"]
+    return Loaded(TensorRTBackend(folder, specs, record, options.stream),
+                  size=(record["input"]["height"], record["input"]["width"]),
+                  max_objects=memory["max_objects"], max_capacity=memory["capacity"])
+
+
+def load_torch(folder: str, record: dict, specs: Mapping[str, GraphSpec], options: LoadOptions) -> Loaded:
+    if options.model is None:
+        raise RuntimeInputError("the torch backend needs the PyTorch model: Session.open(..., model=model)")
+    if manifest_io.weights_sha256(options.model) != record["model"]["weights"]["sha256"]:
+        raise ArtifactMismatch(f"the model's weights differ from those {folder!r} was exported from "
+                               f"({record['model']['weights']['source']})")
+    return Loaded(TorchBackend(options.model, specs, record["precision"]["name"], options.device or "cpu"))
+
+
+LOADERS: Dict[str, Loader] = {
+    "torch": load_torch,
+    "onnxruntime": load_onnxruntime,
+    "tensorrt": load_tensorrt,
+}
+
+
+def load(backend: str, folder: str, record: dict, specs: Mapping[str, GraphSpec], options: LoadOptions) -> Loaded:
+    if backend not in LOADERS:
+        raise RuntimeInputError(f"unknown backend {backend!r}; choose one of {tuple(LOADERS)}")
+    return LOADERS[backend](folder, record, specs, options)
+
+
+def ort_providers(device: Optional[str], providers: Optional[Sequence[str]]) -> Optional[List[str]]:
+    """ONNX Runtime's providers for `device`: never a CPU run when CUDA was asked for, or back."""
+    if providers is None:
+        return ["CUDAExecutionProvider"] if device == "cuda" else None
+    on_gpu = any(p in ("CUDAExecutionProvider", "TensorrtExecutionProvider") for p in providers)
+    if device is not None and on_gpu != (device == "cuda"):
+        raise RuntimeInputError(f"device={device!r} but providers {list(providers)} run on "
+                                f"{'the GPU' if on_gpu else 'the CPU'}; give one or make them agree")
+    return list(providers)
