@@ -48,12 +48,42 @@ class ModelChoice:
     max_objects: int = 8  # engines' profile, for on-the-fly TensorRT exports
     threads: Optional[int] = None
     cache: Optional[str] = None  # where on-the-fly exports live
-    device: Optional[str] = None  # 'cpu' or 'cuda'; None: cpu, or cuda for tensorrt
+    device: Optional[str] = None  # 'cpu' or 'cuda'; None: cpu, or cuda for tensorrt; openvino: CPU, GPU, NPU
+    calibration: Optional[str] = None  # openvino int8: a frame folder or video to calibrate on (None: demo videos)
+
+
+# OpenVINO lowers FP32 graphs itself: these precisions name its compute precision, over the
+# FP32 export (runtime/openvino_backend.py holds the precision plan).
+OPENVINO_COMPUTES = ("fp32", "bf16", "int8")
+OPENVINO_DEVICES = ("CPU", "GPU", "NPU")
+
+
+def split_precision(choice: ModelChoice) -> Tuple[Optional[str], Optional[str]]:
+    """-> (the graphs' precision, the backend's compute precision or None). With openvino,
+    bf16 and int8 run on FP32 graphs; elsewhere the precision is the graphs' and there is no
+    compute precision. ModelError for a precision the backend does not have."""
+    precision = choice.precision
+    if choice.backend == "openvino":
+        if precision not in (None,) + OPENVINO_COMPUTES:
+            raise ModelError(f"--precision {precision} with openvino: choose one of {OPENVINO_COMPUTES} (OpenVINO "
+                             "lowers the FP32 graphs itself)")
+        return "fp32", precision or "fp32"
+    if precision in ("bf16", "int8"):
+        raise ModelError(f"--precision {precision} is OpenVINO's: use --backend openvino (the {choice.backend} "
+                         "backend runs fp32 or fp16 graphs)")
+    return precision, None
 
 
 def backend_device(choice: ModelChoice) -> str:
     """-> the device of the session ('cpu' or 'cuda'; Session.open picks ONNX Runtime's provider
-    for it). ModelError when the device cannot serve: nothing is silently moved elsewhere."""
+    for it; for openvino, OpenVINO's device name: CPU, GPU, NPU, GPU.1 ...). ModelError when the
+    device cannot serve: nothing is silently moved elsewhere."""
+    if choice.backend == "openvino":
+        device = (choice.device or "CPU").upper()
+        if device.split(".")[0] not in OPENVINO_DEVICES:
+            raise ModelError(f"--device {choice.device!r} with openvino: choose one of {OPENVINO_DEVICES} "
+                             "(OpenVINO's names; GPU.0, GPU.1 ... for one of several)")
+        return device
     device = choice.device or ("cuda" if choice.backend == "tensorrt" else "cpu")
     if device not in ("cpu", "cuda"):
         raise ModelError(f"--device {device!r}: choose cpu or cuda")
@@ -160,7 +190,8 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
         elif not choice.weights:
             log(f"hmmn-run: no --weights or --artifacts: using {DESCRIPTION}. It segments generated videos; "
                 "for real videos give --weights HMMN_weights.pth")
-        precision = choice.precision or "fp32"
+        precision, compute = split_precision(choice)
+        precision = precision or "fp32"
         capacity = choice.capacity or 48
         device = backend_device(choice)
         if choice.backend == "torch":
@@ -171,9 +202,11 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
             folder = cached_export(choice, config, weights, model, precision, size, capacity, log)
             # The cached graphs serve every mem_every: it is the session's, never read back from a
             # cached manifest (a run with --mem-every 3 must not change later runs' default).
+            if compute == "int8":
+                ensure_int8(folder, choice, log, cached=True)
             session = Session.open(folder, choice.backend, capacity=capacity,
                                    mem_every=choice.mem_every or DEFAULT_MEM_EVERY,
-                                   threads=choice.threads, device=device)
+                                   threads=choice.threads, device=device, compute=compute)
     except (RuntimeInputError, ArtifactMismatch, BackendUnavailable, ValueError) as exc:
         raise ModelError(str(exc)) from None
     return session, _describe(choice, session, source, folder)
@@ -184,14 +217,17 @@ def _from_artifacts(choice: ModelChoice, log):
         record = manifest_io.read_manifest(choice.artifacts)
     except (OSError, ValueError) as exc:
         raise ModelError(f"--artifacts {choice.artifacts!r}: {exc}") from None
-    if choice.precision and choice.precision != record["precision"]["name"]:
-        raise ModelError(f"{choice.artifacts!r} holds {record['precision']['name']} graphs, not {choice.precision}; "
+    precision, compute = split_precision(choice)
+    if precision and precision != record["precision"]["name"]:
+        raise ModelError(f"{choice.artifacts!r} holds {record['precision']['name']} graphs, not {precision}; "
                          "drop --precision or export the precision you want")
     source = record["model"]["weights"]["source"]
     device = backend_device(choice)
     model = torch_model_for(record, choice) if choice.backend == "torch" else None
+    if compute == "int8":
+        ensure_int8(choice.artifacts, choice, log, cached=False)
     session = Session.open(choice.artifacts, choice.backend, model=model, capacity=choice.capacity,
-                           mem_every=choice.mem_every, threads=choice.threads, device=device)
+                           mem_every=choice.mem_every, threads=choice.threads, device=device, compute=compute)
     if source.startswith("golden fill rule"):
         log(f"hmmn-run: {choice.artifacts} was exported from RANDOM weights; the masks are not meaningful")
     return session, _describe(choice, session, source, choice.artifacts)
@@ -213,6 +249,26 @@ def torch_model_for(record: dict, choice: ModelChoice) -> hmmn_ref.HMMN:
                      f"({source}); give them with --weights")
 
 
+def ensure_int8(folder: str, choice: ModelChoice, log: Callable[[str], None], cached: bool) -> None:
+    """OpenVINO's INT8 graphs in `folder`: quantized now (NNCF) when absent from a cache folder;
+    an --artifacts folder is the user's, and is only told how."""
+    from ..export import quantize
+
+    if quantize.int8_ready(folder):
+        return
+    if not cached and choice.calibration is None:
+        raise ModelError(f"{folder!r} has no INT8 graphs for openvino; quantize them once with "
+                         f"hmmn-quantize {folder} (calibrates on the demo videos, or --calibration FRAMES)")
+    log(f"hmmn-run: quantizing the graphs to INT8 once (NNCF) into {folder}/{quantize.INT8_FOLDER} ...")
+    try:
+        quantize.quantize_folder(folder, calibration=choice.calibration, log=log, threads=choice.threads)
+    except quantize.QuantizeError as exc:
+        raise ModelError(str(exc)) from None
+
+
 def _describe(choice: ModelChoice, session: Session, source: str, folder: Optional[str]) -> dict:
-    return {"backend": choice.backend, "device": str(session.device), "precision": session.precision,
+    compute = getattr(session.backend, "compute", None)  # openvino: fp32, bf16, int8 on FP32 graphs
+    extra = {"graph_precision": session.precision} if compute else {}
+    return {**extra, "backend": choice.backend, "device": str(getattr(session.backend, "ov_device", session.device)),
+            "precision": compute or session.precision,
             "config": session.config.name, "weights": source, "graphs": folder, "mem_every": session.mem_every, "capacity": session.capacity}

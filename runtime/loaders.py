@@ -61,10 +61,23 @@ def load_torch(folder: str, record: dict, specs: Mapping[str, GraphSpec], option
     return Loaded(TorchBackend(options.model, specs, record["precision"]["name"], options.device or "cpu"))
 
 
+def load_openvino(folder: str, record: dict, specs: Mapping[str, GraphSpec], options: LoadOptions) -> Loaded:
+    """OpenVINO on its device (options.device: CPU, GPU, NPU; 'cpu' or None is CPU) in
+    options.compute (fp32, bf16, int8; None: fp32), over the folder's FP32 graphs."""
+    from .openvino_backend import OpenVINOBackend
+
+    device = None if options.device in (None, "cpu") else options.device
+    if device == "cuda":
+        raise RuntimeInputError("the openvino backend runs on OpenVINO's devices (CPU, GPU, NPU), not 'cuda'")
+    return Loaded(OpenVINOBackend(folder, specs, device, options.compute or "fp32", options.threads,
+                                  graphs=record["graphs"], record=record))
+
+
 LOADERS: Dict[str, Loader] = {
     "torch": load_torch,
     "onnxruntime": load_onnxruntime,
     "tensorrt": load_tensorrt,
+    "openvino": load_openvino,
 }
 
 

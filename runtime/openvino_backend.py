@@ -1,0 +1,199 @@
+"""OpenVINO backend: the export folder's ONNX graphs (or their INT8 quantization) compiled by
+OpenVINO for its CPU, GPU or NPU device, run on the session's own buffers.
+
+Binding: every input and output is an `openvino.Tensor` wrapping the torch buffer's memory
+(a numpy view, `shared_memory=True`); OpenVINO reads the inputs and writes the outputs in
+place. Nothing is copied per call. The wrappers are cached per buffer (address, shape), so
+a video's frame loop creates none after its first frames.
+
+Shapes: the graphs are dynamic in N, T, H and W. The convolution graphs (encode_query,
+encode_memory, decode: their shapes depend on N, H and W only, fixed for a video) are compiled
+once per shape set, reshaped to it (`static=True`, the default), when a shape set is first
+seen; a video never recompiles after its first frame. match is compiled once, dynamic (its T
+changes every `mem_every` frames until the bank is full). Static is not only an optimisation:
+OpenVINO 2026.4's CPU plugin fails on the dynamic decode graph with more than one object
+(a broadcast Add fused into a convolution: "Can not clone with new dims"), which
+`static=False` shows.
+
+Precision plan (`compute`):
+
+| compute | encode_query, encode_memory, decode | match |
+| --- | --- | --- |
+| fp32 | FP32 (`INFERENCE_PRECISION_HINT f32`: this CPU plugin's default is BF16 where the CPU has it) | FP32 |
+| bf16 | BF16 (OpenVINO keeps its own FP32 islands: softmax, normalisations) | FP32 |
+| int8 | NNCF's INT8 graphs (`export/quantize.py`), the rest BF16 where the device has it | FP32 |
+
+match is FP32 in every plan: its affinities, softmax and top-k scores are the FP32 islands
+(a blanket BF16 hint moved its top-k ranking, 1.2e-1 relative error on the readouts).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+
+from ..core.contracts import GraphSpec
+from .backends import Backend, graph_path
+from .errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
+
+COMPUTES = ("fp32", "bf16", "int8")
+FP32_GRAPHS = ("match",)  # FP32 islands of every plan (see the module's note)
+CONV_GRAPHS = ("encode_query", "encode_memory", "decode")
+INT8_FOLDER = "openvino_int8"  # inside the export folder: NNCF's graphs and quantization.json
+INSTALL = "pip install 'hmmn-deploy[openvino]' (or pip install openvino)"
+_OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+
+
+def import_openvino():
+    try:
+        import openvino
+    except ImportError as exc:
+        raise BackendUnavailable(f"openvino is not installed ({exc}); {INSTALL}") from None
+    return openvino
+
+
+def normalise_device(device: Optional[str]) -> str:
+    """OpenVINO's device name: 'cpu' (torch's spelling) and None are 'CPU'; 'gpu.1' is 'GPU.1'."""
+    if device is None or device.lower() == "cpu":
+        return "CPU"
+    name = device.upper()
+    if name.split(".")[0] not in ("CPU", "GPU", "NPU"):
+        raise RuntimeInputError(f"OpenVINO device {device!r}: choose CPU, GPU or NPU (GPU.0, GPU.1 ... for one of several)")
+    return name
+
+
+def plan(compute: str) -> Dict[str, str]:
+    """graph -> the precision it runs in under `compute` ('int8' graphs run NNCF's model)."""
+    if compute not in COMPUTES:
+        raise RuntimeInputError(f"OpenVINO compute precision {compute!r}: choose one of {COMPUTES}")
+    return {name: ("fp32" if name in FP32_GRAPHS else compute) for name in CONV_GRAPHS + FP32_GRAPHS}
+
+
+def device_supports(core, device: str, compute: str) -> bool:
+    capabilities = set(core.get_property(device, "OPTIMIZATION_CAPABILITIES"))
+    need = {"fp32": "FP32", "bf16": "BF16", "int8": "INT8"}[compute]
+    return need in capabilities
+
+
+class OpenVINOBackend(Backend):
+    """Graphs compiled by OpenVINO; buffers bound in place (see the module's note)."""
+
+    name = "openvino"
+
+    def __init__(
+        self, folder: str, specs: Mapping[str, GraphSpec], device: Optional[str] = None, compute: str = "fp32",
+        threads: Optional[int] = None, graphs: Optional[Mapping[str, dict]] = None, static: bool = True,
+        record: Optional[dict] = None,
+    ) -> None:
+        """graphs: the manifest's `graphs` section (files checked by size and SHA-256 before they
+        load); record: the whole manifest (its precision must be fp32)."""
+        ov = import_openvino()
+        super().__init__(specs, "cpu")  # buffers live in host memory on every OpenVINO device
+        self.ov = ov
+        self.core = ov.Core()
+        self.ov_device = normalise_device(device)
+        self.compute = compute or "fp32"
+        self.plan = plan(self.compute)
+        available = self.core.available_devices
+        if not any(d == self.ov_device or d.split(".")[0] == self.ov_device for d in available):
+            raise BackendUnavailable(f"OpenVINO here has no {self.ov_device} device (it has {available})")
+        if record is not None and record["precision"]["name"] != "fp32":
+            raise RuntimeInputError(f"the openvino backend reads FP32 graphs and lowers them itself (compute "
+                                    f"fp32, bf16 or int8); {folder!r} holds {record['precision']['name']} graphs: "
+                                    "export with --precision fp32")
+        for c in sorted(set(self.plan.values())):
+            if not device_supports(self.core, self.ov_device, c):
+                caps = self.core.get_property(self.ov_device, "OPTIMIZATION_CAPABILITIES")
+                raise RuntimeInputError(f"OpenVINO's {self.ov_device} does not support {c.upper()} here (its "
+                                        f"capabilities: {', '.join(caps)}); choose another precision or device")
+        # INT8 graphs keep their non-quantized operations in BF16 where the device has it.
+        self.int8_rest = "bf16" if device_supports(self.core, self.ov_device, "bf16") else "fp32"
+        self.static = static
+        self.threads = threads
+        self.paths: Dict[str, str] = {}
+        self.models = {}
+        for name in specs:
+            path = self._model_path(folder, name, graphs)
+            try:
+                self.models[name] = self.core.read_model(path)
+            except Exception as exc:  # OpenVINO's own errors
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ArtifactMismatch(f"OpenVINO cannot read {path!r} ({reason}); export again with hmmn-export")
+            self.paths[name] = path
+        self.compiled: Dict[Tuple, object] = {}  # (graph, shapes or None) -> compiled model
+        self.requests: Dict[Tuple, object] = {}  # same key -> its infer request
+        self.wrapped: Dict[Tuple, object] = {}  # (data_ptr, shape, dtype) -> ov.Tensor on that memory
+        for name in specs:  # the dynamic ones now; static ones when their shape set is first seen
+            if not (static and name in CONV_GRAPHS):
+                self._request(name, None)
+
+    # -- files ---------------------------------------------------------------------------------
+    def _model_path(self, folder: str, name: str, graphs: Optional[Mapping[str, dict]]) -> str:
+        onnx_path = graph_path(folder, name, graphs)  # checked against the manifest
+        if self.plan.get(name) != "int8":
+            return onnx_path
+        from ..export import quantize
+
+        return quantize.int8_graph(folder, name, graphs)
+
+    # -- compilation ---------------------------------------------------------------------------
+    def config(self, name: str) -> dict:
+        precision = self.plan[name]
+        if precision == "int8":
+            precision = self.int8_rest
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": _OV_PRECISION[precision]}
+        if self.threads and self.ov_device == "CPU":
+            config["INFERENCE_NUM_THREADS"] = int(self.threads)
+        if self.ov_device != "CPU" and precision == "fp32":
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        return config
+
+    def _request(self, name: str, shapes: Optional[Tuple]):
+        key = (name, shapes)
+        request = self.requests.get(key)
+        if request is None:
+            model = self.models[name]
+            if shapes is not None:
+                model = model.clone()
+                model.reshape({inp.get_any_name(): list(shape) for inp, shape in zip(model.inputs, shapes)})
+            compiled = self.core.compile_model(model, self.ov_device, self.config(name))
+            self.compiled[key] = compiled
+            request = self.requests[key] = compiled.create_infer_request()
+        return request
+
+    def _tensor(self, t: torch.Tensor):
+        key = (t.data_ptr(), tuple(t.shape), t.dtype)
+        wrapped = self.wrapped.get(key)
+        if wrapped is None:
+            if len(self.wrapped) > 512:  # buffers of ended videos: forget them
+                self.wrapped.clear()
+            wrapped = self.wrapped[key] = self.ov.Tensor(t.numpy(), shared_memory=True)
+        return wrapped
+
+    def _run(self, graph, inputs, outputs) -> None:
+        spec = self.specs[graph]
+        shapes = None
+        if self.static and graph in CONV_GRAPHS:
+            shapes = tuple(tuple(inputs[s.name].shape) for s in spec.inputs)
+        request = self._request(graph, shapes)
+        for tensors in (inputs, outputs):
+            for name, t in tensors.items():
+                request.set_tensor(name, self._tensor(t))
+        request.infer()
+        # OpenVINO writes into the given output tensors; a plugin that cannot (and reallocates)
+        # would leave the buffers stale: check the memory is still the buffers'.
+        for name, t in outputs.items():
+            out = request.get_tensor(name)
+            if out.data.ctypes.data != t.data_ptr():
+                np.copyto(t.numpy(), out.data.reshape(tuple(t.shape)))
+
+
+def describe_plan(compute: str) -> str:
+    return ", ".join(f"{g} {p}" for g, p in plan(compute).items())
+
+
+def int8_available(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, INT8_FOLDER, "quantization.json"))
