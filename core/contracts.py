@@ -127,6 +127,14 @@ class GraphSpec:
     def output_names(self) -> List[str]:
         return [s.name for s in self.outputs]
 
+    def io_mismatch(self, input_names: Sequence[str], output_names: Sequence[str]) -> str:
+        """What differs between a graph file's I/O names and the contract's ('' when nothing)."""
+        if list(input_names) != self.input_names:
+            return f"{self.name}: inputs {list(input_names)}, contract {self.input_names}"
+        if list(output_names) != self.output_names:
+            return f"{self.name}: outputs {list(output_names)}, contract {self.output_names}"
+        return ""
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,

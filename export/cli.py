@@ -28,8 +28,9 @@ from . import manifest, tensorrt_step
 from ..core.contracts import GRAPH_NAMES, PRECISIONS, graph_specs
 from ..core.graphs import build_graph
 from .onnx_export import OPSET, ExportError, export_graph
-from .ort_runner import OrtGraphs
-from .validate import OutputCheck, case_dims, reference_cases, sample_clip, validate_graph, validate_video
+from ..runtime.backends import OnnxRuntimeBackend
+from ..runtime.errors import ArtifactMismatch
+from .validate import NameMismatch, OutputCheck, case_dims, reference_cases, sample_clip, validate_graph, validate_video
 
 # The teacher-forced video check, (decision margin, minimum mask agreement on the pixels the
 # reference decides by more than the margin). FP32 graphs must reproduce hmmn_ref: a margin
@@ -193,7 +194,7 @@ def run_export(args, model: hmmn_ref.HMMN, out: str, work: str, builder) -> int:
     audit_ok, network_record = tensorrt_step.verdict(work, specs, args.precision, flavor, log)
 
     log(f"validation on ONNX Runtime (CPU) against hmmn_ref at {args.size[0]}x{args.size[1]}:")
-    checks, video = validate_all(args, model, specs, work)
+    checks, video = validate_all(args, model, specs, work, graph_files)
     validation_ok = all(c.passed for c in checks) and video.passed
 
     engine_info = tensorrt_step.not_built("not requested (--engines)")
@@ -228,11 +229,14 @@ def run_export(args, model: hmmn_ref.HMMN, out: str, work: str, builder) -> int:
     return exit_code
 
 
-def validate_all(args, model, specs, work):
+def validate_all(args, model, specs, work, graph_files):
     frames, labels = sample_clip(*args.size, num_frames=args.check_frames)
     inputs, expected = reference_cases(model, frames, labels[0])
     dims = case_dims(labels[0], num_objects=int(labels[0].max()))
-    run = OrtGraphs(work, specs)
+    try:  # the runtime's own loader and backend: what hmmn-run will use on these files
+        run = OnnxRuntimeBackend(work, specs, graphs=graph_files)
+    except ArtifactMismatch as exc:
+        raise NameMismatch(str(exc)) from None
     checks: List[OutputCheck] = []
     for name in GRAPH_NAMES:
         for check in validate_graph(specs[name], run, inputs[name], expected[name], dims):
@@ -241,7 +245,7 @@ def validate_all(args, model, specs, work):
     log(f"  running the chained graphs over a {args.check_frames}-frame clip (teacher-forced) ...")
     margin, min_agreement = VIDEO_GATES[args.precision]
     video = validate_video(model, run, frames, labels[0], args.mem_every, min_agreement=min_agreement, margin=margin,
-                           measure_floor=args.precision == "fp32")  # the FP16 gate is against FP32, not rounding
+                           measure_floor=args.precision == "fp32", precision=args.precision)  # the FP16 gate is against FP32, not rounding
     label = "FP16 plan vs FP32 hmmn_ref" if args.precision == "fp16" else "chained graphs vs hmmn_ref.run_video"
     log("  " + video.line(label))
     return checks, video

@@ -2,7 +2,8 @@
 
 Each graph runs on inputs made by hmmn_ref's own stages (a generated clip at the export size),
 and every output is compared with what hmmn_ref computes for it, with the contract's
-tolerance. Then the four graphs, chained, are compared with `hmmn_ref.run_video`.
+tolerance. Then the four graphs, chained by the runtime's own Session (teacher-forced), are
+compared with `hmmn_ref.run_video`. Graphs run on a runtime backend (ONNX Runtime here).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from hmmn_ref.errors import HMMNError
 from hmmn_ref.sample_video import make_sample_video
 from hmmn_ref.video import grid_16, one_hot, object_labels, pad, padding_for, stack_slots
 
-from .chain import GraphRunner, run_graphs
 from ..core.contracts import GraphSpec, dim_values
+from ..runtime.backends import TORCH_DTYPES, Backend
+from ..runtime.session import Session
 
 
 class ValidationError(HMMNError, ValueError):
@@ -107,10 +109,9 @@ class VideoCheck:
 
 
 def check_names(spec: GraphSpec, input_names: List[str], output_names: List[str]) -> None:
-    if list(input_names) != spec.input_names:
-        raise NameMismatch(f"{spec.name}: inputs {list(input_names)}, contract {spec.input_names}")
-    if list(output_names) != spec.output_names:
-        raise NameMismatch(f"{spec.name}: outputs {list(output_names)}, contract {spec.output_names}")
+    mismatch = spec.io_mismatch(input_names, output_names)
+    if mismatch:
+        raise NameMismatch(mismatch)
 
 
 def compare_outputs(
@@ -216,12 +217,19 @@ def reference_cases(model: hmmn_ref.HMMN, frames: torch.Tensor, first_mask: torc
 
 
 def validate_graph(
-    spec: GraphSpec, run: GraphRunner, inputs: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray],
+    spec: GraphSpec, backend: Backend, inputs: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray],
     dims: Mapping[str, int],
 ) -> List[OutputCheck]:
-    """Run one graph on the reference inputs (cast to the contract's dtypes) and compare."""
-    feeds = {s.name: np.ascontiguousarray(inputs[s.name].astype(s.dtype)) for s in spec.inputs}
-    return compare_outputs(spec, run(spec.name, feeds), expected, dims)
+    """Run one graph on the reference inputs (cast to the contract's dtypes) and compare. The
+    backend writes into buffers of the contract's shapes; a graph that cannot fails every output."""
+    feeds = {s.name: torch.from_numpy(np.ascontiguousarray(inputs[s.name].astype(s.dtype))) for s in spec.inputs}
+    outputs = {s.name: torch.zeros(s.shape(dims), dtype=TORCH_DTYPES[s.dtype]) for s in spec.outputs}
+    try:
+        backend.run(spec.name, feeds, outputs)
+    except Exception as exc:  # ONNX Runtime's errors have no common base; the message is the finding
+        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return [OutputCheck(spec.name, s.name, float("nan"), "runs", False, problem) for s in spec.outputs]
+    return compare_outputs(spec, {k: v.numpy() for k, v in outputs.items()}, expected, dims)
 
 
 def case_dims(first_mask: torch.Tensor, num_objects: int, slots: int = 2) -> Dict[str, int]:
@@ -230,21 +238,24 @@ def case_dims(first_mask: torch.Tensor, num_objects: int, slots: int = 2) -> Dic
 
 
 def validate_video(
-    model: hmmn_ref.HMMN, run: GraphRunner, frames: torch.Tensor, first_mask: torch.Tensor,
+    model: hmmn_ref.HMMN, backend: Backend, frames: torch.Tensor, first_mask: torch.Tensor,
     mem_every: int = 5, min_agreement: float = 0.999, margin: float = 1e-3, measure_floor: bool = True,
+    precision: str = "fp32",
 ) -> VideoCheck:
-    """Teacher-forced comparison of the chained graphs with run_video: frame t-1 is memorised
-    with hmmn_ref's own probabilities and read with hmmn_ref's own tracking maps, so a rounding
-    difference on one frame (a near-tie of the flow argmax, say) does not compound (spec 7).
-    With `measure_floor`, an agreement below `min_agreement` is set beside hmmn_ref's own
-    agreement with itself on invisibly perturbed frames (one more reference run)."""
+    """Teacher-forced comparison of the runtime (a Session on `backend`) with run_video: frame
+    t-1 is memorised with hmmn_ref's own probabilities and read with hmmn_ref's own tracking
+    maps, so a rounding difference on one frame (a near-tie of the flow argmax, say) does not
+    compound (spec 7). With `measure_floor`, an agreement below `min_agreement` is set beside
+    hmmn_ref's own agreement with itself on invisibly perturbed frames (one more reference run)."""
     tracks_log: List[torch.Tensor] = []
     reference = hmmn_ref.run_video(model, frames, first_mask, mem_every, tracks_log=tracks_log)
     labels = object_labels(first_mask.numpy())
     first = one_hot(first_mask, labels)
     teacher = torch.cat([first[None], torch.softmax(reference, 1)])
-    got = run_graphs(run, frames.numpy(), first.numpy(), mem_every, teacher=teacher.numpy(),
-                     teacher_tracks=[tr.numpy() for tr in tracks_log])
+    session = Session(backend, model.config, precision, mem_every, capacity=int(frames.shape[0]) + 1)
+    state = session.start(frames[0], first_mask, probs=teacher[0])
+    got = np.stack([session.step(state, frames[t], teacher=teacher[t], teacher_tracks=tracks_log[t - 1],
+                                 outputs=("logits",)).logits for t in range(1, frames.shape[0])])
     ref = reference.numpy()
     p_got = torch.softmax(torch.from_numpy(got), 1).numpy()
     p_ref = teacher[1:].numpy()

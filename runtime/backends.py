@@ -177,6 +177,11 @@ class OnnxRuntimeBackend(Backend):
             except Exception as exc:  # ONNX Runtime's own errors (invalid graph, ...) have no common base
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ArtifactMismatch(f"ONNX Runtime cannot load {path!r} ({reason}); export again with hmmn-export")
+            session = self.sessions[name]
+            mismatch = specs[name].io_mismatch([i.name for i in session.get_inputs()],
+                                               [o.name for o in session.get_outputs()])
+            if mismatch:
+                raise ArtifactMismatch(f"{path!r} does not follow the contract ({mismatch}); export again with hmmn-export")
             self.paths[name] = path
         self._np_dtype = {torch.float32: "float32", torch.float16: "float16", torch.int32: "int32"}
 

@@ -179,10 +179,14 @@ class Session:
     def _new_group(self, state: VideoState, labels: List[int], start: int) -> GroupBank:
         return GroupBank(labels, start, self.capacity, self.mem_every, self.specs, state.dims, self.device)
 
-    def step(self, state: VideoState, frame, *, teacher=None, outputs: Sequence[str] = ("labels",)) -> StepResult:
-        """Segment the next frame. teacher: optional float32 [N+1, H0, W0] probabilities of this
-        frame to memorise instead of the prediction (as hmmn_ref.run_video's teacher).
-        outputs: any of 'labels', 'probs', 'logits'."""
+    def step(self, state: VideoState, frame, *, teacher=None, teacher_tracks=None,
+             outputs: Sequence[str] = ("labels",)) -> StepResult:
+        """Segment the next frame. outputs: any of 'labels', 'probs', 'logits'.
+        Teacher forcing (hmmn-export's video check holds the graphs to hmmn_ref frame by frame):
+        teacher, optional float32 [N+1, H0, W0] probabilities of this frame to memorise instead
+        of the prediction (hmmn_ref.run_video's teacher); teacher_tracks, optional integer
+        [N, P, hw] tracking maps of the P kept slots to read instead of the bank's own
+        (run_video's tracks_log entry for this frame; one object group only)."""
         if not isinstance(state, VideoState) or state.session is not self:
             raise RuntimeInputError("step() needs the VideoState that this session's start() returned")
         unknown = set(outputs) - {"labels", "probs", "logits"}
@@ -190,6 +194,7 @@ class Session:
             raise RuntimeInputError(f"unknown outputs {sorted(unknown)}; choose labels, probs, logits")
         # Check everything before the state moves on.
         teacher_probs = None if teacher is None else self._teacher(state, teacher, state.probs.shape[0])
+        forced_tracks = None if teacher_tracks is None else self._teacher_tracks(state, teacher_tracks)
         section = self._section
         with section("upload"):
             write_frame(frame, state.frame_cur, state.size, state.pad)
@@ -204,6 +209,9 @@ class Session:
             offset += n
         with section("encode_query"):  # 2. query features of frame t
             self.backend.run("encode_query", {"frame": state.frame_cur}, state.query)
+        if forced_tracks is not None:
+            group = state.groups[0]
+            group.tracks[: group.permanent].copy_(forced_tracks)
         offset = 0
         for group in state.groups:  # 3. read each group's memory into its objects' readout rows
             n = len(group.labels)
@@ -229,6 +237,20 @@ class Session:
             state.objects_sum.copy_(state.probs[1:].sum(dim=0, keepdim=True))
         with section("download"):
             return self._result(state, outputs)
+
+    def _teacher_tracks(self, state: VideoState, tracks) -> torch.Tensor:
+        """[N, P, hw] (run_video's layout) -> [P, N, h, w] int32 (the bank's), checked."""
+        if len(state.groups) != 1:
+            raise RuntimeInputError("teacher_tracks forces one object group's maps; this video has "
+                                    f"{len(state.groups)} groups")
+        group = state.groups[0]
+        n, p = len(group.labels), group.permanent
+        h, w = group.tracks.shape[-2:]
+        tracks = torch.as_tensor(np.asarray(tracks) if not isinstance(tracks, torch.Tensor) else tracks)
+        if tuple(tracks.shape) != (n, p, h * w) or tracks.is_floating_point():
+            raise RuntimeInputError(f"teacher_tracks must be integer [N, P, hw] = {(n, p, h * w)} (the kept slots "
+                                    f"read this frame), got {tracks.dtype} {tuple(tracks.shape)}")
+        return tracks.permute(1, 0, 2).reshape(p, n, h, w).to(device=self.device, dtype=torch.int32)
 
     def _section(self, name: str):
         return contextlib.nullcontext() if self.timer is None else self.timer.section(name)

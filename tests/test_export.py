@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import onnx
 import pytest
 import torch
@@ -12,9 +13,9 @@ import torch
 import hmmn_ref
 from hmmn_deploy.core import contracts
 from hmmn_deploy.export import audit, cli, engines, manifest, validate
-from hmmn_deploy.export.chain import run_graphs
 from hmmn_deploy.export.onnx_export import graph_io
-from hmmn_deploy.export.ort_runner import OrtGraphs
+from hmmn_deploy.runtime import Session
+from hmmn_deploy.runtime.backends import Backend, OnnxRuntimeBackend
 
 from conftest import engines_buildable
 
@@ -80,7 +81,7 @@ def test_onnx_io_follows_the_contract(small_fp32, small_fp16):
 def test_one_export_serves_other_sizes_and_object_counts(small_fp32):
     """The graphs have dynamic N, T, H, W: a 3-object clip of another size, chained, matches run_video."""
     model = hmmn_ref.fill_golden_weights(hmmn_ref.HMMN(hmmn_ref.SMALL))
-    run = OrtGraphs(str(small_fp32), contracts.graph_specs(hmmn_ref.SMALL, "fp32"))
+    run = OnnxRuntimeBackend(str(small_fp32), contracts.graph_specs(hmmn_ref.SMALL, "fp32"))
     frames, labels = validate.sample_clip(112, 150, num_frames=8, num_objects=3, seed=4)
     check = validate.validate_video(model, run, frames, labels[0], mem_every=2)
     assert check.passed, check.line()
@@ -91,7 +92,7 @@ def test_rounding_floor_is_measured_only_below_the_gate_and_still_catches_broken
     """Below min_agreement the check runs hmmn_ref against itself on frames moved by +-1e-6 and
     passes only at or above that floor; a graph that is really wrong fails all the same."""
     model = hmmn_ref.fill_golden_weights(hmmn_ref.HMMN(hmmn_ref.SMALL))
-    run = OrtGraphs(str(small_fp32), contracts.graph_specs(hmmn_ref.SMALL, "fp32"))
+    run = OnnxRuntimeBackend(str(small_fp32), contracts.graph_specs(hmmn_ref.SMALL, "fp32"))
     frames, labels = validate.sample_clip(96, 128, num_frames=4, seed=3)
     plain = validate.validate_video(model, run, frames, labels[0], mem_every=2)
     assert plain.passed and plain.floor_agreement is None and len(plain.frame_agreement) == 3
@@ -102,25 +103,48 @@ def test_rounding_floor_is_measured_only_below_the_gate_and_still_catches_broken
     assert strict.passed == (strict.decided_agreement >= strict.floor_agreement)
     assert "rounding floor" in strict.line() or "further off" in strict.line()
 
-    def broken(name, feeds):  # decode favours object 1 by 2 nats: a real bug, far past rounding
-        outputs = run(name, feeds)
-        if name == "decode":
-            outputs = dict(outputs, logits=outputs["logits"].copy())
-            outputs["logits"][1] += 2.0
-        return outputs
+    class Broken(Backend):  # decode favours object 1 by 2 nats: a real bug, far past rounding
+        def _run(self, graph, inputs, outputs):
+            run._run(graph, inputs, outputs)
+            if graph == "decode":
+                outputs["logits"][1] += 2.0
 
+    broken = Broken(run.specs, run.device)
     wrong = validate.validate_video(model, broken, frames, labels[0], mem_every=2)
     assert wrong.floor_agreement is not None and wrong.decided_agreement < 0.95
     assert not wrong.passed and not wrong.at_floor and "further off" in wrong.line()
 
 
-def test_free_running_chain_equals_run_video_on_the_small_model(small_fp32):
+def test_free_running_session_equals_run_video_on_the_small_model(small_fp32):
+    """Without teacher forcing, the runtime's own loop over the exported graphs is run_video."""
     model = hmmn_ref.fill_golden_weights(hmmn_ref.HMMN(hmmn_ref.SMALL))
-    run = OrtGraphs(str(small_fp32), contracts.graph_specs(hmmn_ref.SMALL, "fp32"))
     frames, labels = validate.sample_clip(96, 128, num_frames=9, seed=2)
     reference = hmmn_ref.run_video(model, frames, labels[0], mem_every=3).numpy()
-    got = run_graphs(run, frames.numpy(), hmmn_ref.one_hot(labels[0], [1, 2]).numpy(), mem_every=3)
+    session = Session.open(str(small_fp32), "onnxruntime", mem_every=3)
+    state = session.start(frames[0], labels[0])
+    got = np.stack([session.step(state, frames[t], outputs=("logits",)).logits for t in range(1, 9)])
     assert (got.argmax(1) == reference.argmax(1)).mean() >= 0.999
+
+
+def test_teacher_tracks_are_checked_and_force_the_bank(small_fp32):
+    """The hook the export's video check uses: wrong shapes are refused; the given maps are read.
+    (At 160x224 the kernel is narrow enough on the 10x14 grid for the maps to matter.)"""
+    session = Session.open(str(small_fp32), "onnxruntime", mem_every=1)
+    frames, labels = validate.sample_clip(160, 224, num_frames=4, seed=5)
+    hw = 10 * 14
+    state = session.start(frames[0], labels[0])
+    session.step(state, frames[1])  # frame 0 kept: one permanent slot from now on
+    with pytest.raises(Exception, match=r"teacher_tracks must be integer \[N, P, hw\] = \(2, 1, 140\)"):
+        session.step(state, frames[2], teacher_tracks=np.zeros((2, 2, hw), np.int64))
+    own = state.groups[0].tracks[:1].permute(1, 0, 2, 3).reshape(2, 1, hw).clone()  # the bank's maps, [N, P, hw]
+    other = torch.randint(0, hw, (2, 1, hw), generator=torch.Generator().manual_seed(0))
+    logits = {}
+    for name, tracks in (("free", None), ("own", own), ("other", other)):
+        again = session.start(frames[0], labels[0])
+        session.step(again, frames[1])
+        logits[name] = session.step(again, frames[2], teacher_tracks=tracks, outputs=("logits",)).logits
+    np.testing.assert_array_equal(logits["own"], logits["free"])  # forcing the bank's own maps changes nothing
+    assert np.abs(logits["other"] - logits["free"]).max() > 1e-2  # other maps are read
 
 
 def test_fp16_effect_is_measured_and_printed(small_fp16, capsys):
@@ -137,7 +161,7 @@ def test_validation_names_a_wrong_graph(small_fp32, tmp_path):
     frames, labels = validate.sample_clip(96, 128, num_frames=3)
     inputs, expected = validate.reference_cases(model, frames, labels[0])
     dims = validate.case_dims(labels[0], 2)
-    run = OrtGraphs(str(small_fp32), specs)
+    run = OnnxRuntimeBackend(str(small_fp32), specs)
     other = hmmn_ref.HMMN(hmmn_ref.SMALL)  # default initialisation: different weights
     with torch.no_grad():
         _, bad_expected = validate.reference_cases(other, frames, labels[0])
