@@ -1,13 +1,19 @@
 """`hmmn-bench`: per-stage latency of the runtime, against the public code's way of running.
 
     hmmn-bench --size 480x854 --objects 2 --frames 10 --compare --json
+    hmmn-bench --random-weights --config paper --compare \
+        --run onnxruntime:fp32 openvino:fp32 openvino:bf16 openvino:int8
 
 Warm-up frames, then timed frames; per stage the median, p90, p99, min and max; frames per
 second; memory; FLOPs per frame counted from the graphs and the rate achieved. `--compare`
 runs every backend / precision asked for and the baseline (hmmn_ref's eager loop, the public
 evaluation protocol) in one process, interleaved frame by frame, prints speed ratios against
-the baseline and checks that the masks agree. `--json` prints one JSON object on standard
-output; everything else goes to standard error.
+the baseline and checks that the masks agree. `--run BACKEND:PRECISION ...` names the runs
+one by one (openvino's precisions: fp32, bf16, int8 on the FP32 graphs); `--backend` x
+`--precision` is the cross product, without the pairs a backend does not have. The rate of each
+stage is given against the CPU's peak for the run's precision (bench/machine.py: computed per
+microarchitecture, and a matrix-product probe beside it). `--json` prints one JSON object on
+standard output; everything else goes to standard error.
 """
 
 from __future__ import annotations
@@ -42,10 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--random-weights", action="store_true", help="random weights (golden fill rule)")
     p.add_argument("--config", choices=("paper", "small"), help="with --weights / --random-weights (default paper)")
     p.add_argument("--backend", nargs="+", choices=BACKENDS, default=["onnxruntime"])
-    p.add_argument("--precision", nargs="+", choices=("fp32", "fp16"), default=None,
-                   help="default fp32 (or the artifacts' precision)")
-    p.add_argument("--device", choices=("cpu", "cuda"),
-                   help="where torch / onnxruntime and the baseline run (default cpu; tensorrt: cuda)")
+    p.add_argument("--precision", nargs="+", choices=PRECISIONS, default=None,
+                   help="default fp32 (or the artifacts' precision); bf16 and int8 are openvino's")
+    p.add_argument("--run", nargs="+", metavar="BACKEND:PRECISION", type=parse_run,
+                   help="the runs one by one, e.g. onnxruntime:fp32 openvino:bf16 (instead of --backend x --precision)")
+    p.add_argument("--device", choices=("cpu", "cuda", "CPU", "GPU", "NPU"),
+                   help="where torch / onnxruntime and the baseline run (default cpu; tensorrt: cuda); "
+                        "openvino's device (CPU, GPU, NPU; cpu is CPU)")
+    p.add_argument("--no-probe", action="store_true", help="skip the matrix-product probe of the CPU's rate")
     p.add_argument("--size", type=parse_size, default=(480, 854), help="frame size HxW (default 480x854)")
     p.add_argument("--objects", type=int, default=2)
     p.add_argument("--frames", type=int, default=10, help="timed frames (default 10)")
@@ -64,6 +74,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime (default: all cores)")
     p.add_argument("--cache", help="folder for graphs exported on the fly")
     return p
+
+
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+
+
+def parse_run(text: str):
+    backend, _, precision = text.partition(":")
+    if backend not in BACKENDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: backend {backend!r} is not one of {BACKENDS}")
+    if precision and precision not in PRECISIONS:
+        raise argparse.ArgumentTypeError(f"{text!r}: precision {precision!r} is not one of {PRECISIONS}")
+    return backend, precision or None
+
+
+def run_pairs(args) -> list:
+    """-> [(backend, precision or None)]: --run as given, else --backend x --precision without the
+    pairs a backend does not have (bf16 / int8 are openvino's; openvino has no fp16)."""
+    if args.run:
+        return list(args.run)
+    pairs = []
+    for backend in args.backend:
+        for precision in args.precision or [None]:
+            if precision in ("bf16", "int8") and backend != "openvino" or precision == "fp16" and backend == "openvino":
+                log(f"hmmn-bench: {backend} has no {precision}: skipped")
+                continue
+            pairs.append((backend, precision))
+    return pairs
 
 
 def load_frames(args):
@@ -93,16 +130,20 @@ def load_frames(args):
 
 def build_runs(args, frames, mask) -> list:
     runs = []
-    precisions = args.precision or [None]
-    for backend in args.backend:
-        for precision in precisions:
-            choice = ModelChoice(backend=backend, precision=precision, config=args.config, weights=args.weights,
-                                 random_weights=args.random_weights, artifacts=args.artifacts,
-                                 mem_every=args.mem_every, capacity=args.capacity, threads=args.threads,
-                                 cache=args.cache, device=args.device)
-            session, described = open_session(choice, frames.shape[1:3], log)
-            name = f"{backend} {session.precision}"
-            runs.append(SessionRun(name, session, backend, session.precision, described["graphs"]))
+    for backend, precision in run_pairs(args):
+        device = args.device
+        if backend == "openvino" and device in ("cpu", None):
+            device = None  # OpenVINO's CPU
+        elif backend != "openvino" and device in ("CPU", "GPU", "NPU"):
+            device = "cpu" if device == "CPU" else None
+        choice = ModelChoice(backend=backend, precision=precision, config=args.config, weights=args.weights,
+                             random_weights=args.random_weights, artifacts=args.artifacts,
+                             mem_every=args.mem_every, capacity=args.capacity, threads=args.threads,
+                             cache=args.cache, device=device)
+        session, described = open_session(choice, frames.shape[1:3], log)
+        compute = described["precision"]  # openvino: its compute precision on the FP32 graphs
+        name = f"{backend} {compute}"
+        runs.append(SessionRun(name, session, backend, compute, described["graphs"]))
     if args.compare:
         # The baseline runs where the sessions do: on the GPU when any backend is on one.
         on_gpu = any(r.session.device.type == "cuda" for r in runs)
@@ -183,7 +224,7 @@ def report(args, runs, masks, threads: int, objects: int) -> dict:
         entry["mask_agreement"] = round(100 * float(np.mean(same)), 4)
     base = entries[0]["median_ms"]
     ratios = {e["name"]: round(base / e["median_ms"], 3) for e in entries[1:]} if args.compare else {}
-    machine_info = machine.describe(threads)
+    machine_info = machine.describe(threads, probe=not getattr(args, "no_probe", False))
     machine_info["peak_host_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     settings = {"size": list(args.size), "objects": objects, "frames": args.frames, "warmup": args.warmup,
                 "mem_every": args.mem_every, "interleaved": True, "mask_reference": reference}
@@ -191,20 +232,34 @@ def report(args, runs, masks, threads: int, objects: int) -> dict:
 
 
 def print_table(result: dict) -> None:
-    peak = result["machine"].get("cpu_peak_gflops_estimate")
+    peaks = result["machine"].get("cpu_peak_gflops") or {}
     log("")
     log(f"{'run':<32} {'median ms':>10} {'p90':>9} {'min':>9} {'max':>9} {'fps':>7} {'GFLOP/s':>8} "
         f"{'state MB':>9} {'agree %':>8} {'speed-up':>8}")
     for e in result["runs"]:
         ratio = result["ratios"].get(e["name"])
+        peak = peaks.get(e.get("precision"), peaks.get("fp32"))
         log(f"{e['name']:<32} {e['median_ms']:>10.1f} {e['p90_ms']:>9.1f} {e['min_ms']:>9.1f} {e['max_ms']:>9.1f} "
             f"{e['fps']:>7.3f} {e.get('achieved_gflops', float('nan')):>8.1f} "
             f"{e['peak_mem_mb'] if e['peak_mem_mb'] is not None else '-':>9} {e['mask_agreement']:>8.3f} "
             f"{(f'{ratio:.2f}x' if ratio else '-'):>8}")
         for stage, s in e["stages"].items():
             rate = s.get("achieved_gflops")
-            share = f"{rate / peak * 100:.0f}% of peak" if rate and peak else ""
+            stage_peak = peaks.get("fp32") if stage == "match" else peak
+            share = f"{rate / stage_peak * 100:.1f}% of {e.get('precision') if stage != 'match' else 'fp32'} peak" \
+                if rate and stage_peak else ""
             log(f"    {stage:<28} {s['median_ms']:>10.1f} {s['p90_ms']:>9.1f} {s['min_ms']:>9.1f} {s['max_ms']:>9.1f}"
                 f" {'':>7} {rate if rate else '':>8} {share}")
-    if peak:
-        log(f"(CPU peak estimate {peak} GFLOP/s: {result['machine']['threads']} threads x clock x FP32 FLOPs/cycle)")
+    m = result["machine"]
+    if peaks.get("fp32"):
+        per_cycle = m.get("ops_per_cycle_per_core", {})
+        log(f"(CPU peak per precision, {m['threads']} threads x {m.get('clock_ghz')} GHz ({m.get('clock_source')}) x "
+            f"operations per cycle per core of {m.get('microarchitecture')}: "
+            + ", ".join(f"{p} {per_cycle.get(p)} -> {v} GFLOP/s" for p, v in peaks.items())
+            + "; each stage's % is against its run's precision, match always against FP32, which it runs in)")
+    if m.get("matmul_probe_gflops"):
+        log(f"(matrix-product probe, torch {m.get('torch')}, 2048x2048, best of 3: "
+            + ", ".join(f"{p} {v} GFLOP/s" for p, v in m["matmul_probe_gflops"].items()) + ")")
+    if m.get("load_average"):
+        log(f"(load average when the report was made: {' '.join(str(x) for x in m['load_average'])}; "
+            f"{m.get('cpu_count')} CPUs)")
