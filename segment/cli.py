@@ -12,6 +12,7 @@ folder (or OUT locked by another run); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from typing import List, Optional
@@ -22,6 +23,7 @@ from hmmn_ref.video import cells_16
 from ..runtime import BACKENDS
 from ..runtime.errors import RuntimeInputError
 from ..models import ModelChoice, ModelError, open_session
+from ..models.working_size import WorkingSize, WorkingSizeError, parse_trained_sizes
 from .outdir import OutputError, OutputFolder, is_done
 from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import InputError, discover
@@ -29,6 +31,12 @@ from .summary import failed_record, load_summary, write_summary
 
 
 DEMO_SEED, DEMO_FRAMES, DEMO_SIZE = 4242, 24, (96, 128)  # the demo model works at its training size
+NATIVE = "native"  # --size native: every video at its own size, whatever the weights' record says
+
+
+def size_option(text: str):
+    """--size: HxW, or 'native' (the frames' own size)."""
+    return NATIVE if text.strip().lower() == NATIVE else parse_size(text)
 
 
 def log(message: str) -> None:
@@ -55,7 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model configuration of --weights / --random-weights (default paper; the demo model is small)")
     p.add_argument("--mem-every", type=int, help="keep every N-th frame in memory (default 5)")
     p.add_argument("--capacity", type=int, help="1/16 memory slots per object group (default 48, or the artifacts')")
-    p.add_argument("--size", type=parse_size, help="process frames at HxW (masks are written at the frames' size)")
+    p.add_argument("--size", type=size_option,
+                   help="process frames at HxW, or 'native' at their own size (masks are written at the frames' size; "
+                        "default: a size the model was trained at when its weights' record gives them, as the "
+                        "built-in model's does, else the frames' own)")
     p.add_argument("--imageset", help="DAVIS image set, e.g. 2017/val (default: every sequence)")
     p.add_argument("--sequences", nargs="+", help="only these sequences of a dataset")
     p.add_argument("--overlay", action="store_true", help="also write OUT/overlays/<sequence>.mp4")
@@ -142,17 +153,29 @@ def run(args, out: str) -> int:
     choice = ModelChoice(backend=args.backend, precision=args.precision, config=args.config, weights=args.weights,
                          random_weights=args.random_weights, artifacts=args.artifacts, mem_every=args.mem_every,
                          capacity=args.capacity, threads=args.threads, cache=args.cache, device=args.device)
-    # Engines are built for one size: the processing size, or the first video's own.
-    engine_size = args.size or (first_frame_size(todo[0]) if args.backend == "tensorrt" else None)
+    fixed = args.size if isinstance(args.size, tuple) else None
+    try:
+        working = working_size(args) if args.size is None else None
+    except WorkingSizeError as exc:
+        log(f"hmmn-run: error: {exc}")
+        return 2
+    first_size = first_frame_size(todo[0]) if working or (args.backend == "tensorrt" and not fixed) else None
+    # Engines are built for one size: the processing size of the first video.
+    engine_size = fixed or (((working and working.size_for(first_size)) or first_size)
+                            if args.backend == "tensorrt" else None)
     try:
         session, described = open_session(choice, engine_size, log)
     except ModelError as exc:
         log(f"hmmn-run: error: {exc}")
         return 2
-    check_size(args.size, session.config)
-    summary.update({"input": os.path.abspath(args.input), "kind": data.kind, **described})
-    options = SequenceOptions(size=args.size, skip_bad_frames=args.skip_bad_frames, save_probs=args.save_probs,
-                              overlay=args.overlay, strict=args.strict)
+    check_size(fixed, session.config)
+    if working:
+        working = dataclasses.replace(working, min_cells=session.config.min_cells_16)
+        log_working_size(working, first_size, described["weights"])
+    summary.update({"input": os.path.abspath(args.input), "kind": data.kind, **described,
+                    "working_size": describe_size(args.size, working)})
+    options = SequenceOptions(size=fixed, working_size=working, skip_bad_frames=args.skip_bad_frames,
+                              save_probs=args.save_probs, overlay=args.overlay, strict=args.strict)
     log(f"hmmn-run: {len(todo)} of {len(data.sequences)} sequences ({data.kind}), {args.backend} "
         f"{session.precision} on {session.device.type}, {session.config.name} model -> {out}")
     if args.ray is not None:
@@ -165,6 +188,53 @@ def run(args, out: str) -> int:
     if demo_root and code == 0:
         score_demo(demo_root, out)
     return code
+
+
+def working_size(args) -> Optional[WorkingSize]:
+    """The trained sizes of the run's weights, from their record: the built-in model's, W.json beside
+    --weights W.pth, or those an --artifacts manifest carries; None without (frames at their own size)."""
+    if args.random_weights:
+        return None
+    if args.artifacts:
+        from ..export import manifest as manifest_io
+
+        try:
+            model = manifest_io.read_manifest(args.artifacts).get("model", {})
+        except (OSError, ValueError):
+            return None  # open_session says what is wrong with the folder
+        sizes = model.get("trained_sizes") if isinstance(model, dict) else None
+        if sizes is None:
+            return None
+        return WorkingSize(parse_trained_sizes(sizes, f"{args.artifacts!r} (manifest.json)"),
+                           os.path.join(args.artifacts, "manifest.json"))
+    if args.weights:
+        return WorkingSize.for_weights(args.weights)
+    from .. import demo
+
+    return WorkingSize.from_record(demo.RECORD)
+
+
+def log_working_size(working: WorkingSize, first_size, weights: str) -> None:
+    """The one line that says the frames are resized, and why."""
+    example = ""
+    if first_size:
+        picked = working.size_for(first_size) or first_size
+        example = f" (here {first_size[0]}x{first_size[1]} -> {picked[0]}x{picked[1]})"
+    model = "the built-in model" if weights.startswith("the built-in") else "these weights"
+    log(f"hmmn-run: {model} was trained at {working.sentence()} only, so each video is processed at a size of that "
+        f"area with its own aspect ratio{example} and its masks are resized back to the frames' size; "
+        "--size HxW sets another size, --size native keeps the frames' own")
+
+
+def describe_size(size, working: Optional[WorkingSize]) -> dict:
+    """summary.json's record of how the processing size was chosen."""
+    if isinstance(size, tuple):
+        return {"source": "--size", "size": list(size)}
+    if size == NATIVE:
+        return {"source": "--size native", "note": "every video at its own size"}
+    if working is not None:
+        return working.describe()
+    return {"source": "frames", "note": "the weights' record gives no trained sizes: every video at its own size"}
 
 
 def check_size(size, config) -> None:
@@ -217,7 +287,9 @@ def run_sequences(session, todo, out: str, options: SequenceOptions, summary: di
                        disable=not progress)
             try:
                 record = SequenceRun(session, sequence, out, options, bar.update).run()
-                log(f"hmmn-run: {sequence.name}: {record['frames']} frames, objects {record['objects']}, "
+                resized = record["processing_size"] != record["size"]
+                at = " at {}x{} (masks at {}x{})".format(*record["processing_size"], *record["size"]) if resized else ""
+                log(f"hmmn-run: {sequence.name}: {record['frames']} frames{at}, objects {record['objects']}, "
                     f"{record['fps']} frames/s (model), skipped {len(record['skipped_frames'])}")
                 for warning in record["warnings"]:
                     log(f"hmmn-run: {sequence.name}: WARNING: {warning} (--strict makes this an error)")

@@ -1,6 +1,6 @@
 """Frames decoded on a background thread, a few ahead of the model, so decoding costs no frame time.
 
-    with FrameReader(sequence, size=(480, 854)) as reader:
+    with FrameReader(sequence, size=(480, 854)) as reader:   # or size=callable: (H, W) of frame 0 -> size
         for item in reader:            # FrameItem, in frame order
             item.frame                 # uint8 [H, W, 3] RGB at the processing size, or None
             item.error                 # why the frame could not be used (then frame is None)
@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import queue
 import threading
-from typing import Iterator, Optional, Tuple
+from typing import Callable, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
@@ -44,9 +44,13 @@ def resize_frame(frame: np.ndarray, size: Optional[Tuple[int, int]]) -> np.ndarr
 class FrameReader:
     """Iterates a sequence's frames; a daemon thread decodes up to `prefetch` frames ahead."""
 
-    def __init__(self, sequence: Sequence, size: Optional[Tuple[int, int]] = None, prefetch: int = 8) -> None:
+    def __init__(self, sequence: Sequence, size: Union[None, Tuple[int, int], Callable] = None,
+                 prefetch: int = 8) -> None:
+        """size: the processing size, None for the frames' own, or a function of the first frame's
+        (H, W) that returns one of those (the working size picked per video)."""
         self.sequence = sequence
         self.size = size
+        self.target: Optional[Tuple[int, int]] = None if callable(size) else size  # once frame 0 is read
         self._queue: "queue.Queue" = queue.Queue(maxsize=prefetch)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._decode_all, name=f"read-{sequence.name}", daemon=True)
@@ -90,6 +94,8 @@ class FrameReader:
                 if item.frame is not None:
                     if self.first_size is None:
                         self.first_size = item.original_size
+                        if callable(self.size):
+                            self.target = self.size(self.first_size)
                     if item.original_size != self.first_size:
                         item = FrameItem(item.index, None, item.original_size, error=
                                          f"frame {self._name(item.index)} is {item.original_size[0]}x"
@@ -97,7 +103,7 @@ class FrameReader:
                                          f"{self.first_size[0]}x{self.first_size[1]}")
                     else:
                         item.original = item.frame
-                        item.frame = resize_frame(item.frame, self.size)
+                        item.frame = resize_frame(item.frame, self.target)
                 if not self._put(item):
                     return
             self._put(_END)

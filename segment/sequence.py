@@ -18,6 +18,7 @@ import numpy as np
 from hmmn_ref.errors import HMMNError
 from hmmn_ref.media import read_mask
 
+from ..models.working_size import WorkingSize
 from ..runtime import Session
 from .outdir import WORK, publish
 from .reader import FrameReader
@@ -31,7 +32,8 @@ class SequenceError(HMMNError, ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class SequenceOptions:
-    size: Optional[Tuple[int, int]] = None  # processing size HxW; None: the frames' own
+    size: Optional[Tuple[int, int]] = None  # processing size HxW (--size); None: working_size's pick, or the frames'
+    working_size: Optional[WorkingSize] = None  # the weights' trained sizes: a size picked per video when size is None
     skip_bad_frames: bool = False  # repeat the last mask for an unreadable frame instead of failing
     save_probs: bool = False
     overlay: bool = False
@@ -78,6 +80,7 @@ class SequenceRun:
         self.model_frames = 0  # frames through the model: the first annotated one and each one stepped
         self.skipped: List[str] = []
         self.warnings: List[str] = []
+        self.size_source = "frames"  # what set the processing size: '--size', 'trained sizes' or 'frames'
 
     def run(self) -> dict:
         shutil.rmtree(self.work, ignore_errors=True)  # a previous run's leftovers
@@ -104,6 +107,7 @@ class SequenceRun:
         wall = time.perf_counter() - started
         return {"status": "done", "frames": frames, "objects": self.object_ids,
                 "size": list(self.original_size), "processing_size": list(self.processing_size),
+                "size_source": self.size_source,
                 "model_frames": self.model_frames,
                 "model_seconds": round(self.model_seconds, 3), "wall_seconds": round(wall, 3),
                 # Frames the model processed per second of model time: not the frames before the first
@@ -128,9 +132,15 @@ class SequenceRun:
         last = None  # (labels, probs, original frame) of the last written frame
         self.object_ids: List[int] = []
         self.original_size = self.processing_size = (0, 0)
-        want = ("labels",) if not (opts.size or opts.save_probs) else ("probs",)
+        want = ("labels",)
         frames = 0
-        with FrameReader(seq, opts.size) as reader:
+        if opts.size is not None:
+            size, self.size_source = opts.size, "--size"
+        elif opts.working_size is not None:
+            size, self.size_source = opts.working_size.size_for, "trained sizes"
+        else:
+            size, self.size_source = None, "frames"
+        with FrameReader(seq, size) as reader:
             for item in reader:
                 name = seq.frame_names[item.index]
                 if item.truncated:
@@ -147,6 +157,10 @@ class SequenceRun:
                     continue
                 if state is None:
                     self.original_size, self.processing_size = item.original_size, item.frame.shape[:2]
+                    # Resized frames: the probabilities come back, are resized to the frames' size, then
+                    # the argmax (smoother edges than resizing the labels).
+                    if opts.save_probs or self.processing_size != self.original_size:
+                        want = ("probs",)
                 if item.index < first:  # before any object appears (YouTube-VOS)
                     labels = np.zeros(item.original_size, dtype=np.uint8)
                     writer.put(name, labels, item.original)

@@ -1,0 +1,133 @@
+"""The size a model processes frames at: a size it was trained at, read from its weights' record.
+
+A model segments objects at the scale it learnt them at. The built-in demo model was trained
+on 96x128 frames only; fed 240x320 frames it sees objects 2.5 times larger than any it learnt,
+and scores below copying the first mask. So, unless told otherwise, frames are processed at
+a size the model knows and the masks are resized back to the frames' own size.
+
+Where the trained sizes come from: the weights' record, the JSON file beside the checkpoint
+with the same name (`W.pth` -> `W.json`; `tools/train_demo.py --export` and
+`tools/average_weights.py --export` write it there), with the field
+
+    "trained_sizes": [[96, 128]]        # [height, width] of the training frames, one pair each
+
+Any weights can carry one: write (or add the field to) `W.json` beside `W.pth`. A checkpoint
+without a record, or a record without the field, gives no rule: frames are processed at their
+own size, as before.
+
+The rule (`WorkingSize.size_for`): of the trained sizes, take the one whose aspect ratio is
+nearest the frames' (ties: the larger); scale the frames to that size's area, keeping their
+aspect ratio; round each side to a multiple of 16 (the model's 1/16 grid: the training frames
+needed no padding, so the processing size needs none either), at least 16, and grow it until it
+has the model's fewest 1/16 cells. Frames already at the picked size are processed as they are.
+240x320, 480x640 and 576x768 frames (4:3) go to 96x128; 480x854 (16:9) to 80x144.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from typing import Optional, Sequence, Tuple
+
+from hmmn_ref.errors import HMMNError
+
+FIELD = "trained_sizes"
+MULTIPLE = 16  # the model's coarsest grid; hmmn_ref.video pads frames to it
+
+Size = Tuple[int, int]
+
+
+class WorkingSizeError(HMMNError, ValueError):
+    """A weights' record whose trained sizes cannot be read; the message names the file."""
+
+
+def record_path(weights: str) -> str:
+    """The record beside a checkpoint: W.pth -> W.json."""
+    return os.path.splitext(weights)[0] + ".json"
+
+
+def parse_trained_sizes(value, where: str = "the record") -> Tuple[Size, ...]:
+    """[[H, W], ...] -> ((H, W), ...); WorkingSizeError on anything else."""
+    if not isinstance(value, list) or not value:
+        raise WorkingSizeError(f"{where}: {FIELD!r} must be a non-empty list of [height, width] pairs, got {value!r}")
+    sizes = []
+    for pair in value:
+        if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= MULTIPLE for v in pair)):
+            raise WorkingSizeError(f"{where}: {FIELD!r} holds {pair!r}; each entry must be [height, width], "
+                                   f"integers of at least {MULTIPLE}")
+        sizes.append((pair[0], pair[1]))
+    return tuple(sizes)
+
+
+def _round_side(value: float) -> int:
+    return max(MULTIPLE, int(round(value / MULTIPLE)) * MULTIPLE)
+
+
+def _cells(size: Size) -> int:
+    return math.ceil(size[0] / MULTIPLE) * math.ceil(size[1] / MULTIPLE)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkingSize:
+    """The trained sizes of one model's weights and where they were read."""
+
+    trained_sizes: Tuple[Size, ...]
+    record: Optional[str] = None  # the JSON file they came from
+    min_cells: int = 0  # the model's fewest 1/16 cells (config.min_cells_16)
+
+    @classmethod
+    def from_record(cls, path: str, min_cells: int = 0) -> Optional["WorkingSize"]:
+        """The rule of the record at `path`; None when there is no such file or it has no
+        trained sizes. WorkingSizeError when the file or the field cannot be read."""
+        if not os.path.isfile(path):
+            return None
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise WorkingSizeError(f"the weights' record {path!r} cannot be read: {exc}") from None
+        if not isinstance(record, dict) or FIELD not in record:
+            return None
+        return cls(parse_trained_sizes(record[FIELD], repr(path)), path, min_cells)
+
+    @classmethod
+    def for_weights(cls, weights: str, min_cells: int = 0) -> Optional["WorkingSize"]:
+        """The rule of a checkpoint's record (W.pth -> W.json), or None without one."""
+        return cls.from_record(record_path(weights), min_cells)
+
+    def nearest(self, frame_size: Size) -> Size:
+        """The trained size whose aspect ratio is nearest the frames' (ties: the larger area)."""
+        aspect = frame_size[1] / frame_size[0]
+        return min(self.trained_sizes, key=lambda s: (round(abs(math.log((s[1] / s[0]) / aspect)), 9), -s[0] * s[1]))
+
+    def size_for(self, frame_size: Size) -> Optional[Size]:
+        """The processing size of HxW frames, or None when that is their own size."""
+        height, width = frame_size
+        target = self.nearest(frame_size)
+        scale = math.sqrt(target[0] * target[1] / (height * width))
+        size = (_round_side(height * scale), _round_side(width * scale))
+        while _cells(size) < self.min_cells:
+            scale *= 1.25
+            size = (_round_side(height * scale), _round_side(width * scale))
+        return None if size == (height, width) else size
+
+    def describe(self) -> dict:
+        """For summary.json."""
+        return {"source": "weights' record", "record": self.record,
+                FIELD: [list(s) for s in self.trained_sizes],
+                "rule": "the trained size of the nearest aspect ratio: its area, the frames' aspect ratio, sides "
+                        "rounded to multiples of 16; masks resized back to the frames' size (probabilities "
+                        "bilinear, then the argmax)"}
+
+    def sentence(self) -> str:
+        """The trained sizes, for a log line: '96x128' or '96x128, 192x256'."""
+        return ", ".join(f"{h}x{w}" for h, w in self.trained_sizes)
+
+
+def pick(frame_size: Size, trained_sizes: Sequence[Sequence[int]], min_cells: int = 0) -> Optional[Size]:
+    """The processing size of HxW frames for a model trained at `trained_sizes` ([[H, W], ...]);
+    None when the frames' own size is the one."""
+    return WorkingSize(parse_trained_sizes([list(s) for s in trained_sizes]), None, min_cells).size_for(frame_size)
