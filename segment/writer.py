@@ -30,12 +30,50 @@ def palette_colours(palette: List[int]) -> np.ndarray:
     return colours
 
 
-def blend(frame: np.ndarray, labels: np.ndarray, colours: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """uint8 RGB [H, W, 3] with each object tinted by its palette colour."""
+def blend(frame: np.ndarray, labels: np.ndarray, colours: np.ndarray, alpha: float = 0.4) -> np.ndarray:
+    """uint8 RGB [H, W, 3] with each object tinted by its palette colour (the frame shows through)."""
     tinted = frame.astype(np.float32)
     fg = labels > 0
     tinted[fg] = (1 - alpha) * tinted[fg] + alpha * colours[labels[fg]].astype(np.float32)
-    return tinted.astype(np.uint8)
+    return np.round(tinted).astype(np.uint8)
+
+
+def _text(image: np.ndarray, text: str, origin, scale: float, colour) -> None:
+    """Text with a dark outline, legible on any background (in place)."""
+    import cv2
+
+    thick = max(1, int(round(scale * 2)))
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, tuple(int(c) for c in colour), thick,
+                cv2.LINE_AA)
+
+
+def overlay(frame: np.ndarray, labels: np.ndarray, colours: np.ndarray, index: Optional[int] = None,
+            alpha: float = 0.4) -> np.ndarray:
+    """The frame a person looks at: each object filled translucent in its palette colour, its outline
+    drawn in that colour, its id (white) at its centre, and the frame index in the top-left corner.
+    uint8 RGB [H, W, 3]."""
+    import cv2
+
+    image = blend(frame, labels, colours, alpha)
+    height, width = labels.shape
+    line = max(1, round(min(height, width) / 240))
+    scale = max(0.3, min(height, width) / 600)
+    ids = [int(i) for i in np.unique(labels) if i != 0]
+    for i in ids:
+        mask = (labels == i).astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(image, contours, -1, tuple(int(c) for c in colours[i]), line)
+    for i in ids:
+        ys, xs = np.nonzero(labels == i)
+        (w, h), _ = cv2.getTextSize(str(i), cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        x = int(np.clip(xs.mean() - w / 2, 0, max(0, width - w)))
+        y = int(np.clip(ys.mean() + h / 2, h, height - 1))
+        _text(image, str(i), (x, y), scale, (255, 255, 255))
+    if index is not None:
+        (_, h), _ = cv2.getTextSize("0", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        _text(image, f"frame {index}", (line + 2, h + line + 2), scale, (255, 255, 255))
+    return image
 
 
 class SequenceWriter:
@@ -110,7 +148,8 @@ class SequenceWriter:
                 self._video = open_video(path, self.fps, (frame.shape[1], frame.shape[0]))
                 if not self._video.isOpened():
                     raise OSError(f"OpenCV cannot write the overlay video {path!r}")
-            self._video.write(cv2.cvtColor(blend(frame, labels, self.colours), cv2.COLOR_RGB2BGR))
+            drawn = overlay(frame, labels, self.colours, index=len(self.written))
+            self._video.write(cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
         self.written.append(name)
 
     def check_outputs(self) -> None:
