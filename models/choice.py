@@ -20,7 +20,8 @@ from hmmn_ref.errors import HMMNError
 from .. import demo
 from ..demo import DEMO_CONFIG, DESCRIPTION
 from ..export import __version__ as EXPORT_VERSION
-from ..export import cli as export_cli
+from ..export.exporter import DONE, ENGINES_NOT_BUILT, ExportOptions, export_model
+from ..export.onnx_export import ExportError
 from ..export import manifest as manifest_io
 from ..runtime import Session
 from ..runtime.errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
@@ -156,20 +157,20 @@ def cached_export(choice: ModelChoice, config: str, weights: Optional[str], mode
     if engines and size is None:
         raise ModelError("TensorRT engines are built for one frame size; give --size HxW")
     check_size = size if engines else ORT_VALIDATION_SIZE
-    argv = ["--out", folder, "--config", config, "--precision", precision,
-            "--size", f"{check_size[0]}x{check_size[1]}", "--capacity", str(capacity),
-            "--max-objects", str(choice.max_objects), "--mem-every", str(DEFAULT_MEM_EVERY)]
-    argv += ["--weights", weights] if weights else ["--random-weights"]
-    argv += ["--engines"] if engines else []
+    options = ExportOptions(out=folder, weights_source=weights or "golden fill rule (random)", size=check_size,
+                            precision=precision, max_objects=choice.max_objects, capacity=capacity,
+                            mem_every=DEFAULT_MEM_EVERY, engines=engines)
     log(f"hmmn-run: exporting the graphs once into {folder} (later runs reuse them) ...")
-    code = export_cli.main(argv)
-    if code == 130:  # Ctrl-C: hmmn-export removed what it had written and said so
-        raise KeyboardInterrupt
-    if code == 3:
+    try:  # Ctrl-C goes through: export_model removes what it had written
+        report = export_model(model, options, log)
+    except (ValueError, ExportError) as exc:
+        raise ModelError(f"exporting the graphs failed ({exc}); nothing was cached") from None
+    if report.status == ENGINES_NOT_BUILT:
         raise ModelError("the TensorRT engines could not be built (reason above); the ONNX graphs are exported: "
                          "use --backend onnxruntime, or run on a machine with a GPU and tensorrt")
-    if code != 0:
-        raise ModelError(f"exporting the graphs failed (hmmn-export exit {code}, log above); nothing was cached")
+    if report.status != DONE:
+        raise ModelError(f"exporting the graphs failed (validation, log above; files in {report.folder}); "
+                         "nothing was cached")
     return folder
 
 

@@ -14,7 +14,7 @@ import hmmn_ref
 from hmmn_deploy.core import tensorrt_lib
 from hmmn_deploy.core.tensorrt_lib import TensorRTUnavailable
 from hmmn_deploy.core import contracts
-from hmmn_deploy.export import cli, engines, manifest, trt_network
+from hmmn_deploy.export import cli, engines, exporter, manifest, trt_network
 from hmmn_deploy.runtime import ArtifactMismatch, BackendUnavailable, Session
 from hmmn_ref.sample_video import make_sample_video
 
@@ -221,7 +221,7 @@ def test_ctrl_c_during_an_export_leaves_nothing(tmp_path, monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "export_graph", interrupted)
+    monkeypatch.setattr(exporter, "export_graph", interrupted)
     out = tmp_path / "export"
     assert cli.main(["--random-weights", "--config", "small", "--size", "96x128", "--out", str(out)]) == 130
     assert "interrupted; nothing was written" in capsys.readouterr().err

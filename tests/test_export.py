@@ -12,7 +12,7 @@ import torch
 
 import hmmn_ref
 from hmmn_deploy.core import contracts
-from hmmn_deploy.export import audit, cli, engines, manifest, validate
+from hmmn_deploy.export import audit, cli, engines, exporter, manifest, validate
 from hmmn_deploy.export.onnx_export import graph_io
 from hmmn_deploy.runtime import Session
 from hmmn_deploy.runtime.backends import Backend, OnnxRuntimeBackend
@@ -214,9 +214,9 @@ def test_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys):
 
 
 def test_failed_validation_keeps_files_aside(tmp_path, monkeypatch):
-    monkeypatch.setitem(cli.VIDEO_GATES, "fp32", (1e-3, 1.1))  # impossible: the video check must fail,
-    real = cli.validate_video  # and without the rounding floor (which this export would meet)
-    monkeypatch.setattr(cli, "validate_video", lambda *a, **k: real(*a, **{**k, "measure_floor": False}))
+    monkeypatch.setitem(exporter.VIDEO_GATES, "fp32", (1e-3, 1.1))  # impossible: the video check must fail,
+    real = exporter.validate_video  # and without the rounding floor (which this export would meet)
+    monkeypatch.setattr(exporter, "validate_video", lambda *a, **k: real(*a, **{**k, "measure_floor": False}))
     out = tmp_path / "export"
     assert cli.main(SMALL_ARGS + ["--out", str(out)]) == 1
     assert not out.exists()

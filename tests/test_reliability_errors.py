@@ -72,10 +72,13 @@ def test_ctrl_c_during_start_up_leaves_nothing(clip, tmp_path, capsys, monkeypat
 
 
 def test_ctrl_c_during_an_export_on_the_fly_exits_130(clip, tmp_path, capsys, monkeypatch):
-    from hmmn_deploy import models
+    from hmmn_deploy.models import choice
+
+    def interrupted(*args, **kwargs):  # Ctrl-C inside the exporter (which cleans up after itself)
+        raise KeyboardInterrupt
 
     video, mask = clip
-    monkeypatch.setattr(models.export_cli, "main", lambda argv: 130)  # hmmn-export's exit status on Ctrl-C
+    monkeypatch.setattr(choice, "export_model", interrupted)
     code = cli.main([str(video), "--mask", str(mask), "-o", str(tmp_path / "out"), "--random-weights", "--config",
                      "small", "--cache", str(tmp_path / "cache"), "--no-progress"])
     err = capsys.readouterr().err
