@@ -34,6 +34,7 @@ from ..models import ModelChoice, ModelError, load_model, open_session, resolve_
 from . import machine, scaling
 from .flops import FlopModel
 from .runs import BaselineRun, SessionRun, summarise
+from .timing import StageTimer
 
 
 def log(message: str) -> None:
@@ -140,7 +141,7 @@ def build_runs(args, frames, mask) -> list:
                              random_weights=args.random_weights, artifacts=args.artifacts,
                              mem_every=args.mem_every, capacity=args.capacity, threads=args.threads,
                              cache=args.cache, device=device)
-        session, described = open_session(choice, frames.shape[1:3], log)
+        session, described = open_session(choice, frames.shape[1:3], log, timer=StageTimer())
         compute = described["precision"]  # openvino: its compute precision on the FP32 graphs
         name = f"{backend} {compute}"
         runs.append(SessionRun(name, session, backend, compute, described["graphs"]))

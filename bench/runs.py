@@ -20,11 +20,10 @@ class SessionRun:
     """A Session (one backend, one precision) on one video; times whole steps and stages."""
 
     def __init__(self, name: str, session, backend: str, precision: str, graphs: Optional[str]) -> None:
+        """session: opened with `timer=StageTimer()` for per-stage times (None: whole steps only)."""
         self.name, self.backend, self.precision, self.graphs = name, backend, precision, graphs
         self.session = session
-        # Events on torch's current stream: every backend orders its work against that stream.
-        self.timer = StageTimer(session.device.type)
-        session.timer = self.timer
+        self.timer: Optional[StageTimer] = session.timer
         self.state = None
         self.frame_seconds: List[float] = []
         self.slots: List[int] = []  # 1/16 slots read per timed frame (for FLOPs)
@@ -33,12 +32,14 @@ class SessionRun:
         self.state = self.session.start(frame, mask)
 
     def step(self, frame: np.ndarray, timed: bool) -> np.ndarray:
-        self.timer.enabled = timed
+        if self.timer is not None:
+            self.timer.enabled = timed
         slots = self.state.groups[0].slots_read
         t0 = time.perf_counter()
         result = self.session.step(self.state, frame)  # ends with a device synchronisation
         elapsed = time.perf_counter() - t0
-        self.timer.frame_done()
+        if self.timer is not None:
+            self.timer.frame_done()
         if timed:
             self.frame_seconds.append(elapsed)
             self.slots.append(slots)
@@ -48,7 +49,7 @@ class SessionRun:
         return sum(b.numel() * b.element_size() for b in self.state.buffers()) / 2**20
 
     def stages(self) -> dict:
-        return self.timer.stage_stats()
+        return {} if self.timer is None else self.timer.stage_stats()
 
 
 class BaselineRun:

@@ -26,21 +26,40 @@ def stats_ms(samples_s: List[float]) -> Dict[str, float]:
 
 
 class StageTimer:
-    """`session.timer = StageTimer(...)`: per-frame sums of each named section.
+    """`Session(..., timer=StageTimer())`: per-frame sums of each named section.
 
     A step may run a section several times (one `match` per object group); the frame's time
-    of that section is their sum. Call `frame_done()` after each step."""
+    of that section is their sum. Call `frame_done()` after each step. `capture(graph)` keeps
+    copies of the next call's tensors of that graph (hmmn-bench --profile replays them)."""
 
-    def __init__(self, device: str = "cpu", stream=None) -> None:
-        self.cuda = device == "cuda"
+    def __init__(self, stream=None) -> None:
+        self.cuda = False  # set by attach(): the session's device
         self.stream = stream  # the backend's CUDA stream (TensorRT), else torch's current one
         self.frames: List[Dict[str, float]] = []  # per frame: section -> seconds
         self._current: Dict[str, float] = defaultdict(float)
         self._events: List[tuple] = []
         self.enabled = True
+        self._capture: Optional[str] = None
+        self.captured: Dict[str, dict] = {}  # graph -> {"inputs": ..., "outputs": ...}
+
+    def attach(self, device) -> None:
+        """Called by the Session that owns this timer: its device decides the clock."""
+        self.cuda = getattr(device, "type", device) == "cuda"
+
+    def capture(self, graph: str) -> None:
+        self._capture = graph
 
     @contextlib.contextmanager
-    def section(self, name: str):
+    def section(self, name: str, inputs=None, outputs=None):
+        with self._timed(name):
+            yield
+        if name == self._capture and inputs is not None:
+            self.captured[name] = {"inputs": {k: v.clone() for k, v in inputs.items()},
+                                   "outputs": {k: v.clone() for k, v in outputs.items()}}
+            self._capture = None
+
+    @contextlib.contextmanager
+    def _timed(self, name: str):
         if not self.enabled:
             yield
             return

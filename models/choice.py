@@ -174,16 +174,16 @@ def cached_export(choice: ModelChoice, config: str, weights: Optional[str], mode
     return folder
 
 
-def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Callable[[str], None]):
+def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Callable[[str], None], timer=None):
     """-> (Session, a dict describing it for summary.json). `size`: the frames' processing size,
-    needed only to build TensorRT engines."""
+    needed only to build TensorRT engines. timer: the Session's stage timer (hmmn-bench)."""
     if choice.threads:
         import torch
 
         torch.set_num_threads(choice.threads)
     try:
         if choice.artifacts:
-            return _from_artifacts(choice, log)
+            return _from_artifacts(choice, log, timer)
         config, weights, source = resolve_weights(choice)
         model = load_model(config, weights)
         if weights is None:
@@ -197,7 +197,7 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
         device = backend_device(choice)
         if choice.backend == "torch":
             session = Session.from_model(model, precision, choice.mem_every or DEFAULT_MEM_EVERY, capacity,
-                                         device=device)
+                                         device=device, timer=timer)
             folder = None
         else:
             folder = cached_export(choice, config, weights, model, precision, size, capacity, log)
@@ -207,13 +207,13 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
                 ensure_int8(folder, choice, log, cached=True)
             session = Session.open(folder, choice.backend, capacity=capacity,
                                    mem_every=choice.mem_every or DEFAULT_MEM_EVERY,
-                                   threads=choice.threads, device=device, compute=compute)
+                                   threads=choice.threads, device=device, compute=compute, timer=timer)
     except (RuntimeInputError, ArtifactMismatch, BackendUnavailable, ValueError) as exc:
         raise ModelError(str(exc)) from None
     return session, _describe(choice, session, source, folder)
 
 
-def _from_artifacts(choice: ModelChoice, log):
+def _from_artifacts(choice: ModelChoice, log, timer=None):
     try:
         record = manifest_io.read_manifest(choice.artifacts)
     except (OSError, ValueError) as exc:
@@ -228,7 +228,8 @@ def _from_artifacts(choice: ModelChoice, log):
     if compute == "int8":
         ensure_int8(choice.artifacts, choice, log, cached=False)
     session = Session.open(choice.artifacts, choice.backend, model=model, capacity=choice.capacity,
-                           mem_every=choice.mem_every, threads=choice.threads, device=device, compute=compute)
+                           mem_every=choice.mem_every, threads=choice.threads, device=device, compute=compute,
+                           timer=timer)
     if source.startswith("golden fill rule"):
         log(f"hmmn-run: {choice.artifacts} was exported from RANDOM weights; the masks are not meaningful")
     return session, _describe(choice, session, source, choice.artifacts)

@@ -1,4 +1,5 @@
-"""Session (immutable: graphs, backend, settings) and VideoState (one per video: buffers, bank).
+"""Session (fixed at construction: graphs, backend, settings, timer) and VideoState (one per
+video: buffers, bank).
 
     session = Session.open("hmmn_480p", backend="onnxruntime")
     state = session.start(first_frame, first_mask)        # uint8 HxWx3 RGB, integer HxW labels
@@ -99,6 +100,7 @@ class Session:
     def __init__(
         self, backend: Backend, config: hmmn_ref.HMMNConfig, precision: str, mem_every: int = 5,
         capacity: int = DEFAULT_CAPACITY, max_objects: Optional[int] = None, size: Optional[Tuple[int, int]] = None,
+        timer=None,
     ) -> None:
         if mem_every < 1 or capacity < 2:
             raise ValueError("mem_every must be >= 1 and capacity >= 2")
@@ -111,9 +113,12 @@ class Session:
         self.max_objects = max_objects  # engines' profile limit, None when unbounded
         self.fixed_size = size  # engines are built for one size; graphs elsewhere take any
         self.device = backend.device
-        # Optional stage timer (hmmn-bench): `timer.section(name)` is a context manager around each
-        # part of a step: upload, the four graphs, bank_update, download. None: no timing.
-        self.timer = None
+        # Optional stage timer (hmmn-bench's bench.timing.StageTimer): `timer.attach(device)` once,
+        # then `timer.section(name, inputs, outputs)`, a context manager around each part of a
+        # step (upload, the four graphs with their tensors, bank_update, download). None: no timing.
+        self.timer = timer
+        if timer is not None:
+            timer.attach(self.device)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -121,7 +126,7 @@ class Session:
         cls, folder: str, backend: str = "onnxruntime", *, model: Optional[hmmn_ref.HMMN] = None,
         providers: Optional[Sequence[str]] = None, capacity: Optional[int] = None,
         mem_every: Optional[int] = None, threads: Optional[int] = None, stream=None, device: Optional[str] = None,
-        compute: Optional[str] = None,
+        compute: Optional[str] = None, timer=None,
     ) -> "Session":
         """A session on an hmmn-export folder. backend 'onnxruntime' (providers: CPU by default;
         device='cuda' asks for its CUDA provider), 'tensorrt' (its engines), or 'torch' (eager
@@ -139,16 +144,17 @@ class Session:
             raise RuntimeInputError(f"capacity {capacity} exceeds the engines' {loaded.max_capacity} slots; "
                                     "rebuild them with a larger hmmn-export --capacity")
         return cls(loaded.backend, config, precision, mem_every or memory["mem_every"], capacity,
-                   loaded.max_objects, loaded.size)
+                   loaded.max_objects, loaded.size, timer)
 
     @classmethod
     def from_model(
         cls, model: hmmn_ref.HMMN, precision: str = "fp32", mem_every: int = 5,
-        capacity: int = DEFAULT_CAPACITY, device: str = "cpu",
+        capacity: int = DEFAULT_CAPACITY, device: str = "cpu", timer=None,
     ) -> "Session":
         """The torch backend straight from a model, without an export folder."""
         specs = graph_specs(model.config, precision)
-        return cls(TorchBackend(model, specs, precision, device), model.config, precision, mem_every, capacity)
+        return cls(TorchBackend(model, specs, precision, device), model.config, precision, mem_every, capacity,
+                   timer=timer)
 
     # -- inputs: converted by runtime.frames, placed on the session's device -----------------
     def _labels_to_probs(self, state: VideoState, mask, existing: Sequence[int]) -> Tuple[torch.Tensor, List[int]]:
@@ -201,14 +207,11 @@ class Session:
         offset = 0
         for group in state.groups:  # 1. memorise frame t-1 for every group
             n = len(group.labels)
-            with section("encode_memory"):
-                self.backend.run("encode_memory",
-                                 {"frame": state.frame_prev, "masks": state.probs[1 + offset : 1 + offset + n],
-                                  "objects_sum": state.objects_sum},
-                                 group.memory_targets())
+            feeds = {"frame": state.frame_prev, "masks": state.probs[1 + offset : 1 + offset + n],
+                     "objects_sum": state.objects_sum}
+            self._run("encode_memory", feeds, group.memory_targets())
             offset += n
-        with section("encode_query"):  # 2. query features of frame t
-            self.backend.run("encode_query", {"frame": state.frame_cur}, state.query)
+        self._run("encode_query", {"frame": state.frame_cur}, state.query)  # 2. query features of frame t
         if forced_tracks is not None:
             group = state.groups[0]
             group.tracks[: group.permanent].copy_(forced_tracks)
@@ -219,14 +222,11 @@ class Session:
             feeds.update(group.match_inputs(state.t))
             out = {name: buf[offset : offset + n] for name, buf in state.readouts.items()}
             out.update(group.match_outputs())
-            with section("match"):
-                self.backend.run("match", feeds, out)
+            self._run("match", feeds, out)
             offset += n
         decode_in = dict(state.readouts, fm_query=state.query["fm_query"], fs8=state.query["fs8"],
                          fs4=state.query["fs4"], pad=state.pad_tensor)
-        with section("decode"):
-            self.backend.run("decode", decode_in,
-                             {"logits": state.logits, "probs": state.probs, "objects_sum": state.objects_sum})
+        self._run("decode", decode_in, {"logits": state.logits, "probs": state.probs, "objects_sum": state.objects_sum})
         with section("bank_update"):
             for group in state.groups:  # 4. keep or drop the previous frame's slot
                 group.update(state.t)
@@ -252,8 +252,12 @@ class Session:
                                     f"read this frame), got {tracks.dtype} {tuple(tracks.shape)}")
         return tracks.permute(1, 0, 2).reshape(p, n, h, w).to(device=self.device, dtype=torch.int32)
 
-    def _section(self, name: str):
-        return contextlib.nullcontext() if self.timer is None else self.timer.section(name)
+    def _section(self, name: str, inputs=None, outputs=None):
+        return contextlib.nullcontext() if self.timer is None else self.timer.section(name, inputs, outputs)
+
+    def _run(self, graph: str, inputs, outputs) -> None:
+        with self._section(graph, inputs, outputs):
+            self.backend.run(graph, inputs, outputs)
 
     def add_objects(self, state: VideoState, mask) -> List[int]:
         """Objects that appear on the last segmented frame (YouTube-VOS): their label map for
