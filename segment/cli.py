@@ -218,10 +218,14 @@ def log_working_size(working: WorkingSize, first_size, weights: str) -> None:
     """The one line that says the frames are resized, and why."""
     example = ""
     if first_size:
-        picked = working.size_for(first_size) or first_size
-        example = f" (here {first_size[0]}x{first_size[1]} -> {picked[0]}x{picked[1]})"
-    model = "the built-in model" if weights.startswith("the built-in") else "these weights"
-    log(f"hmmn-run: {model} was trained at {working.sentence()} only, so each video is processed at a size of that "
+        picked = working.size_for(first_size)
+        example = (f" (here {first_size[0]}x{first_size[1]} -> {picked[0]}x{picked[1]})" if picked else
+                   f" (here {first_size[0]}x{first_size[1]}, its own size)")
+    from .. import demo
+
+    builtin = weights.startswith("the built-in") or os.path.abspath(weights) == os.path.abspath(demo.WEIGHTS)
+    model = "the built-in model was" if builtin else "these weights were"
+    log(f"hmmn-run: {model} trained at {working.sentence()} only, so each video is processed at a size of that "
         f"area with its own aspect ratio{example} and its masks are resized back to the frames' size; "
         "--size HxW sets another size, --size native keeps the frames' own")
 
