@@ -22,19 +22,20 @@ from .backends import TORCH_DTYPES
 
 
 class GroupBank:
-    """Buffers and slot bookkeeping of one group of N objects (shapes for capacity C)."""
+    """Buffers and slot bookkeeping of one group of N objects (shapes for capacity C). Which
+    objects they are is the video's ObjectTable's business (runtime/objects.py)."""
 
     def __init__(
-        self, labels: List[int], start: int, capacity: int, mem_every: int,
+        self, objects: int, start: int, capacity: int, mem_every: int,
         specs: Mapping[str, GraphSpec], dims: Mapping[str, int], device: torch.device,
     ) -> None:
         if capacity < 2:
             raise ValueError("capacity must be >= 2 (the first frame and the previous frame)")
-        self.labels = list(labels)  # object ids, in channel order
+        self.objects = objects  # N
         self.start = start  # frame index of the group's first frame
         self.capacity = capacity
         self.mem_every = mem_every
-        n = len(labels)
+        n = objects
         shape_dims = dict(dims, N=n, K=n + 1)
         match = specs["match"]
 
@@ -101,9 +102,11 @@ class GroupBank:
         self.tracks, self.tracks_out = self.tracks_out, self.tracks
 
     def select_objects(self, keep: List[int]) -> None:
-        """Keep only objects `keep` (indices into self.labels): one copy, on removal only."""
+        """Keep only objects `keep` (indices among the group's N): one copy, on removal only."""
         index = torch.tensor(keep, dtype=torch.long, device=self.key16.device)
-        self.labels = [self.labels[i] for i in keep]
+        self.objects = len(keep)
+        if not keep:
+            return
         for attr in ("key16", "value16", "tracks", "tracks_out"):
             setattr(self, attr, getattr(self, attr).index_select(1, index).contiguous())
         self.fine = {name: buf.index_select(1, index).contiguous() for name, buf in self.fine.items()}

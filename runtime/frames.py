@@ -4,7 +4,7 @@ probabilities of the video's size HxW to and from the graphs' padded size (hmmn_
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Tuple
 
 import numpy as np
 import torch
@@ -56,10 +56,9 @@ def write_frame(frame, target: torch.Tensor, size: Tuple[int, int], padding: Pad
         target.div_(255.0)  # as the reference divides uint8 frames
 
 
-def one_hot_labels(mask, size: Tuple[int, int], padding: Pad, existing: Sequence[int],
-                   max_objects: Optional[int]) -> Tuple[torch.Tensor, List[int]]:
-    """Label map [H, W] -> (one-hot [1+M, Hp, Wp] padded, on the host; its new labels). Labels
-    are kept as given (gaps allowed); 0 is the background."""
+def one_hot_labels(mask, size: Tuple[int, int], padding: Pad) -> Tuple[torch.Tensor, List[int]]:
+    """Label map [H, W] -> (one-hot [1+M, Hp, Wp] padded, on the host; its labels). Labels are
+    kept as given (gaps allowed); 0 is the background."""
     mask_t = mask if isinstance(mask, torch.Tensor) else torch.from_numpy(np.array(mask))  # a copy: PIL arrays are read-only
     if mask_t.dim() != 2 or mask_t.is_floating_point():
         raise RuntimeInputError(f"a mask must be an integer label map [H, W], got {mask_t.dtype} {tuple(mask_t.shape)}")
@@ -73,13 +72,6 @@ def one_hot_labels(mask, size: Tuple[int, int], padding: Pad, existing: Sequence
                                 "background and positive object ids")
     if not labels:
         raise RuntimeInputError("the mask has no object: every pixel is background (label 0)")
-    clash = sorted(set(labels) & set(existing))
-    if clash:
-        raise RuntimeInputError(f"labels {clash} are already objects of this video; new objects need new labels")
-    total = len(existing) + len(labels)
-    if max_objects is not None and total > max_objects:
-        raise RuntimeInputError(f"{total} objects exceed the engines' profile of {max_objects}; "
-                                "rebuild with hmmn-export --max-objects")
     return pad(hmmn_ref.one_hot(mask_t.long(), labels), padding), labels
 
 

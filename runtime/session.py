@@ -29,6 +29,7 @@ from ..core import manifest as manifest_io
 from ..core.contracts import GraphSpec, dim_values, graph_specs
 from .backends import TORCH_DTYPES, Backend, TorchBackend
 from .bank import GroupBank
+from .objects import ObjectTable
 from .errors import RuntimeInputError
 from .frames import frame_size, one_hot_labels, padded_probs, write_frame
 from . import loaders
@@ -61,7 +62,8 @@ class VideoState:
         self.frame_cur = self._alloc(q.input("frame"))  # [1, 3, H, W] float32, frame t
         self.query = {s.name: self._alloc(s) for s in q.outputs}  # query keys and decoder features
         self.pad_tensor = torch.tensor(self.pad, dtype=torch.int32, device=dev)  # [4]
-        self.groups: List[GroupBank] = []
+        self.objects = ObjectTable()  # object ids <-> channels, by group
+        self.groups: List[GroupBank] = []  # one memory bank per object group, in the table's group order
         self.t = 0  # index of the last frame with probabilities
         self.probs: torch.Tensor  # [K, H, W] probabilities of frame t (decode output), 0 in the padding
         self.objects_sum: torch.Tensor  # [1, H, W] their sum over the objects
@@ -74,7 +76,7 @@ class VideoState:
 
     @property
     def object_ids(self) -> List[int]:
-        return [label for g in self.groups for label in g.labels]
+        return self.objects.ids
 
     def allocate_objects(self, probs: torch.Tensor) -> None:
         """(Re)allocate the per-object buffers for the current groups; probs [K, H, W] padded."""
@@ -157,8 +159,9 @@ class Session:
                    timer=timer)
 
     # -- inputs: converted by runtime.frames, placed on the session's device -----------------
-    def _labels_to_probs(self, state: VideoState, mask, existing: Sequence[int]) -> Tuple[torch.Tensor, List[int]]:
-        probs, labels = one_hot_labels(mask, state.size, state.pad, existing, self.max_objects)
+    def _labels_to_probs(self, state: VideoState, mask) -> Tuple[torch.Tensor, List[int]]:
+        probs, labels = one_hot_labels(mask, state.size, state.pad)
+        state.objects.check_new(labels, self.max_objects)
         return probs.to(self.device), labels
 
     def _teacher(self, state: VideoState, probs, k: int) -> torch.Tensor:
@@ -177,13 +180,15 @@ class Session:
                                     f"(at least {self.config.min_cells_16} cells of 16x16 pixels)")
         state = VideoState(self, height, width)
         write_frame(frame, state.frame_prev, state.size, state.pad)
-        one_hot, labels = self._labels_to_probs(state, mask, [])
-        state.groups = [self._new_group(state, labels, 0)]
+        one_hot, labels = self._labels_to_probs(state, mask)
+        self._add_group(state, labels, 0)
         state.allocate_objects(self._teacher(state, probs, len(labels) + 1) if probs is not None else one_hot)
         return state
 
-    def _new_group(self, state: VideoState, labels: List[int], start: int) -> GroupBank:
-        return GroupBank(labels, start, self.capacity, self.mem_every, self.specs, state.dims, self.device)
+    def _add_group(self, state: VideoState, labels: List[int], start: int) -> None:
+        state.objects.add_group(labels)
+        state.groups.append(GroupBank(len(labels), start, self.capacity, self.mem_every, self.specs, state.dims,
+                                      self.device))
 
     def step(self, state: VideoState, frame, *, teacher=None, teacher_tracks=None,
              outputs: Sequence[str] = ("labels",)) -> StepResult:
@@ -204,26 +209,21 @@ class Session:
         section = self._section
         with section("upload"):
             write_frame(frame, state.frame_cur, state.size, state.pad)
-        offset = 0
-        for group in state.groups:  # 1. memorise frame t-1 for every group
-            n = len(group.labels)
-            feeds = {"frame": state.frame_prev, "masks": state.probs[1 + offset : 1 + offset + n],
+        rows = state.objects.group_rows()  # each group's object rows (its channels are rows + 1)
+        for group, row in zip(state.groups, rows):  # 1. memorise frame t-1 for every group
+            feeds = {"frame": state.frame_prev, "masks": state.probs[1 + row.start : 1 + row.stop],
                      "objects_sum": state.objects_sum}
             self._run("encode_memory", feeds, group.memory_targets())
-            offset += n
         self._run("encode_query", {"frame": state.frame_cur}, state.query)  # 2. query features of frame t
         if forced_tracks is not None:
             group = state.groups[0]
             group.tracks[: group.permanent].copy_(forced_tracks)
-        offset = 0
-        for group in state.groups:  # 3. read each group's memory into its objects' readout rows
-            n = len(group.labels)
+        for group, row in zip(state.groups, rows):  # 3. read each group's memory into its objects' readout rows
             feeds = {name: state.query[name] for name in ("query_key16", "query_key8", "query_key4")}
             feeds.update(group.match_inputs(state.t))
-            out = {name: buf[offset : offset + n] for name, buf in state.readouts.items()}
+            out = {name: buf[row] for name, buf in state.readouts.items()}
             out.update(group.match_outputs())
             self._run("match", feeds, out)
-            offset += n
         decode_in = dict(state.readouts, fm_query=state.query["fm_query"], fs8=state.query["fs8"],
                          fs4=state.query["fs4"], pad=state.pad_tensor)
         self._run("decode", decode_in, {"logits": state.logits, "probs": state.probs, "objects_sum": state.objects_sum})
@@ -244,7 +244,7 @@ class Session:
             raise RuntimeInputError("teacher_tracks forces one object group's maps; this video has "
                                     f"{len(state.groups)} groups")
         group = state.groups[0]
-        n, p = len(group.labels), group.permanent
+        n, p = group.objects, group.permanent
         h, w = group.tracks.shape[-2:]
         tracks = torch.as_tensor(np.asarray(tracks) if not isinstance(tracks, torch.Tensor) else tracks)
         if tuple(tracks.shape) != (n, p, h * w) or tracks.is_floating_point():
@@ -263,27 +263,21 @@ class Session:
         """Objects that appear on the last segmented frame (YouTube-VOS): their label map for
         that frame. They form a new group with its own first frame; where the new mask has an
         object, it replaces the prediction. Returns the new labels."""
-        one_hot, labels = self._labels_to_probs(state, mask, state.object_ids)
+        one_hot, labels = self._labels_to_probs(state, mask)
         new_area = one_hot[1:].sum(dim=0, keepdim=True)  # [1, H, W]
         merged = torch.cat([state.probs * (1.0 - new_area), one_hot[1:]], dim=0)  # new objects win
-        state.groups.append(self._new_group(state, labels, state.t))
+        self._add_group(state, labels, state.t)
         state.allocate_objects(merged)
         return labels
 
     def remove_objects(self, state: VideoState, labels: Sequence[int]) -> None:
         """Forget objects: their memory, channels and results. Their probability goes to the background."""
-        unknown = sorted(set(labels) - set(state.object_ids))
-        if unknown:
-            raise RuntimeInputError(f"objects {unknown} are not in this video (it has {state.object_ids})")
-        drop = set(labels)
-        if not set(state.object_ids) - drop:
-            raise RuntimeInputError("that would remove every object; start a new video instead")
-        channels = [0] + [1 + i for i, label in enumerate(state.object_ids) if label not in drop]
-        probs = state.probs[channels].clone()
-        probs[0] += state.probs[[1 + i for i, label in enumerate(state.object_ids) if label in drop]].sum(dim=0)
-        for group in state.groups:
-            group.select_objects([i for i, label in enumerate(group.labels) if label not in drop])
-        state.groups = [g for g in state.groups if g.labels]
+        kept, dropped, per_group = state.objects.remove(labels)
+        probs = state.probs[kept].clone()
+        probs[0] += state.probs[dropped].sum(dim=0)
+        for group, keep in zip(state.groups, per_group):
+            group.select_objects(keep)
+        state.groups = [g for g in state.groups if g.objects]
         state.allocate_objects(probs)
 
     def _result(self, state: VideoState, outputs: Sequence[str]) -> StepResult:
@@ -291,9 +285,7 @@ class Session:
         logits = crop(state.logits, state.pad)
         result = StepResult(frame=state.t, object_ids=state.object_ids)
         if "labels" in outputs:
-            ids = np.array([0] + state.object_ids)
-            index = logits.argmax(dim=0).cpu().numpy()
-            result.labels = ids[index].astype(np.uint8 if ids.max() < 256 else np.int32)
+            result.labels = state.objects.label_map(logits.argmax(dim=0).cpu().numpy())
         if "probs" in outputs:
             result.probs = torch.softmax(logits.float(), dim=0).cpu().numpy()
         if "logits" in outputs:

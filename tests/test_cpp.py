@@ -196,7 +196,7 @@ def test_objects_joining_later_and_eviction_match(build, demo_export, tmp_path):
         assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-5, t
         if t == 4:
             session.add_objects(state, np.where(np.isin(labels[4], [2, 3]), labels[4], 0))
-    assert [g.labels for g in state.groups] == [[1], [2, 3]]
+    assert state.objects.groups == [[1], [2, 3]]
 
 
 # vtest30 at 768x576 costs seconds per frame on a 2-core CPU: CI checks its first 6 frames;

@@ -141,7 +141,7 @@ def test_objects_added_at_frame_7_and_removed_later(small_model, small_clip):
     assert result.object_ids == [1, 2]
     late = np.where(labels[7] == 3, 7, 0).astype(np.uint8)  # it appears on frame 7, as label 7
     assert session.add_objects(state, late) == [7]
-    assert [g.labels for g in state.groups] == [[1, 2], [7]] and state.groups[1].start == 7
+    assert state.objects.groups == [[1, 2], [7]] and state.groups[1].start == 7
     result = session.step(state, frames[8], outputs=("labels", "probs"))
     assert result.object_ids == [1, 2, 7] and result.probs.shape == (4, 96, 128)
     assert np.allclose(result.probs.sum(0), 1.0, atol=1e-5)  # one aggregation over all objects

@@ -1,0 +1,46 @@
+"""The object table: ids <-> channels, groups, removal, label maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hmmn_deploy.runtime.errors import RuntimeInputError
+from hmmn_deploy.runtime.objects import ObjectTable
+
+
+def test_channels_follow_groups_and_removal_keeps_the_order():
+    table = ObjectTable()
+    table.add_group([3, 5])
+    table.add_group([9])
+    assert table.ids == [3, 5, 9]
+    assert table.group_rows() == [slice(0, 2), slice(2, 3)]
+    kept, dropped, per_group = table.remove([5])
+    assert kept == [0, 1, 3] and dropped == [2] and per_group == [[0], [0]]
+    assert table.groups == [[3], [9]] and table.group_rows() == [slice(0, 1), slice(1, 2)]
+    kept, dropped, per_group = table.remove([3])  # a group left empty goes
+    assert kept == [0, 2] and dropped == [1] and per_group == [[], [0]] and table.groups == [[9]]
+
+
+def test_refusals_leave_the_table_as_it_was():
+    table = ObjectTable()
+    table.add_group([1, 2])
+    with pytest.raises(RuntimeInputError, match=r"objects \[4\] are not in this video"):
+        table.remove([4])
+    with pytest.raises(RuntimeInputError, match="every object"):
+        table.remove([1, 2])
+    with pytest.raises(RuntimeInputError, match=r"labels \[2\] are already objects"):
+        table.check_new([2, 3], None)
+    with pytest.raises(RuntimeInputError, match="3 objects exceed the engines' profile of 2"):
+        table.check_new([3], 2)
+    assert table.groups == [[1, 2]]
+
+
+def test_label_maps_use_the_ids_and_widen_past_255():
+    table = ObjectTable()
+    table.add_group([7, 200])
+    channels = np.array([[0, 1], [2, 1]])
+    labels = table.label_map(channels)
+    assert labels.dtype == np.uint8 and labels.tolist() == [[0, 7], [200, 7]]
+    table.add_group([300])
+    assert table.label_map(np.array([3])).dtype == np.int32 and table.label_map(np.array([3]))[0] == 300
