@@ -49,17 +49,13 @@ def _top(per_op: Dict[str, float], limit: int = 15):
 
 
 def _onnxruntime(run, graph: str, inputs, folder: str) -> dict:
-    import onnxruntime as ort
+    from ..runtime.backends import ort_session
 
     backend = run.session.backend
     session = backend.sessions[graph]
-    options = ort.SessionOptions()
-    options.enable_profiling = True
-    options.profile_file_prefix = os.path.join(folder, f"{graph}_ort")
-    threads = session.get_session_options().intra_op_num_threads
-    if threads:
-        options.intra_op_num_threads = threads
-    profiled = ort.InferenceSession(backend.paths[graph], options, providers=session.get_providers())
+    profiled = ort_session(backend.paths[graph], session.get_providers(),
+                           session.get_session_options().intra_op_num_threads,
+                           profile_prefix=os.path.join(folder, f"{graph}_ort"))
     feeds = {k: v.cpu().numpy() for k, v in inputs.items()}
     for _ in range(REPEATS):
         profiled.run(None, feeds)

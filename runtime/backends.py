@@ -140,6 +140,26 @@ def graph_path(folder: str, name: str, graphs: Optional[Mapping[str, dict]]) -> 
         raise ArtifactMismatch(str(exc)) from None
 
 
+def ort_session(path: str, providers: Sequence[str], threads: Optional[int] = None,
+                profile_prefix: Optional[str] = None):
+    """An ONNX Runtime session on one graph file: the one place sessions are opened (the backend,
+    and hmmn-bench --profile with ONNX Runtime's profiler on). ArtifactMismatch when it cannot load."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    try:
+        return ort.InferenceSession(path, options, providers=list(providers))
+    except Exception as exc:  # ONNX Runtime's own errors (invalid graph, ...) have no common base
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArtifactMismatch(f"ONNX Runtime cannot load {path!r} ({reason}); export again with hmmn-export") from None
+
+
 class OnnxRuntimeBackend(Backend):
     """ONNX Runtime with IO binding: inputs and outputs are bound to the buffers' memory."""
 
@@ -165,19 +185,10 @@ class OnnxRuntimeBackend(Backend):
                                      "install onnxruntime-gpu for CUDA / TensorRT providers")
         on_gpu = any(p in ("CUDAExecutionProvider", "TensorrtExecutionProvider") for p in providers)
         super().__init__(specs, "cuda" if on_gpu else "cpu")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
         self.sessions, self.paths = {}, {}
         for name in specs:
             path = graph_path(folder, name, graphs)
-            try:
-                self.sessions[name] = ort.InferenceSession(path, options, providers=providers)
-            except Exception as exc:  # ONNX Runtime's own errors (invalid graph, ...) have no common base
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ArtifactMismatch(f"ONNX Runtime cannot load {path!r} ({reason}); export again with hmmn-export")
-            session = self.sessions[name]
+            self.sessions[name] = session = ort_session(path, providers, threads)
             mismatch = specs[name].io_mismatch([i.name for i in session.get_inputs()],
                                                [o.name for o in session.get_outputs()])
             if mismatch:
