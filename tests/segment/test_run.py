@@ -23,7 +23,7 @@ from hmmn_deploy.segment.sources import InputError
 from hmmn_ref.media import davis_palette
 from hmmn_ref.sample_video import make_sample_video
 
-DATA = pathlib.Path(__file__).parent / "data"
+DATA = pathlib.Path(__file__).parents[1] / "data"
 SIZE = (96, 128)
 
 

@@ -23,7 +23,7 @@ from hmmn_deploy.runtime import Session
 from hmmn_deploy.segment import cli as run_cli
 from hmmn_ref.media import davis_palette
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 CPP = ROOT / "cpp"
 DATA = ROOT / "tests" / "data"
 SIZE = (96, 128)

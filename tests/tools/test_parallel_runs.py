@@ -11,7 +11,7 @@ import torch
 
 import hmmn_ref
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "..", "tools", "parallel_runs.sh")
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "parallel_runs.sh")
 
 
 def run_script(*args, **env):

@@ -21,7 +21,7 @@ from hmmn_deploy.segment import cli as run_cli
 from conftest import load_tool
 
 FRESH_SEEDS = range(700_000, 700_006)  # below the training seeds, and not the validation seeds it logged
-TRAIN_DEMO = os.path.join(os.path.dirname(__file__), "..", "tools", "train_demo.py")  # a script, not the package
+TRAIN_DEMO = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "train_demo.py")  # a script, not the package
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_rounding_floor_tool_sets_runs_beside_the_reference(demo_runs):
     import sys
 
     data, runs = demo_runs
-    tool = os.path.join(os.path.dirname(__file__), "..", "tools", "rounding_floor.py")
+    tool = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "rounding_floor.py")
     result = subprocess.run(
         [sys.executable, tool, str(data / "JPEGImages" / "480p" / "video0"), "--frames", "6",
          "--mask", str(data / "Annotations" / "480p" / "video0" / "00000.png"),
