@@ -106,8 +106,12 @@ def readout_16(mem_values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """mem_values [T, N, Cv, h, w], W [N, T, hw, hw] -> readout [N, Cv, h, w] (spec 4, step 6),
     in the values' precision."""
     t, n, cv, h, w = mem_values.shape
-    values = mem_values.reshape(t, n, cv, h * w)
-    return torch.einsum("tnci,ntiq->ncq", values, weights.to(values.dtype)).reshape(n, cv, h, w)
+    hw = h * w
+    # One matrix product per object over the T*hw memory positions: [N, Cv, T*hw] x [N, T*hw, hw].
+    # (The einsum "tnci,ntiq->ncq" it replaces ran as a MatMul per slot plus a sum, at a few
+    # GFLOP/s in ONNX Runtime and OpenVINO; the values' transpose is the small operand.)
+    values = mem_values.reshape(t, n, cv, hw).permute(1, 2, 0, 3).reshape(n, cv, t * hw)
+    return torch.matmul(values, weights.to(values.dtype).reshape(n, t * hw, hw)).reshape(n, cv, h, w)
 
 
 def read_16(
@@ -135,7 +139,9 @@ def guide_rows(weights: torch.Tensor) -> torch.Tensor:
 
 def select_cells(guide: torch.Tensor, k: int) -> torch.Tensor:
     """For each query cell, the k memory cells of largest guide weight, best first: [N, hw, k]."""
-    return torch.topk(guide.transpose(1, 2), k, dim=2, sorted=True).indices
+    # Top-k along the memory axis in place, then the small [N, k, hw] result transposed (not the
+    # [N, S*hw, hw] guide: a transpose of the whole guide cost as much as the top-k itself).
+    return torch.topk(guide, k, dim=1, sorted=True).indices.transpose(1, 2)
 
 
 def to_cells(x: torch.Tensor, ratio: int) -> torch.Tensor:
@@ -168,16 +174,23 @@ def read_fine_cells(
     """
     s, n, hw, rr, c = key_cells.shape
     k = cells.shape[2]
-    # Split each index into (slot, position) by lookup tables: no // or % on symbolic sizes.
+    # Each selected cell is one row of the bank seen as [S*N*hw, r*r*C]: row (slot*N + n)*hw +
+    # position, the index split into (slot, position) by lookup tables (no // or % on symbolic
+    # sizes). Rows are taken by one Gather, not a GatherND of (slot, object, position) triples.
+    # Keys are taken query-cell-major ([hw, N*k*r*r, C]) so that the affinity is one batched
+    # product over the query cells with no operand broadcast over the objects (einsum's lowering
+    # broadcast and transposed the gathered keys and values in ONNX Runtime and OpenVINO).
     slot_of = torch.arange(s, device=cells.device)[:, None].expand(s, hw).reshape(-1)
     position_of = torch.arange(hw, device=cells.device)[None, :].expand(s, hw).reshape(-1)
     objects = torch.arange(n, device=cells.device)[:, None, None]  # [N, 1, 1]
-    index = (slot_of[cells], objects, position_of[cells])  # each broadcasts to [N, hw, k]
-    picked_keys = key_cells[index].reshape(n, hw, k * rr, c)  # [N, hw, k*r*r, C]
-    picked_values = value_cells[index].reshape(n, hw, k * rr, -1)
-    affinity = torch.einsum("nqmc,qpc->nqpm", picked_keys, query_cells) / math.sqrt(c)
-    attention = torch.softmax(affinity.float(), dim=-1).to(picked_values.dtype)
-    return torch.einsum("nqpm,nqmc->nqpc", attention, picked_values)  # [N, hw, r*r, Cv]
+    rows = (slot_of[cells] * n + objects) * hw + position_of[cells]  # [N, hw, k]
+    m = k * rr
+    picked_keys = key_cells.reshape(s * n * hw, rr * c).index_select(0, rows.transpose(0, 1).reshape(-1))
+    picked_values = value_cells.reshape(s * n * hw, -1).index_select(0, rows.reshape(-1)).reshape(n, hw, m, -1)
+    queries = query_cells.transpose(1, 2)  # [hw, C, r*r]
+    affinity = torch.matmul(picked_keys.reshape(hw, n * m, c), queries) / math.sqrt(c)  # [hw, N*m, r*r]
+    attention = torch.softmax(affinity.float().reshape(hw, n, m, rr), dim=2).to(picked_values.dtype)
+    return torch.matmul(attention.permute(1, 0, 3, 2), picked_values)  # [N, hw, r*r, Cv]
 
 
 def read_fine(

@@ -145,8 +145,13 @@ class OpenVINOBackend(Backend):
         if precision == "int8":
             precision = self.int8_rest
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": _OV_PRECISION[precision]}
-        if self.threads and self.ov_device == "CPU":
-            config["INFERENCE_NUM_THREADS"] = int(self.threads)
+        if self.ov_device == "CPU":
+            # Flush denormals to zero: match's weights (a softmax times Gaussians of distant cells)
+            # hold many values below 1e-38, and FMAs on denormals take microcode assists (match
+            # ran 2-3x slower without this; the outputs were bit-identical with and without).
+            config["CPU_DENORMALS_OPTIMIZATION"] = True
+            if self.threads:
+                config["INFERENCE_NUM_THREADS"] = int(self.threads)
         if self.ov_device != "CPU" and precision == "fp32":
             config["INFERENCE_PRECISION_HINT"] = "f32"
         return config
