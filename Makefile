@@ -4,7 +4,7 @@ VENV ?= .venv
 # A CPU build of torch (this machine has one on disk). With a GPU: make TORCH=torch==2.13.0 ...
 # from a CUDA index, or any torch >= 2.4 already suited to the machine.
 TORCH ?= torch==2.13.0
-EXTRAS ?= cpu,test,trt-rtx
+EXTRAS ?= cpu,test,trt-rtx,openvino
 BIN := $(VENV)/bin
 
 .PHONY: setup demo test clean
