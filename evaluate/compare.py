@@ -44,6 +44,22 @@ def run_sequences(folder: str) -> List[str]:
     return sorted(names, key=natural_key)
 
 
+def run_label(folder: str) -> str:
+    """The folder's name, with the backend and precision hmmn-run recorded in its summary.json
+    (e.g. `out_bf16 (openvino bf16)`), so that runs of one backend in several precisions are
+    told apart in the table."""
+    import json
+
+    name = os.path.basename(os.path.normpath(folder))
+    try:
+        with open(os.path.join(folder, "summary.json")) as f:
+            summary = json.load(f)
+        what = " ".join(str(summary[k]) for k in ("backend", "precision") if summary.get(k))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return name
+    return f"{name} ({what})" if what else name
+
+
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over the objects of either label map of their IoU; 1 when neither has an object."""
     objects = sorted((set(np.unique(a).tolist()) | set(np.unique(b).tolist())) - {0})
@@ -93,13 +109,14 @@ def comparison_table(results: List[RunComparison]) -> str:
     has_gt = base.report is not None
     names = list(base.agreement)
     width = max([len(n) for n in names] + [len("overall")])
-    run_width = max(len(os.path.basename(os.path.normpath(r.run))) for r in results)
+    labels = {r.run: run_label(r.run) for r in results}
+    run_width = max(len(label) for label in labels.values())
     header = f"{'sequence':<{width}} {'run':<{run_width}} {'agree %':>9} {'mean IoU':>9} {'min IoU':>8}"
     header += f" {'J&F':>6} {'dJ&F':>6}" if has_gt else ""
     lines = [header]
     for name in names + ["overall"]:
         for r in results:
-            label = os.path.basename(os.path.normpath(r.run))
+            label = labels[r.run]
             if name == "overall":
                 agree, miou, low = r.overall_agreement, r.overall_iou, min(r.min_iou.values())
             else:
@@ -117,7 +134,7 @@ def comparison_json(results: List[RunComparison]) -> dict:
     base = results[0]
     out = {"baseline": base.run, "runs": []}
     for r in results:
-        entry = {"run": r.run, "agreement": round(100 * r.overall_agreement, 5), "mean_iou": round(r.overall_iou, 6),
+        entry = {"run": r.run, "label": run_label(r.run), "agreement": round(100 * r.overall_agreement, 5), "mean_iou": round(r.overall_iou, 6),
                  "sequences": {n: {"agreement": round(100 * r.agreement[n], 5), "mean_iou": round(r.mean_iou[n], 6),
                                    "min_iou": round(r.min_iou[n], 6)} for n in r.agreement}}
         if r.report is not None:

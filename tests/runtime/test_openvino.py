@@ -192,3 +192,24 @@ def test_model_choice_maps_openvino_precisions_and_devices():
     assert backend_device(ModelChoice(backend="openvino", device="gpu.1")) == "GPU.1"
     with pytest.raises(ModelError, match="CPU"):
         backend_device(ModelChoice(backend="openvino", device="cuda"))
+
+
+def test_eval_compare_labels_runs_by_backend_and_precision(tmp_path, capsys):
+    """hmmn-eval --compare on hmmn-run folders of one backend in two precisions: the table names
+    each run's backend and precision from its summary.json."""
+    from PIL import Image
+
+    from hmmn_deploy.evaluate import cli as eval_cli
+
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:12, 4:12] = 1
+    for run, precision, shift in (("a", "fp32", 0), ("b", "bf16", 1)):
+        (tmp_path / run / "seq").mkdir(parents=True)
+        Image.fromarray(np.roll(mask, shift, axis=1)).save(tmp_path / run / "seq" / "00000.png")
+        (tmp_path / run / "summary.json").write_text(json.dumps({"backend": "openvino", "precision": precision}))
+    out = tmp_path / "cmp.json"
+    assert eval_cli.main(["--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "a (openvino fp32)" in table and "b (openvino bf16)" in table
+    labels = [r["label"] for r in json.loads(out.read_text())["runs"]]
+    assert labels == ["a (openvino fp32)", "b (openvino bf16)"]

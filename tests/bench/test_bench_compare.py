@@ -1,0 +1,70 @@
+"""hmmn-bench's peak per microarchitecture and precision, its run list (--run, the cross product
+without pairs a backend lacks), and one --compare run with openvino's precisions (times are
+reported, never asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hmmn_deploy.bench import cli, machine
+
+ZEN4 = {"vendor_id": "AuthenticAMD", "cpu family": "25", "model": "17", "cpu MHz": "3700.000",
+        "model name": "AMD EPYC 9R14", "flags": "fma avx2 avx512f avx512_bf16 avx512_vnni"}
+EMERALD_RAPIDS = {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "207", "cpu MHz": "2100.000",
+                  "model name": "Intel(R) Xeon(R) Processor",
+                  "flags": "fma avx2 avx512f avx512_bf16 avx512_vnni amx_bf16 amx_tile amx_int8"}
+SKYLAKE_X = {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "85", "model name": "Intel Xeon Gold 6148 @ 2.40GHz",
+             "cpu MHz": "1000.000", "flags": "fma avx2 avx512f"}
+
+
+def test_peak_is_per_microarchitecture_and_precision(monkeypatch):
+    # The clock from the dicts themselves (a real machine's cpufreq would otherwise win).
+    monkeypatch.setattr(machine, "clock_ghz", lambda info=None: (float(info["cpu MHz"]) / 1000, "test"))
+    name, per_cycle = machine.microarchitecture(ZEN4)
+    assert name == "AMD Zen 4" and per_cycle["fp32"] == 32  # two 256-bit FMA pipes, not 64
+    assert machine.cpu_peak_gflops(2, "fp32", ZEN4) == pytest.approx(2 * 3.7 * 32)
+    assert machine.cpu_peak_gflops(2, "bf16", ZEN4) == pytest.approx(2 * 3.7 * 64)
+    name, per_cycle = machine.microarchitecture(EMERALD_RAPIDS)
+    assert per_cycle == {"fp32": 64, "bf16": 1024, "int8": 2048}
+    assert machine.cpu_peak_gflops(2, "fp32", EMERALD_RAPIDS) == pytest.approx(268.8)
+
+
+def test_clock_prefers_the_stated_maximum():
+    ghz, source = machine.clock_ghz(SKYLAKE_X)
+    # Without cpufreq (a VM, or this test's dict on such a machine) the model name's clock wins
+    # over the momentary "cpu MHz".
+    assert (ghz, source) == (2.4, "model name") or source == "cpufreq maximum"
+
+
+def test_run_list(capsys):
+    args = cli.build_parser().parse_args(["--run", "onnxruntime:fp32", "openvino:bf16", "openvino"])
+    assert cli.run_pairs(args) == [("onnxruntime", "fp32"), ("openvino", "bf16"), ("openvino", None)]
+    args = cli.build_parser().parse_args(["--backend", "onnxruntime", "openvino", "--precision", "fp32", "bf16", "fp16"])
+    assert cli.run_pairs(args) == [("onnxruntime", "fp32"), ("onnxruntime", "fp16"), ("openvino", "fp32"),
+                                   ("openvino", "bf16")]
+    assert "onnxruntime has no bf16: skipped" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["--run", "openvino:int4"])
+
+
+def test_compare_lists_openvino_precisions_with_their_peaks(small_export, capsys):
+    pytest.importorskip("openvino")
+    code = cli.main(["--artifacts", str(small_export), "--size", "96x128", "--frames", "2", "--warmup", "1",
+                     "--compare", "--json", "--no-probe",
+                     "--run", "onnxruntime:fp32", "openvino:fp32", "openvino:bf16"])
+    captured = capsys.readouterr()
+    assert code == 0
+    result = json.loads(captured.out)
+    names = [r["name"] for r in result["runs"]]
+    assert names == ["baseline: hmmn_ref.run_video", "onnxruntime fp32", "openvino fp32", "openvino bf16"]
+    assert [r["precision"] for r in result["runs"][1:]] == ["fp32", "fp32", "bf16"]
+    assert set(result["ratios"]) == set(names[1:])
+    peaks = result["machine"]["cpu_peak_gflops"]
+    assert set(peaks) == {"fp32", "bf16", "int8"} and peaks["bf16"] >= peaks["fp32"]
+    assert result["machine"]["load_average"] is not None
+    by_name = {r["name"]: r for r in result["runs"]}
+    assert by_name["openvino fp32"]["mask_agreement"] >= 99.0
+    assert by_name["openvino bf16"]["stages"]["match"]["median_ms"] > 0
+    assert "% of bf16 peak" in captured.err and "% of fp32 peak" in captured.err
