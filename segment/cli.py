@@ -220,14 +220,14 @@ def log_working_size(working: WorkingSize, first_size, weights: str) -> None:
     if first_size:
         picked = working.size_for(first_size)
         example = (f" (here {first_size[0]}x{first_size[1]} -> {picked[0]}x{picked[1]})" if picked else
-                   f" (here {first_size[0]}x{first_size[1]}, its own size)")
+                   f" (here {first_size[0]}x{first_size[1]}: as it is)")
     from .. import demo
 
     builtin = weights.startswith("the built-in") or os.path.abspath(weights) == os.path.abspath(demo.WEIGHTS)
     model = "the built-in model was" if builtin else "these weights were"
-    log(f"hmmn-run: {model} trained at {working.sentence()} only, so each video is processed at a size of that "
-        f"area with its own aspect ratio{example} and its masks are resized back to the frames' size; "
-        "--size HxW sets another size, --size native keeps the frames' own")
+    log(f"hmmn-run: {model} trained at {working.sentence()} only: each video is processed at a size of that area "
+        f"with its own aspect ratio{example}, its masks resized back to its size; --size HxW sets another size, "
+        "--size native keeps the frames' own")
 
 
 def describe_size(size, working: Optional[WorkingSize]) -> dict:
