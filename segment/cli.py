@@ -157,7 +157,7 @@ def run(args, out: str) -> int:
     try:
         working = working_size(args) if args.size is None else None
     except WorkingSizeError as exc:
-        log(f"hmmn-run: error: {exc}")
+        log(f"hmmn-run: error: {exc}; fix the record, or give --size HxW or --size native (the record is then not read)")
         return 2
     first_size = first_frame_size(todo[0]) if working or (args.backend == "tensorrt" and not fixed) else None
     # Engines are built for one size: the processing size of the first video.

@@ -156,6 +156,20 @@ def test_any_weights_with_a_record_get_the_rule_and_without_one_keep_their_size(
     assert summary["working_size"]["source"] == ("frames" if field is None else "weights' record")
 
 
+def test_a_bad_record_is_refused_in_one_line_and_size_skips_it(videos_240x320, tmp_path, capsys):
+    data, _, names = videos_240x320
+    weights = tmp_path / "mine.pth"
+    shutil.copyfile(demo.WEIGHTS, weights)
+    (tmp_path / "mine.json").write_text(json.dumps({"trained_sizes": [[8, 8]]}))
+    args = [str(data), "--sequences", names[0], "--max-frames", "3", "--weights", str(weights), "--config", "small",
+            "--backend", "torch", "--threads", "1", "--no-progress"]
+    assert run_cli.main(args + ["-o", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "mine.json" in err and "--size native" in err
+    summary = run(args[:-5] + ["-o", str(tmp_path / "native"), "--size", "native"])
+    assert summary["sequences"][names[0]]["processing_size"] == [240, 320]
+
+
 # -- the overlay ----------------------------------------------------------------------------
 
 def test_overlay_is_translucent_with_a_contour_in_the_palette_colour():
