@@ -7,7 +7,7 @@ import io
 import logging
 import os
 import warnings
-from typing import Dict, Mapping, Tuple
+from typing import Dict, Mapping
 
 import numpy as np
 import onnx
@@ -122,17 +122,3 @@ def _check_and_name(graph: str, spec: TensorSpec, value: onnx.ValueInfoProto) ->
         else:
             d.Clear()
             d.dim_param = want
-
-
-def graph_io(model: onnx.ModelProto) -> Tuple[Dict[str, Tuple], Dict[str, Tuple]]:
-    """{name: (dtype, dims)} of a model's inputs and outputs, dims as ints or symbols."""
-
-    def describe(values):
-        out = {}
-        for v in values:
-            t = v.type.tensor_type
-            dims = tuple(d.dim_param if d.HasField("dim_param") else d.dim_value for d in t.shape.dim)
-            out[v.name] = (onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name, dims)
-        return out
-
-    return describe(model.graph.input), describe(model.graph.output)

@@ -33,14 +33,6 @@ class NameMismatch(ValidationError):
     """The graph's inputs or outputs are not the contract's names."""
 
 
-class ShapeMismatch(ValidationError):
-    """An output's shape or dtype differs from the contract."""
-
-
-class ValueMismatch(ValidationError):
-    """An output is outside its tolerance."""
-
-
 @dataclasses.dataclass
 class OutputCheck:
     graph: str
@@ -108,12 +100,6 @@ class VideoCheck:
         return text
 
 
-def check_names(spec: GraphSpec, input_names: List[str], output_names: List[str]) -> None:
-    mismatch = spec.io_mismatch(input_names, output_names)
-    if mismatch:
-        raise NameMismatch(mismatch)
-
-
 def compare_outputs(
     spec: GraphSpec, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], dims: Mapping[str, int]
 ) -> List[OutputCheck]:
@@ -130,14 +116,6 @@ def compare_outputs(
         measured = s.tolerance.measure(got, want.astype(got.dtype) if s.tolerance.kind == "equal" else want)
         checks.append(OutputCheck(spec.name, s.name, measured, tol, s.tolerance.passes(measured)))
     return checks
-
-
-def raise_for_failures(checks: List[OutputCheck]) -> None:
-    failed = [c for c in checks if not c.passed]
-    if not failed:
-        return
-    kind = ShapeMismatch if any(c.problem for c in failed) else ValueMismatch
-    raise kind("; ".join(f"{c.graph}.{c.output}: {c.problem or f'{c.measured:.3g} vs {c.tolerance}'}" for c in failed))
 
 
 # -- reference cases ------------------------------------------------------------------------

@@ -39,15 +39,6 @@ class MemoryEntry(NamedTuple):
     value4: torch.Tensor  # [N, Cv4, 4h, 4w]
 
 
-class Readouts(NamedTuple):
-    """What the decoder reads from memory, per object, and the new tracking maps."""
-
-    m4: torch.Tensor  # [N, 2*Cv16, h, w] memory readout concatenated with the query value
-    m3: torch.Tensor  # [N, Cv8, 2h, 2w]
-    m2: torch.Tensor  # [N, Cv4, 4h, 4w]
-    tracks: torch.Tensor  # [N, T, hw] int64
-
-
 def others_mask(objects: torch.Tensor, objects_sum: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Object masks [N, H, W] -> per object the clamped sum of the other objects [N, H, W].
     objects_sum [1, H, W]: the sum over all objects, when `objects` is only some of them."""
