@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where torch / onnxruntime and the baseline run (default cpu; tensorrt: cuda); "
                         "openvino's device (CPU, GPU, NPU; cpu is CPU)")
     p.add_argument("--no-probe", action="store_true", help="skip the matrix-product probe of the CPU's rate")
+    p.add_argument("--accuracy", type=int, metavar="N", default=0,
+                   help="also J&F of onnxruntime fp32 and openvino fp32 / bf16 / int8 on the demo model, "
+                        "N generated videos with ground truth (against openvino fp32)")
     p.add_argument("--size", type=parse_size, default=(480, 854), help="frame size HxW (default 480x854)")
     p.add_argument("--objects", type=int, default=2)
     p.add_argument("--frames", type=int, default=10, help="timed frames (default 10)")
@@ -206,6 +209,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.scaling:
         result["scaling"] = scaling.run_scaling(args, log)
     print_table(result)
+    if args.accuracy:
+        from .accuracy import demo_accuracy, print_accuracy
+
+        try:
+            result["accuracy"] = demo_accuracy(args.accuracy, args.threads, args.cache, log)
+        except ModelError as exc:
+            log(f"hmmn-bench: error: {exc}")
+            return 2
+        print_accuracy(result["accuracy"], log)
     if args.json:
         print(json.dumps(result, indent=2))
     return 0

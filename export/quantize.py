@@ -214,18 +214,25 @@ def run_video(session, frames: np.ndarray, first: np.ndarray) -> List[np.ndarray
 
 def measure_accuracy(folder: str, count: int = 8, computes: Sequence[str] = ("fp32", "bf16", "int8"),
                      frames: int = 24, size: Tuple[int, int] = (96, 128), seed: int = ACCURACY_SEED,
-                     threads: Optional[int] = None, log: Callable[[str], None] = _log) -> dict:
-    """J&F (vos-benchmark convention, first and last frames left out) of each compute
-    precision on `count` generated videos with ground truth, and agreement with FP32's masks."""
+                     threads: Optional[int] = None, log: Callable[[str], None] = _log,
+                     others: Sequence[str] = ()) -> dict:
+    """J&F (vos-benchmark convention, first and last frames left out) of each openvino compute
+    precision on `count` generated videos with ground truth, and agreement with the first's
+    masks (FP32). others: more backends on the folder's own graphs (e.g. 'onnxruntime'), listed
+    after them under their name."""
     from ..core import manifest as manifest_io
     from ..evaluate.metrics import mean_jf, sequence_scores
     from ..runtime import Session
 
     clips = generated_videos(count, frames, size, seed)
     masks: Dict[str, Dict[str, List[np.ndarray]]] = {}
-    for compute in computes:
-        session = Session.open(folder, "openvino", compute=compute, threads=threads)
+    for compute in list(computes) + list(others):
+        if compute in others:
+            session = Session.open(folder, compute, threads=threads)
+        else:
+            session = Session.open(folder, "openvino", compute=compute, threads=threads)
         masks[compute] = {name: run_video(session, video, labels[0]) for name, video, labels in clips}
+    computes = list(computes) + list(others)
     truth = {name: list(labels) for name, _, labels in clips}
     source = manifest_io.read_manifest(folder)["model"]["weights"]["source"]
     result = {"videos": f"demo generator, seeds {seed}..{seed + count - 1}, {frames} frames, {size[0]}x{size[1]}",
@@ -237,7 +244,7 @@ def measure_accuracy(folder: str, count: int = 8, computes: Sequence[str] = ("fp
         base = jf if base is None else base
         result["computes"][compute] = {"J&F": round(jf, 3), "J": round(j, 3), "F": round(f, 3),
                                        "dJ&F": round(jf - base, 3), "agreement_%": round(100 * agree, 4)}
-        log(f"hmmn-quantize: openvino {compute}: J&F {jf:.2f} (J {j:.2f}, F {f:.2f}), {jf - base:+.2f} against "
+        log(f"hmmn-quantize: {'openvino ' if compute not in others else ''}{compute}: J&F {jf:.2f} (J {j:.2f}, F {f:.2f}), {jf - base:+.2f} against "
             f"{computes[0]}, masks {100 * agree:.3f}% equal to {computes[0]}'s")
     return result
 
