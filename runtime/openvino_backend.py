@@ -196,6 +196,29 @@ class OpenVINOBackend(Backend):
                 np.copyto(t.numpy(), out.data.reshape(tuple(t.shape)))
 
 
+    def profile(self, graph: str, inputs, outputs, repeats: int = 3) -> Dict[str, float]:
+        """Per operator type, milliseconds per call of `graph` on these buffers (OpenVINO's
+        performance counters on a separately compiled copy with the same plan; hmmn-bench --profile)."""
+        spec = self.specs[graph]
+        model = self.models[graph]
+        if self.static and graph in CONV_GRAPHS:
+            model = model.clone()
+            model.reshape({inp.get_any_name(): list(inputs[s.name].shape) for inp, s in zip(model.inputs, spec.inputs)})
+        compiled = self.core.compile_model(model, self.ov_device, dict(self.config(graph), PERF_COUNT=True))
+        request = compiled.create_infer_request()
+        for tensors in (inputs, outputs):
+            for name, t in tensors.items():
+                request.set_tensor(name, self.ov.Tensor(t.numpy(), shared_memory=True))
+        request.infer()  # warm-up
+        totals: Dict[str, float] = {}
+        for _ in range(repeats):
+            request.infer()
+            for info in request.get_profiling_info():
+                key = f"{info.node_type} ({info.exec_type})"
+                totals[key] = totals.get(key, 0.0) + info.real_time.total_seconds() * 1000.0 / repeats
+        return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
 def describe_plan(compute: str) -> str:
     return ", ".join(f"{g} {p}" for g, p in plan(compute).items())
 

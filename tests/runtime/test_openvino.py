@@ -213,3 +213,13 @@ def test_eval_compare_labels_runs_by_backend_and_precision(tmp_path, capsys):
     assert "a (openvino fp32)" in table and "b (openvino bf16)" in table
     labels = [r["label"] for r in json.loads(out.read_text())["runs"]]
     assert labels == ["a (openvino fp32)", "b (openvino bf16)"]
+
+
+def test_per_operator_profile(small_export, small_clip):
+    frames, labels = small_clip
+    session = Session.open(str(small_export), "openvino", compute="fp32")
+    state = session.start(frames[0], labels[0])
+    session.step(state, frames[1])
+    per_op = session.backend.profile("encode_query", {"frame": state.frame_prev}, dict(state.query), repeats=1)
+    assert per_op and all(ms >= 0 for ms in per_op.values())
+    assert any(op.startswith("Convolution") for op in per_op)
