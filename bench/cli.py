@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where torch / onnxruntime and the baseline run (default cpu; tensorrt: cuda); "
                         "openvino's device (CPU, GPU, NPU; cpu is CPU)")
     p.add_argument("--no-probe", action="store_true", help="skip the matrix-product probe of the CPU's rate")
+    p.add_argument("--baseline-matching", choices=("public", "current"), default="public",
+                   help="the baseline's memory reads: the public code's formulation (default; bench/public_matching.py) "
+                        "or hmmn_ref's current, faster one")
     p.add_argument("--accuracy", type=int, metavar="N", default=0,
                    help="also J&F of onnxruntime fp32 and openvino fp32 / bf16 / int8 on the demo model, "
                         "N generated videos with ground truth (against openvino fp32)")
@@ -151,7 +154,12 @@ def build_runs(args, frames, mask) -> list:
     if args.compare:
         # The baseline runs where the sessions do: on the GPU when any backend is on one.
         on_gpu = any(r.session.device.type == "cuda" for r in runs)
-        runs.insert(0, BaselineRun(reference_model(args), frames, mask, args.mem_every, "cuda" if on_gpu else "cpu"))
+        baseline = BaselineRun(reference_model(args), frames, mask, args.mem_every, "cuda" if on_gpu else "cpu")
+        if args.baseline_matching == "public":
+            from .public_matching import PublicBaseline
+
+            baseline = PublicBaseline(baseline)
+        runs.insert(0, baseline)
     return runs
 
 
@@ -240,7 +248,8 @@ def report(args, runs, masks, threads: int, objects: int) -> dict:
     machine_info = machine.describe(threads, probe=not getattr(args, "no_probe", False))
     machine_info["peak_host_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     settings = {"size": list(args.size), "objects": objects, "frames": args.frames, "warmup": args.warmup,
-                "mem_every": args.mem_every, "interleaved": True, "mask_reference": reference}
+                "mem_every": args.mem_every, "interleaved": True, "mask_reference": reference,
+                "baseline_matching": getattr(args, "baseline_matching", "public") if args.compare else None}
     return {"machine": machine_info, "settings": settings, "runs": entries, "ratios": ratios}
 
 

@@ -18,7 +18,8 @@ The clock is the highest the machine states: cpufreq's maximum where the kernel 
 else the "@ x.xGHz" in the model name, else /proc/cpuinfo's current "cpu MHz" (in a VM often
 the nominal clock: turbo makes the true peak higher). Because any such table is an upper
 bound on paper, `probe_gflops` also measures what a large matrix product reaches here
-(torch, FP32 and BF16), and the bench prints both.
+(torch, FP32 and BF16), and the bench prints both; where the probe beats the computed FP32
+peak, the clock it implies replaces the stated one (a lower bound of the real clock).
 """
 
 from __future__ import annotations
@@ -135,7 +136,17 @@ def describe(threads: int, probe: bool = False) -> dict:
     except OSError:
         machine["load_average"] = None
     if probe:
-        machine["matmul_probe_gflops"] = probe_gflops(threads)
+        machine["matmul_probe_gflops"] = probed = probe_gflops(threads)
+        # A measured rate above the computed peak means the clock ran above the stated one (turbo,
+        # or a VM's nominal "cpu MHz"): the clock is then raised to what the probe implies, a lower
+        # bound of the true clock, and every precision's peak with it.
+        if ghz and probed.get("fp32", 0) > threads * ghz * per_cycle["fp32"]:
+            implied = probed["fp32"] / (threads * per_cycle["fp32"])
+            machine["clock_ghz"] = round(implied, 2)
+            machine["clock_source"] = (f"implied by the matrix-product probe ({probed['fp32']} GFLOP/s FP32 exceeds "
+                                       f"{threads} x {ghz} GHz ({clock_source}) x {per_cycle['fp32']}): at least this")
+            machine["cpu_peak_gflops"] = {p: round(threads * implied * n, 1) for p, n in per_cycle.items()}
+            machine["cpu_peak_gflops_estimate"] = machine["cpu_peak_gflops"]["fp32"]
     for module in ("onnxruntime", "tensorrt", "openvino"):
         try:
             machine[module] = __import__(module).__version__

@@ -68,3 +68,18 @@ def test_compare_lists_openvino_precisions_with_their_peaks(small_export, capsys
     assert by_name["openvino fp32"]["mask_agreement"] >= 99.0
     assert by_name["openvino bf16"]["stages"]["match"]["median_ms"] > 0
     assert "% of bf16 peak" in captured.err and "% of fp32 peak" in captured.err
+
+
+def test_a_probe_above_the_computed_peak_raises_the_clock(monkeypatch):
+    """The computed peak is an upper bound only if the clock is right: a matrix product measured
+    faster than it means the clock is higher (turbo, a VM's nominal MHz), and the peak follows."""
+    monkeypatch.setattr(machine, "_cpuinfo", lambda: EMERALD_RAPIDS)
+    monkeypatch.setattr(machine, "clock_ghz", lambda info=None: (2.1, "test"))
+    monkeypatch.setattr(machine, "probe_gflops", lambda threads: {"fp32": 320.0, "bf16": 800.0})
+    described = machine.describe(2, probe=True)
+    assert described["clock_ghz"] == 2.5 and "implied by the matrix-product probe" in described["clock_source"]
+    assert described["cpu_peak_gflops"]["fp32"] == pytest.approx(320.0)
+    assert described["cpu_peak_gflops"]["bf16"] == pytest.approx(2 * 2.5 * 1024)
+    monkeypatch.setattr(machine, "probe_gflops", lambda threads: {"fp32": 100.0, "bf16": 200.0})
+    described = machine.describe(2, probe=True)
+    assert described["clock_ghz"] == 2.1 and described["cpu_peak_gflops"]["fp32"] == pytest.approx(268.8)
