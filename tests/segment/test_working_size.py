@@ -21,7 +21,7 @@ from hmmn_deploy.segment.writer import overlay, palette_colours
 
 from conftest import load_tool
 
-# Seeds of no training run, validation set, report table or other test (report: 40000-40007).
+# Seeds of no training run, validation set, report table or other test (the report: 40000-40019).
 FRESH_SEEDS = range(41_000, 41_004)
 FRAMES = 12
 
