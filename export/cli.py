@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
     p.add_argument("--config", choices=sorted(hmmn_ref.CONFIGS),
                    help="model configuration (default: paper with --weights or --random-weights, small for the demo model)")
-    p.add_argument("--size", type=parse_size, default=(480, 854),
-                   help="video size HxW the engines and the validation use (default 480x854)")
+    p.add_argument("--size", type=parse_size, default=None,
+                   help="video size HxW the engines and the validation use (default: the first size the weights' "
+                        "record says they were trained at, e.g. 96x128 for the built-in model; else 480x854)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--max-objects", type=int, default=8, help="engine profile: objects 1..N (default 8)")
     p.add_argument("--capacity", type=int, default=48,
@@ -80,6 +81,23 @@ def resolve_source(args) -> None:
     log(f"hmmn-export: no --weights: exporting {demo.DESCRIPTION}")
 
 
+def choose_size(args) -> None:
+    """No --size: a size the weights were trained at (their record's trained_sizes, as hmmn-run
+    uses them), else 480x854. The trained sizes go into the manifest for hmmn-run --artifacts."""
+    from ..models.working_size import WorkingSize
+
+    working = WorkingSize.for_weights(args.weights) if args.weights else None
+    args.trained_sizes = [list(s) for s in working.trained_sizes] if working else None
+    if args.size is not None:
+        return
+    if working is None:
+        args.size = (480, 854)
+        return
+    args.size = working.trained_sizes[0]
+    log(f"hmmn-export: no --size: {args.size[0]}x{args.size[1]}, the size the weights were trained at ({working.record}); "
+        "engines are built for it, and hmmn-run processes 4:3 videos at it (--size HxW for another)")
+
+
 def load_model(args) -> hmmn_ref.HMMN:
     model = hmmn_ref.HMMN(hmmn_ref.get_config(args.config))
     if args.random_weights:
@@ -97,6 +115,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         resolve_source(args)
+        choose_size(args)
         model = load_model(args)
         report = export_model(model, export_options(args), log)
     except (ValueError, CheckpointError) as exc:  # bad options, weights or size: nothing was written

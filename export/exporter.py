@@ -64,6 +64,7 @@ class ExportOptions:
     timing_cache: Optional[str] = None
     check_frames: int = 6  # frames of the chained video check
     overwrite: bool = False
+    trained_sizes: Optional[Sequence[Sequence[int]]] = None  # from the weights' record, kept in the manifest
 
 
 @dataclasses.dataclass
@@ -180,6 +181,7 @@ def _export_into(args: ExportOptions, model: hmmn_ref.HMMN, out: str, work: str,
         precision=args.precision, mem_every=args.mem_every, capacity=args.capacity,
         max_objects=args.max_objects, specs=specs, graph_files=graph_files, opset=OPSET,
         engines=engine_info, tensorrt_network=network_record, validation=validation_record(checks, video),
+        trained_sizes=args.trained_sizes,
     )
     manifest.write_manifest(work, record)
     print_summary(specs, graph_files, checks, args.precision, video, network_record, engine_info, log)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 from hmmn_ref import HMMNConfig
 
@@ -75,15 +75,18 @@ def build_manifest(
     engines: Dict[str, Any],
     tensorrt_network: Dict[str, Any],
     validation: Dict[str, Any],
+    trained_sizes: Optional[Sequence[Sequence[int]]] = None,
 ) -> Dict[str, Any]:
     height, width = size
     top, bottom, left, right = pad
+    model = {"name": "HMMN", "config": config.to_dict(), "weights": {"source": weights_source, "sha256": weights_sha256}}
+    if trained_sizes:  # the weights' record's: hmmn-run --artifacts picks its working size from them
+        model["trained_sizes"] = [list(s) for s in trained_sizes]
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "model": {"name": "HMMN", "config": config.to_dict(),
-                  "weights": {"source": weights_source, "sha256": weights_sha256}},
+        "model": model,
         "input": {"height": height, "width": width, "padded_height": height + top + bottom,
                   "padded_width": width + left + right, "pad": list(pad)},
         "dims": dict(DIMENSIONS),

@@ -296,9 +296,12 @@ def main() -> int:
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                   "train_seeds": f">= {TRAIN_SEED_BASE}", "val_seeds": val_seeds}
         previous = os.path.splitext(args.init)[0] + ".json" if args.init else None
+        sizes = [[height, width]]  # the sizes these weights were trained at (hmmn_deploy.models.working_size)
         if previous and os.path.isfile(previous):  # the stage these weights started from
             with open(previous) as f:
                 record["previous_stage"] = json.load(f)
+            sizes += [s for s in record["previous_stage"].get("trained_sizes", []) if s not in sizes]
+        record["trained_sizes"] = sizes
         with open(os.path.splitext(args.export)[0] + ".json", "w") as f:
             json.dump(record, f, indent=2)
         print(f"weights written to {args.export}", file=sys.stderr)

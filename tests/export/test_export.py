@@ -270,3 +270,20 @@ def test_engines_build_and_load_on_a_gpu(small_fp32, tmp_path):
             engine = runtime.deserialize_cuda_engine(f.read())
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         assert names == specs[name].input_names + specs[name].output_names
+
+
+def test_export_size_defaults_to_the_weights_trained_size(tmp_path):
+    """No --size: the built-in model's record says 96x128, which becomes the export size and is
+    kept in the manifest; weights without a record keep 480x854; --size wins."""
+    from hmmn_deploy import demo
+
+    def chosen(*argv):
+        args = cli.build_parser().parse_args(["--out", str(tmp_path / "x"), *argv])
+        cli.resolve_source(args)
+        cli.choose_size(args)
+        return args.size, args.trained_sizes
+
+    assert chosen() == ((96, 128), [[96, 128]])
+    assert chosen("--size", "240x320") == ((240, 320), [[96, 128]])
+    assert chosen("--random-weights") == ((480, 854), None)
+    assert demo.weights_path()  # the record read above is the shipped model's
