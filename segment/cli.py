@@ -27,7 +27,7 @@ from ..models.working_size import WorkingSize, WorkingSizeError, parse_trained_s
 from .outdir import OutputError, OutputFolder, is_done
 from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import InputError, discover
-from .summary import failed_record, load_summary, write_summary
+from .summary import load_summary, record_done, record_failed, write_summary
 
 
 DEMO_SEED, DEMO_FRAMES, DEMO_SIZE = 4242, 24, (96, 128)  # the demo model works at its training size
@@ -291,20 +291,12 @@ def run_sequences(session, todo, out: str, options: SequenceOptions, summary: di
                        disable=not progress)
             try:
                 record = SequenceRun(session, sequence, out, options, bar.update).run()
-                resized = record["processing_size"] != record["size"]
-                at = " at {}x{} (masks at {}x{})".format(*record["processing_size"], *record["size"]) if resized else ""
-                log(f"hmmn-run: {sequence.name}: {record['frames']} frames{at}, objects {record['objects']}, "
-                    f"{record['fps']} frames/s (model), skipped {len(record['skipped_frames'])}")
-                for warning in record["warnings"]:
-                    log(f"hmmn-run: {sequence.name}: WARNING: {warning} (--strict makes this an error)")
+                record_done(records, sequence.name, record, log)
             except (SequenceError, RuntimeInputError, OSError) as exc:
                 failed += 1
-                record = failed_record(out, sequence.name, str(exc), records.get(sequence.name))
-                kept = " (its previous outputs are kept)" if record.get("status") == "done" else ""
-                log(f"hmmn-run: {sequence.name}: FAILED: {exc}{kept}")
+                record_failed(out, records, sequence.name, str(exc), log)
             finally:
                 bar.close()
-            records[sequence.name] = record
             saved = save_summary(out, summary) and saved
             total.update(1)
     except KeyboardInterrupt:

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional
 from .outdir import WORK
 from .ray_cluster import Cluster, ClusterError, check_resources
 from .ray_worker import VideoWorker, worker_choice
-from .summary import failed_record
+from .summary import record_done, record_failed
 
 IN_FLIGHT = 2  # videos queued per worker: the next one starts as soon as the last is published
 MAX_DEATHS = 3  # a video during which its worker died this often fails (it likely kills workers)
@@ -225,17 +225,11 @@ def collect(pool: Pool, out: str, summary: dict) -> int:
         if kind == "done":
             if pool.deaths[name]:
                 value["worker_restarts"] = pool.deaths[name]
-            records[name] = value
             frames += value["frames"]
-            log(f"hmmn-run: {name}: {value['frames']} frames, objects {value['objects']}, {value['fps']} frames/s "
-                f"(model, worker PID {value['worker']['pid']})")
-            for warning in value["warnings"]:
-                log(f"hmmn-run: {name}: WARNING: {warning} (--strict makes this an error)")
+            record_done(records, name, value, log, f", worker PID {value['worker']['pid']}")
         elif kind == "failed":
             failed += 1
-            records[name] = failed_record(out, name, value, records.get(name))
-            kept = " (its previous outputs are kept)" if records[name].get("status") == "done" else ""
-            log(f"hmmn-run: {name}: FAILED: {value}{kept}")
+            record_failed(out, records, name, value, log)
         else:
             continue
         saved = save_summary(out, summary) and saved

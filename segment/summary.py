@@ -42,6 +42,24 @@ def failed_record(out: str, name: str, error: str, previous: Optional[dict]) -> 
     return {"status": "failed", "error": error}
 
 
+def record_done(records: dict, name: str, record: dict, log: Callable[[str], None], where: str = "") -> None:
+    """A sequence finished: its record, its line and its warnings (hmmn-run and its Ray driver)."""
+    records[name] = record
+    resized = record.get("processing_size") not in (None, record.get("size"))
+    at = " at {}x{} (masks at {}x{})".format(*record["processing_size"], *record["size"]) if resized else ""
+    log(f"hmmn-run: {name}: {record['frames']} frames{at}, objects {record['objects']}, {record['fps']} frames/s "
+        f"(model{where}), skipped {len(record['skipped_frames'])}")
+    for warning in record["warnings"]:
+        log(f"hmmn-run: {name}: WARNING: {warning} (--strict makes this an error)")
+
+
+def record_failed(out: str, records: dict, name: str, error: str, log: Callable[[str], None]) -> None:
+    """A sequence failed: its record (what is still published stays done) and its line."""
+    records[name] = failed_record(out, name, error, records.get(name))
+    kept = " (its previous outputs are kept)" if records[name].get("status") == "done" else ""
+    log(f"hmmn-run: {name}: FAILED: {error}{kept}")
+
+
 def reconcile(out: str, summary: dict) -> None:
     records = summary.setdefault("sequences", {})
     on_disk = {name: len(masks) for name, masks in sequence_folders(out).items()}  # name -> masks published
