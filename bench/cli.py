@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accuracy", type=int, metavar="N", default=0,
                    help="also J&F of onnxruntime fp32 and openvino fp32 / bf16 / int8 on the demo model, "
                         "N generated videos with ground truth (against openvino fp32)")
-    p.add_argument("--size", type=parse_size, default=(480, 854), help="frame size HxW (default 480x854)")
+    p.add_argument("--size", type=parse_size, default=None,
+                   help="frame size HxW (default 480x854, timed at the size hmmn-run processes it at when the "
+                        "weights' record gives trained sizes, as the built-in model's does)")
     p.add_argument("--objects", type=int, default=2)
     p.add_argument("--frames", type=int, default=10, help="timed frames (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed frames first (default 2)")
@@ -135,6 +137,34 @@ def load_frames(args):
     return frames, mask
 
 
+def working_frames(args, frames, mask):
+    """No --size, and weights whose record gives trained sizes (the built-in model's): the frames
+    and mask resized to the size hmmn-run processes them at (models.working_size). -> frames,
+    mask, summary record (None when nothing changed)."""
+    from ..models.working_size import WorkingSize
+    from ..segment.reader import resize_frame
+
+    if args.size_given or args.random_weights or args.artifacts:
+        return frames, mask, None
+    if args.weights:
+        working = WorkingSize.for_weights(args.weights)
+    else:
+        from .. import demo
+
+        working = WorkingSize.from_record(demo.RECORD)
+    size = working.size_for(frames.shape[1:3]) if working else None
+    if size is None:
+        return frames, mask, None
+    import cv2
+
+    log(f"hmmn-bench: the weights were trained at {working.sentence()} only: timing at {size[0]}x{size[1]}, the size "
+        f"hmmn-run processes {frames.shape[1]}x{frames.shape[2]} frames at (--size HxW times another)")
+    record = {**working.describe(), "frames": list(frames.shape[1:3]), "processing_size": list(size)}
+    frames = np.stack([resize_frame(f, size) for f in frames])
+    mask = cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+    return frames, mask, record
+
+
 def build_runs(args, frames, mask) -> list:
     runs = []
     for backend, precision in run_pairs(args):
@@ -185,8 +215,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.frames < 1 or args.warmup < 0 or args.objects < 1:
         log("hmmn-bench: error: need --frames >= 1, --warmup >= 0 and --objects >= 1")
         return 2
+    args.size_given, args.size = args.size is not None, args.size or (480, 854)
     try:
         frames, mask = load_frames(args)
+        frames, mask, working = working_frames(args, frames, mask)
         runs = build_runs(args, frames, mask)
     except (ModelError, ValueError) as exc:
         log(f"hmmn-bench: error: {exc}")
@@ -209,6 +241,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             + ", ".join(f"{run.name} {run.frame_seconds[-1] * 1000:.0f} ms" for run in runs if timed))
 
     result = report(args, runs, masks, threads, len(np.unique(mask)) - 1)
+    if working:
+        result["settings"]["working_size"] = working
     if args.profile:
         from .profile import profile_slowest_stage
 

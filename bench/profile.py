@@ -32,6 +32,8 @@ def profile_slowest_stage(run, frames, mask, folder: str, log: Callable[[str], N
         result = _onnxruntime(run, graph, inputs, folder)
     elif run.backend == "torch":
         result = _torch(run, graph, inputs, outputs, folder)
+    elif run.backend == "openvino":
+        result = {"file": None, "top_ops": _top(run.session.backend.profile(graph, inputs, outputs, repeats=REPEATS))}
     else:
         result = _tensorrt(run, graph, inputs, outputs, folder)
     result.update({"stage": graph, "backend": run.backend})

@@ -26,14 +26,14 @@ import os
 import shutil
 import sys
 import time
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from hmmn_ref.errors import HMMNError
 
-INT8_FOLDER = "openvino_int8"
-QUANTIZED = ("encode_query", "encode_memory", "decode")
+from ..core.int8_files import INT8_FOLDER, QUANTIZED, record_path
+
 CALIBRATION_SEED = 1_000_000  # the generator's training split: disjoint from the accuracy seeds
 ACCURACY_SEED = 13_000  # the README's held-out validation seeds
 
@@ -44,45 +44,6 @@ class QuantizeError(HMMNError, RuntimeError):
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _record_path(folder: str) -> str:
-    return os.path.join(folder, INT8_FOLDER, "quantization.json")
-
-
-def _manifest_graphs(folder: str) -> dict:
-    from ..core import manifest as manifest_io
-
-    return manifest_io.read_manifest(folder)["graphs"]
-
-
-def int8_ready(folder: str) -> bool:
-    """Whether the folder holds INT8 graphs made from its current FP32 graphs."""
-    try:
-        record = json.load(open(_record_path(folder)))
-        graphs = _manifest_graphs(folder)
-    except (OSError, ValueError, KeyError):
-        return False
-    return all(record["sources"].get(g) == graphs[g]["sha256"] for g in QUANTIZED) and all(
-        os.path.isfile(os.path.join(folder, INT8_FOLDER, f"{g}.xml")) for g in QUANTIZED)
-
-
-def int8_graph(folder: str, name: str, graphs: Optional[Mapping[str, dict]] = None) -> str:
-    """The INT8 graph `name` (OpenVINO IR); ArtifactMismatch when missing or made from other graphs."""
-    from ..runtime.errors import ArtifactMismatch
-
-    path = os.path.join(folder, INT8_FOLDER, f"{name}.xml")
-    try:
-        record = json.load(open(_record_path(folder)))
-    except (OSError, ValueError):
-        raise ArtifactMismatch(f"{folder!r} has no INT8 graphs for openvino; quantize them once with "
-                               f"hmmn-quantize {folder}") from None
-    if graphs is not None and record.get("sources", {}).get(name) != graphs[name]["sha256"]:
-        raise ArtifactMismatch(f"the INT8 graphs in {os.path.join(folder, INT8_FOLDER)!r} were made from other "
-                               f"FP32 graphs than {folder!r} holds now; quantize again with hmmn-quantize {folder}")
-    if not os.path.isfile(path):
-        raise ArtifactMismatch(f"{path!r} is missing; quantize again with hmmn-quantize {folder}")
-    return path
 
 
 # -- videos ------------------------------------------------------------------------------------
@@ -201,7 +162,7 @@ def quantize_folder(folder: str, calibration: Optional[str] = None, videos: int 
     os.replace(work, out)
     if accuracy_videos:
         result["accuracy"] = measure_accuracy(folder, accuracy_videos, threads=threads, log=log)
-        with open(_record_path(folder), "w") as f:
+        with open(record_path(folder), "w") as f:
             json.dump(result, f, indent=2)
     return result
 

@@ -254,14 +254,15 @@ def torch_model_for(record: dict, choice: ModelChoice) -> hmmn_ref.HMMN:
 def ensure_int8(folder: str, choice: ModelChoice, log: Callable[[str], None], cached: bool) -> None:
     """OpenVINO's INT8 graphs in `folder`: quantized now (NNCF) when absent from a cache folder;
     an --artifacts folder is the user's, and is only told how."""
+    from ..core.int8_files import INT8_FOLDER, int8_ready
     from ..export import quantize
 
-    if quantize.int8_ready(folder):
+    if int8_ready(folder):
         return
     if not cached and choice.calibration is None:
         raise ModelError(f"{folder!r} has no INT8 graphs for openvino; quantize them once with "
                          f"hmmn-quantize {folder} (calibrates on the demo videos, or --calibration FRAMES)")
-    log(f"hmmn-run: quantizing the graphs to INT8 once (NNCF) into {folder}/{quantize.INT8_FOLDER} ...")
+    log(f"hmmn-run: quantizing the graphs to INT8 once (NNCF) into {folder}/{INT8_FOLDER} ...")
     try:
         quantize.quantize_folder(folder, calibration=choice.calibration, log=log, threads=choice.threads)
     except quantize.QuantizeError as exc:

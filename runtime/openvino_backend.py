@@ -21,7 +21,7 @@ Precision plan (`compute`):
 | --- | --- | --- |
 | fp32 | FP32 (`INFERENCE_PRECISION_HINT f32`: this CPU plugin's default is BF16 where the CPU has it) | FP32 |
 | bf16 | BF16 (OpenVINO keeps its own FP32 islands: softmax, normalisations) | FP32 |
-| int8 | NNCF's INT8 graphs (`export/quantize.py`), the rest BF16 where the device has it | FP32 |
+| int8 | NNCF's INT8 graphs (`export/quantize.py`; found by `core/int8_files.py`), the rest BF16 where the device has it | FP32 |
 
 match is FP32 in every plan: its affinities, softmax and top-k scores are the FP32 islands
 (a blanket BF16 hint moved its top-k ranking, 1.2e-1 relative error on the readouts).
@@ -36,6 +36,8 @@ import numpy as np
 import torch
 
 from ..core.contracts import GraphSpec
+from ..core.files import FileMismatch
+from ..core.int8_files import int8_graph
 from .backends import Backend, graph_path
 from .errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
 
@@ -135,9 +137,10 @@ class OpenVINOBackend(Backend):
         onnx_path = graph_path(folder, name, graphs)  # checked against the manifest
         if self.plan.get(name) != "int8":
             return onnx_path
-        from ..export import quantize
-
-        return quantize.int8_graph(folder, name, graphs)
+        try:
+            return int8_graph(folder, name, graphs)
+        except FileMismatch as exc:
+            raise ArtifactMismatch(str(exc)) from None
 
     # -- compilation ---------------------------------------------------------------------------
     def config(self, name: str) -> dict:

@@ -56,9 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--random-weights", action="store_true",
                         help="random weights (the golden fill rule): the pipeline runs, the masks mean nothing")
     p.add_argument("--backend", choices=BACKENDS, default="onnxruntime")
-    p.add_argument("--precision", choices=("fp32", "fp16"), help="default fp32, or the artifacts' precision")
-    p.add_argument("--device", choices=("cpu", "cuda"),
-                   help="where torch / onnxruntime run (default cpu; tensorrt always runs on cuda)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "bf16", "int8"),
+                   help="default fp32, or the artifacts' precision; bf16 and int8 with --backend openvino")
+    p.add_argument("--device", choices=("cpu", "cuda", "CPU", "GPU", "NPU"),
+                   help="where torch / onnxruntime run (default cpu; tensorrt always runs on cuda); openvino: CPU, "
+                        "GPU or NPU as OpenVINO names them (default CPU)")
     p.add_argument("--config", choices=("paper", "small"),
                    help="model configuration of --weights / --random-weights (default paper; the demo model is small)")
     p.add_argument("--mem-every", type=int, help="keep every N-th frame in memory (default 5)")
@@ -177,7 +179,7 @@ def run(args, out: str) -> int:
     options = SequenceOptions(size=fixed, working_size=working, skip_bad_frames=args.skip_bad_frames,
                               save_probs=args.save_probs, overlay=args.overlay, strict=args.strict)
     log(f"hmmn-run: {len(todo)} of {len(data.sequences)} sequences ({data.kind}), {args.backend} "
-        f"{session.precision} on {session.device.type}, {session.config.name} model -> {out}")
+        f"{described['precision']} on {described['device']}, {session.config.name} model -> {out}")
     if args.ray is not None:
         from .distributed import run_on_ray
 
