@@ -28,24 +28,14 @@ def match_inputs(folder: str, height: int, width: int, objects: int, slots: int,
 
     from ..core import manifest as manifest_io
     from ..core.contracts import dim_values, graph_specs
+    from ..export.onnx_export import example_inputs
 
     record = manifest_io.read_manifest(folder)
     config = hmmn_ref.HMMNConfig.from_dict(record["model"]["config"])
     spec = graph_specs(config, record["precision"]["name"])["match"]
     top, bottom, left, right = padding_for(height, width)
     dims = dim_values(objects, slots, height + top + bottom, width + left + right)
-    rng = np.random.default_rng(seed)
-    hw = dims["h"] * dims["w"]
-    feeds = {}
-    for s in spec.inputs:
-        shape = s.shape(dims)
-        if s.name == "tracks":
-            feeds[s.name] = rng.integers(0, hw, size=shape).astype(np.int32)
-        elif s.name == "slot_age":
-            feeds[s.name] = np.arange(slots - 1, -1, -1, dtype=np.int32)
-        else:
-            feeds[s.name] = rng.standard_normal(shape).astype(np.float32)
-    return feeds
+    return example_inputs(spec, dims, seed)  # random, within the contract
 
 
 def profile_openvino(path: str, feeds, repeats: int, threads: Optional[int], precision: str = "f32") -> List[dict]:

@@ -15,28 +15,12 @@ import torch
 import hmmn_ref
 from hmmn_ref.sample_video import make_sample_video
 
-from conftest import load_golden
+from conftest import compare, load_golden, run_session
 
 ov = pytest.importorskip("openvino")
 
 from hmmn_deploy.runtime import ArtifactMismatch, BackendUnavailable, RuntimeInputError, Session  # noqa: E402
 from hmmn_deploy.runtime import openvino_backend  # noqa: E402
-
-
-def run_session(session, frames, first_mask, teacher=None):
-    """frames uint8 [T, H, W, 3] -> logits [T-1, K, H, W] like hmmn_ref.run_video."""
-    state = session.start(frames[0], first_mask, probs=None if teacher is None else teacher[0])
-    out = []
-    for t in range(1, len(frames)):
-        result = session.step(state, frames[t], outputs=("logits",), teacher=None if teacher is None else teacher[t])
-        out.append(result.logits)
-    return np.stack(out)
-
-
-def compare(logits, reference):
-    p = torch.softmax(torch.from_numpy(logits), 1).numpy()
-    pr = torch.softmax(torch.from_numpy(np.asarray(reference)), 1).numpy()
-    return float((logits.argmax(1) == np.asarray(reference).argmax(1)).mean()), float(np.abs(p - pr).max())
 
 
 @pytest.fixture(scope="module")
