@@ -141,17 +141,12 @@ def working_frames(args, frames, mask):
     """No --size, and weights whose record gives trained sizes (the built-in model's): the frames
     and mask resized to the size hmmn-run processes them at (models.working_size). -> frames,
     mask, summary record (None when nothing changed)."""
-    from ..models.working_size import WorkingSize
+    from ..models.working_size import for_run
     from ..segment.reader import resize_frame
 
     if args.size_given or args.random_weights or args.artifacts:
         return frames, mask, None
-    if args.weights:
-        working = WorkingSize.for_weights(args.weights)
-    else:
-        from .. import demo
-
-        working = WorkingSize.from_record(demo.RECORD)
+    working = for_run(args.weights)
     size = working.size_for(frames.shape[1:3]) if working else None
     if size is None:
         return frames, mask, None

@@ -29,9 +29,10 @@ import dataclasses
 import json
 import math
 import os
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 from hmmn_ref.errors import HMMNError
+from hmmn_ref.video import cells_16
 
 FIELD = "trained_sizes"
 MULTIPLE = 16  # the model's coarsest grid; hmmn_ref.video pads frames to it
@@ -64,10 +65,6 @@ def parse_trained_sizes(value, where: str = "the record") -> Tuple[Size, ...]:
 
 def _round_side(value: float) -> int:
     return max(MULTIPLE, int(round(value / MULTIPLE)) * MULTIPLE)
-
-
-def _cells(size: Size) -> int:
-    return math.ceil(size[0] / MULTIPLE) * math.ceil(size[1] / MULTIPLE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +106,7 @@ class WorkingSize:
         target = self.nearest(frame_size)
         scale = math.sqrt(target[0] * target[1] / (height * width))
         size = (_round_side(height * scale), _round_side(width * scale))
-        while _cells(size) < self.min_cells:
+        while cells_16(*size) < self.min_cells:
             scale *= 1.25
             size = (_round_side(height * scale), _round_side(width * scale))
         return None if size == (height, width) else size
@@ -127,7 +124,26 @@ class WorkingSize:
         return ", ".join(f"{h}x{w}" for h, w in self.trained_sizes)
 
 
-def pick(frame_size: Size, trained_sizes: Sequence[Sequence[int]], min_cells: int = 0) -> Optional[Size]:
-    """The processing size of HxW frames for a model trained at `trained_sizes` ([[H, W], ...]);
-    None when the frames' own size is the one."""
-    return WorkingSize(parse_trained_sizes([list(s) for s in trained_sizes]), None, min_cells).size_for(frame_size)
+def for_run(weights: Optional[str], random_weights: bool = False, artifacts: Optional[str] = None
+            ) -> Optional[WorkingSize]:
+    """The trained sizes of a run's weights: W.json beside --weights W.pth, those an --artifacts
+    manifest carries, or the built-in model's; None for random weights or without a record."""
+    if random_weights:
+        return None
+    if artifacts:
+        from ..core import manifest as manifest_io
+
+        try:
+            model = manifest_io.read_manifest(artifacts).get("model", {})
+        except (OSError, ValueError):
+            return None  # opening the session says what is wrong with the folder
+        sizes = model.get(FIELD) if isinstance(model, dict) else None
+        if sizes is None:
+            return None
+        return WorkingSize(parse_trained_sizes(sizes, f"{artifacts!r} (manifest.json)"),
+                           os.path.join(artifacts, "manifest.json"))
+    if weights:
+        return WorkingSize.for_weights(weights)
+    from .. import demo
+
+    return WorkingSize.from_record(demo.RECORD)

@@ -29,7 +29,6 @@ match is FP32 in every plan: its affinities, softmax and top-k scores are the FP
 
 from __future__ import annotations
 
-import os
 from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
@@ -159,15 +158,25 @@ class OpenVINOBackend(Backend):
             config["INFERENCE_PRECISION_HINT"] = "f32"
         return config
 
+    def _model(self, name: str, shapes: Optional[Tuple]):
+        """The graph, made static for these input shapes (None: as read, dynamic)."""
+        model = self.models[name]
+        if shapes is not None:
+            model = model.clone()
+            model.reshape({inp.get_any_name(): list(shape) for inp, shape in zip(model.inputs, shapes)})
+        return model
+
+    def _shapes(self, graph: str, inputs) -> Optional[Tuple]:
+        """The shape set a convolution graph is compiled for (None: match, compiled dynamic once)."""
+        if self.static and graph in CONV_GRAPHS:
+            return tuple(tuple(inputs[s.name].shape) for s in self.specs[graph].inputs)
+        return None
+
     def _request(self, name: str, shapes: Optional[Tuple]):
         key = (name, shapes)
         request = self.requests.get(key)
         if request is None:
-            model = self.models[name]
-            if shapes is not None:
-                model = model.clone()
-                model.reshape({inp.get_any_name(): list(shape) for inp, shape in zip(model.inputs, shapes)})
-            compiled = self.core.compile_model(model, self.ov_device, self.config(name))
+            compiled = self.core.compile_model(self._model(name, shapes), self.ov_device, self.config(name))
             self.compiled[key] = compiled
             request = self.requests[key] = compiled.create_infer_request()
         return request
@@ -182,11 +191,7 @@ class OpenVINOBackend(Backend):
         return wrapped
 
     def _run(self, graph, inputs, outputs) -> None:
-        spec = self.specs[graph]
-        shapes = None
-        if self.static and graph in CONV_GRAPHS:
-            shapes = tuple(tuple(inputs[s.name].shape) for s in spec.inputs)
-        request = self._request(graph, shapes)
+        request = self._request(graph, self._shapes(graph, inputs))
         for tensors in (inputs, outputs):
             for name, t in tensors.items():
                 request.set_tensor(name, self._tensor(t))
@@ -198,15 +203,10 @@ class OpenVINOBackend(Backend):
             if out.data.ctypes.data != t.data_ptr():
                 np.copyto(t.numpy(), out.data.reshape(tuple(t.shape)))
 
-
     def profile(self, graph: str, inputs, outputs, repeats: int = 3) -> Dict[str, float]:
         """Per operator type, milliseconds per call of `graph` on these buffers (OpenVINO's
         performance counters on a separately compiled copy with the same plan; hmmn-bench --profile)."""
-        spec = self.specs[graph]
-        model = self.models[graph]
-        if self.static and graph in CONV_GRAPHS:
-            model = model.clone()
-            model.reshape({inp.get_any_name(): list(inputs[s.name].shape) for inp, s in zip(model.inputs, spec.inputs)})
+        model = self._model(graph, self._shapes(graph, inputs))
         compiled = self.core.compile_model(model, self.ov_device, dict(self.config(graph), PERF_COUNT=True))
         request = compiled.create_infer_request()
         for tensors in (inputs, outputs):
@@ -220,11 +220,3 @@ class OpenVINOBackend(Backend):
                 key = f"{info.node_type} ({info.exec_type})"
                 totals[key] = totals.get(key, 0.0) + info.real_time.total_seconds() * 1000.0 / repeats
         return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
-
-
-def describe_plan(compute: str) -> str:
-    return ", ".join(f"{g} {p}" for g, p in plan(compute).items())
-
-
-def int8_available(folder: str) -> bool:
-    return os.path.isfile(os.path.join(folder, INT8_FOLDER, "quantization.json"))

@@ -23,7 +23,7 @@ from hmmn_ref.video import cells_16
 from ..runtime import BACKENDS
 from ..runtime.errors import RuntimeInputError
 from ..models import ModelChoice, ModelError, open_session
-from ..models.working_size import WorkingSize, WorkingSizeError, parse_trained_sizes
+from ..models.working_size import WorkingSize, WorkingSizeError, for_run
 from .outdir import OutputError, OutputFolder, is_done
 from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import InputError, discover
@@ -193,27 +193,8 @@ def run(args, out: str) -> int:
 
 
 def working_size(args) -> Optional[WorkingSize]:
-    """The trained sizes of the run's weights, from their record: the built-in model's, W.json beside
-    --weights W.pth, or those an --artifacts manifest carries; None without (frames at their own size)."""
-    if args.random_weights:
-        return None
-    if args.artifacts:
-        from ..export import manifest as manifest_io
-
-        try:
-            model = manifest_io.read_manifest(args.artifacts).get("model", {})
-        except (OSError, ValueError):
-            return None  # open_session says what is wrong with the folder
-        sizes = model.get("trained_sizes") if isinstance(model, dict) else None
-        if sizes is None:
-            return None
-        return WorkingSize(parse_trained_sizes(sizes, f"{args.artifacts!r} (manifest.json)"),
-                           os.path.join(args.artifacts, "manifest.json"))
-    if args.weights:
-        return WorkingSize.for_weights(args.weights)
-    from .. import demo
-
-    return WorkingSize.from_record(demo.RECORD)
+    """The trained sizes of the run's weights (models.working_size.for_run); None: frames at their own size."""
+    return for_run(args.weights, args.random_weights, args.artifacts)
 
 
 def log_working_size(working: WorkingSize, first_size, weights: str) -> None:

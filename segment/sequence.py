@@ -188,13 +188,12 @@ class SequenceRun:
         result = self.session.step(state, item.frame, outputs=want)
         self.model_seconds += time.perf_counter() - t0
         self.model_frames += 1
-        ids = np.array([0] + result.object_ids)
         probs = None
         if result.labels is not None:
             labels = result.labels
         else:
             probs = _resize_probs(result.probs, self.original_size)
-            labels = ids[probs.argmax(axis=0)].astype(np.uint8)
+            labels = state.objects.label_map(probs.argmax(axis=0))
         if item.index in self.sequence.annotations:  # new objects on this frame (YouTube-VOS)
             mask, _ = self._annotation(item.index, self.original_size)
             new = sorted(set(np.unique(mask).tolist()) - {0} - set(result.object_ids))

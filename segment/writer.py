@@ -59,13 +59,12 @@ def overlay(frame: np.ndarray, labels: np.ndarray, colours: np.ndarray, index: O
     height, width = labels.shape
     line = max(1, round(min(height, width) / 240))
     scale = max(0.3, min(height, width) / 600)
-    ids = [int(i) for i in np.unique(labels) if i != 0]
-    for i in ids:
-        mask = (labels == i).astype(np.uint8)
-        contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    masks = {int(i): labels == i for i in np.unique(labels) if i != 0}
+    for i, mask in masks.items():
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(image, contours, -1, tuple(int(c) for c in colours[i]), line)
-    for i in ids:
-        ys, xs = np.nonzero(labels == i)
+    for i, mask in masks.items():  # ids after every outline, so that no outline crosses them
+        ys, xs = np.nonzero(mask)
         (w, h), _ = cv2.getTextSize(str(i), cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         x = int(np.clip(xs.mean() - w / 2, 0, max(0, width - w)))
         y = int(np.clip(ys.mean() + h / 2, h, height - 1))

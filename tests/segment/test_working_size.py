@@ -15,7 +15,7 @@ from PIL import Image
 from hmmn_deploy import demo
 from hmmn_deploy.demo.synthetic import write_davis
 from hmmn_deploy.evaluate import evaluate
-from hmmn_deploy.models.working_size import WorkingSize, WorkingSizeError, pick, record_path
+from hmmn_deploy.models.working_size import WorkingSize, WorkingSizeError, parse_trained_sizes, record_path
 from hmmn_deploy.segment import cli as run_cli
 from hmmn_deploy.segment.writer import overlay, palette_colours
 
@@ -27,6 +27,11 @@ FRAMES = 12
 
 
 # -- the rule -------------------------------------------------------------------------------
+
+
+def pick(frame_size, trained_sizes, min_cells=0):
+    """The processing size of HxW frames for a model trained at `trained_sizes`; None: their own."""
+    return WorkingSize(parse_trained_sizes([list(t) for t in trained_sizes]), None, min_cells).size_for(frame_size)
 
 def test_the_rule_keeps_the_aspect_ratio_at_the_trained_area():
     assert pick((240, 320), [[96, 128]]) == (96, 128)
