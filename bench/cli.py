@@ -152,7 +152,7 @@ def working_frames(args, frames, mask):
         return frames, mask, None
     import cv2
 
-    log(f"hmmn-bench: the weights were trained at {working.sentence()} only: timing at {size[0]}x{size[1]}, the size "
+    log(f"hmmn-bench: the weights were trained at {working.sentence()}: timing at {size[0]}x{size[1]}, the size "
         f"hmmn-run processes {frames.shape[1]}x{frames.shape[2]} frames at (--size HxW times another)")
     record = {**working.describe(), "frames": list(frames.shape[1:3]), "processing_size": list(size)}
     frames = np.stack([resize_frame(f, size) for f in frames])

@@ -94,8 +94,8 @@ def choose_size(args) -> None:
         args.size = (480, 854)
         return
     args.size = working.trained_sizes[0]
-    log(f"hmmn-export: no --size: {args.size[0]}x{args.size[1]}, the size the weights were trained at ({working.record}); "
-        "engines are built for it, and hmmn-run processes 4:3 videos at it (--size HxW for another)")
+    log(f"hmmn-export: no --size: {args.size[0]}x{args.size[1]}, the first size the weights were trained at "
+        f"({working.record}); engines are built for it (--size HxW for another)")
 
 
 def load_model(args) -> hmmn_ref.HMMN:

@@ -1,9 +1,9 @@
 """The size a model processes frames at: a size it was trained at, read from its weights' record.
 
-A model segments objects at the scale it learnt them at. The built-in demo model was trained
-on 96x128 frames only; fed 240x320 frames it sees objects 2.5 times larger than any it learnt,
-and scores below copying the first mask. So, unless told otherwise, frames are processed at
-a size the model knows and the masks are resized back to the frames' own size.
+A model segments objects at the scale it learnt them at. A model trained on 96x128 frames only
+(the built-in model up to its stage 8) sees objects 2.5 times larger than any it learnt in
+240x320 frames, and scores below copying the first mask. So, unless told otherwise, frames are
+processed at a size the model knows and the masks are resized back to the frames' own size.
 
 Where the trained sizes come from: the weights' record, the JSON file beside the checkpoint
 with the same name (`W.pth` -> `W.json`; `tools/train_demo.py --export` and
@@ -15,12 +15,14 @@ Any weights can carry one: write (or add the field to) `W.json` beside `W.pth`. 
 without a record, or a record without the field, gives no rule: frames are processed at their
 own size, as before.
 
-The rule (`WorkingSize.size_for`): of the trained sizes, take the one whose aspect ratio is
-nearest the frames' (ties: the larger); scale the frames to that size's area, keeping their
-aspect ratio; round each side to a multiple of 16 (the model's 1/16 grid: the training frames
-needed no padding, so the processing size needs none either), at least 16, and grow it until it
-has the model's fewest 1/16 cells. Frames already at the picked size are processed as they are.
-240x320, 480x640 and 576x768 frames (4:3) go to 96x128; 480x854 (16:9) to 80x144.
+The rule (`WorkingSize.size_for`): the trained sizes span a range of areas, from the smallest
+to the largest. Frames whose area lies in that range are processed as they are. Other frames are
+scaled, keeping their aspect ratio, to the nearest end of the range (the largest trained area for
+larger frames, the smallest for smaller ones); each side rounded to a multiple of 16 (the model's
+1/16 grid: the training frames needed no padding, so the processing size needs none either), at
+least 16, and grown until it has the model's fewest 1/16 cells. With one trained size, 96x128:
+240x320, 480x640 and 576x768 frames (4:3) go to 96x128, 480x854 (16:9) to 80x144. With trained
+sizes from 96x128 to 480x640: 240x320 and 480x640 frames stay as they are, 576x768 go to 480x640.
 """
 
 from __future__ import annotations
@@ -95,16 +97,19 @@ class WorkingSize:
         """The rule of a checkpoint's record (W.pth -> W.json), or None without one."""
         return cls.from_record(record_path(weights), min_cells)
 
-    def nearest(self, frame_size: Size) -> Size:
-        """The trained size whose aspect ratio is nearest the frames' (ties: the larger area)."""
-        aspect = frame_size[1] / frame_size[0]
-        return min(self.trained_sizes, key=lambda s: (round(abs(math.log((s[1] / s[0]) / aspect)), 9), -s[0] * s[1]))
+    def area_range(self) -> Tuple[int, int]:
+        """(smallest, largest) area of the trained sizes, in pixels."""
+        areas = [h * w for h, w in self.trained_sizes]
+        return min(areas), max(areas)
 
     def size_for(self, frame_size: Size) -> Optional[Size]:
         """The processing size of HxW frames, or None when that is their own size."""
         height, width = frame_size
-        target = self.nearest(frame_size)
-        scale = math.sqrt(target[0] * target[1] / (height * width))
+        smallest, largest = self.area_range()
+        area = height * width
+        if smallest <= area <= largest:
+            return None
+        scale = math.sqrt((smallest if area < smallest else largest) / area)
         size = (_round_side(height * scale), _round_side(width * scale))
         while cells_16(*size) < self.min_cells:
             scale *= 1.25
@@ -115,13 +120,16 @@ class WorkingSize:
         """For summary.json."""
         return {"source": "weights' record", "record": self.record,
                 FIELD: [list(s) for s in self.trained_sizes],
-                "rule": "the trained size of the nearest aspect ratio: its area, the frames' aspect ratio, sides "
-                        "rounded to multiples of 16; masks resized back to the frames' size (probabilities "
-                        "bilinear, then the argmax)"}
+                "rule": "frames with an area within the trained sizes' areas as they are; others at the nearest "
+                        "end of that range with the frames' aspect ratio, sides rounded to multiples of 16; masks "
+                        "resized back to the frames' size (probabilities bilinear, then the argmax)"}
 
     def sentence(self) -> str:
-        """The trained sizes, for a log line: '96x128' or '96x128, 192x256'."""
-        return ", ".join(f"{h}x{w}" for h, w in self.trained_sizes)
+        """The trained sizes, for a log line: '96x128', or '96x128 to 480x640 (9 sizes)' (by area)."""
+        if len(self.trained_sizes) == 1:
+            return "{}x{}".format(*self.trained_sizes[0])
+        ordered = sorted(self.trained_sizes, key=lambda s: s[0] * s[1])
+        return "{}x{} to {}x{} ({} sizes)".format(*ordered[0], *ordered[-1], len(ordered))
 
 
 def for_run(weights: Optional[str], random_weights: bool = False, artifacts: Optional[str] = None

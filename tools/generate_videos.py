@@ -14,8 +14,8 @@ at two sizes are not the same scene resized.
 
 Validation seeds already used (pick others for a fresh set): 0-19, 100-105 (train_demo's
 validation), 300-419, 900-919, 4242 (the demo clip), 5000-5019, 7000-7019, 13000-13019,
-40000-40019 (docs/demo_model.md's size table), 41000-41003 (tests/segment/test_working_size.py),
-700000-700005 and 700100-700102 (tests/demo/test_demo.py).
+24000-24019 (docs/demo_model.md's table for stage 9), 40000-40019 (its table for stage 8),
+41000-41003 (tests/segment/test_working_size.py), 700000-700005 and 700100-700102 (tests/demo/test_demo.py).
 """
 
 from __future__ import annotations

@@ -88,16 +88,34 @@ def learning_rate(it: int, peak: float, warmup: int, iterations: int, schedule: 
     return peak * 0.5 * (1 + math.cos(math.pi * (it - warmup) / max(1, iterations - warmup)))
 
 
-def draw_clip(rng: np.random.Generator, clip: int, max_stride: int) -> tuple:
-    """-> (frame indices, video seed): the clip's random choices, in the order the rng draws them."""
+def parse_sizes(values, clip: int) -> list:
+    """["96x128:10", "240x320", ...] -> [(height, width, frames), ...]; FRAMES defaults to `clip`."""
+    sizes = []
+    for value in values:
+        size, _, frames = value.partition(":")
+        try:
+            height, width = (int(v) for v in size.split("x"))
+            count = int(frames) if frames else clip
+        except ValueError:
+            raise ValueError(f"--size {value!r}: write HxW or HxW:FRAMES, e.g. 240x320:5") from None
+        if height < 32 or width < 32 or count < 2:
+            raise ValueError(f"--size {value!r}: sides of at least 32 and at least 2 frames per clip")
+        sizes.append((height, width, count))
+    return sizes
+
+
+def draw_clip(rng: np.random.Generator, sizes: list, max_stride: int) -> tuple:
+    """-> (frame indices, video seed, height, width): the clip's random choices, in the order the
+    rng draws them. With one size the rng draws no size, so single-size runs draw what they did."""
+    height, width, clip = sizes[int(rng.integers(len(sizes)))] if len(sizes) > 1 else sizes[0]
     strides = rng.integers(1, max_stride + 1, clip - 1)
     index = np.concatenate([[0], np.cumsum(strides)])
-    return tuple(int(i) for i in index), int(rng.integers(TRAIN_SEED_BASE, 2**31 - 1))
+    return tuple(int(i) for i in index), int(rng.integers(TRAIN_SEED_BASE, 2**31 - 1)), height, width
 
 
-def make_clip(drawn: tuple, height: int, width: int):
+def make_clip(drawn: tuple):
     """-> frames uint8 [T, H, W, 3], labels uint8 [T, H, W] of a drawn clip (runs in workers too)."""
-    index, seed = drawn
+    index, seed, height, width = drawn
     video, labels = make_video(seed, index[-1] + 1, height, width)
     return video[list(index)], labels[list(index)]
 
@@ -108,8 +126,8 @@ class ClipSource:
     clips are the same as without. `state()` holds the rng and the clips drawn but not used yet,
     so a resumed run sees what an uninterrupted one would."""
 
-    def __init__(self, rng, clip, height, width, max_stride, workers=0, pending=()) -> None:
-        self.rng, self.clip, self.size, self.max_stride = rng, clip, (height, width), max_stride
+    def __init__(self, rng, sizes, max_stride, workers=0, pending=()) -> None:
+        self.rng, self.sizes, self.max_stride = rng, sizes, max_stride
         self.pool = None
         if workers > 0:
             import multiprocessing
@@ -119,20 +137,20 @@ class ClipSource:
         for drawn in pending:
             self._submit(drawn)
         while self.pool is not None and len(self.queue) < 2 * workers:
-            self._submit(draw_clip(self.rng, self.clip, self.max_stride))
+            self._submit(draw_clip(self.rng, self.sizes, self.max_stride))
 
     def _submit(self, drawn) -> None:
-        job = self.pool.apply_async(make_clip, (drawn, *self.size)) if self.pool is not None else None
+        job = self.pool.apply_async(make_clip, (drawn,)) if self.pool is not None else None
         self.queue.append((drawn, job))
 
     def next(self):
         """-> frames float [T, 3, H, W] in [0, 1], labels long [T, H, W] (on the CPU)."""
         if not self.queue:
-            self._submit(draw_clip(self.rng, self.clip, self.max_stride))
+            self._submit(draw_clip(self.rng, self.sizes, self.max_stride))
         drawn, job = self.queue.pop(0)
         if self.pool is not None:
-            self._submit(draw_clip(self.rng, self.clip, self.max_stride))
-        video, labels = job.get() if job is not None else make_clip(drawn, *self.size)
+            self._submit(draw_clip(self.rng, self.sizes, self.max_stride))
+        video, labels = job.get() if job is not None else make_clip(drawn)
         frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0
         return frames, torch.from_numpy(labels.astype(np.int64))
 
@@ -164,7 +182,10 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--clip", type=int, default=3, help="frames per training clip")
     p.add_argument("--max-stride", type=int, default=3)
-    p.add_argument("--size", default="96x128")
+    p.add_argument("--size", nargs="+", default=["96x128"], metavar="HxW[:FRAMES]",
+                   help="training frame sizes, one drawn per clip, each alike (default 96x128; list one twice "
+                        "to draw it twice as often); :FRAMES gives that size's clip length (default --clip), "
+                        "e.g. 96x128:10 240x320:5 480x640:3")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu", help="cpu, or cuda (a GPU: pair it with --workers)")
@@ -205,7 +226,11 @@ def main() -> int:
         p.error(f"--time-limit {args.time_limit:g}: give seconds >= 0 (0: no limit)")
     if args.keep_every < 0:
         p.error(f"--keep-every {args.keep_every}: give a whole number >= 0 (0 keeps none)")
-    height, width = (int(v) for v in args.size.split("x"))
+    try:
+        sizes = parse_sizes(args.size, args.clip)
+    except ValueError as exc:
+        p.error(str(exc))
+    height, width = sizes[0][:2]
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
@@ -231,10 +256,12 @@ def main() -> int:
         optimiser.load_state_dict(state["optimiser"])
         start, elapsed = state["iteration"], state["elapsed"]
         rng.bit_generator.state = state["rng"]
-        pending = [tuple(d) for d in state.get("pending_clips", [])]
+        # clips drawn before sizes were part of a draw: (index, seed) at the first size
+        pending = [(tuple(d[0]), *d[1:]) if len(d) == 4 else (tuple(d[0]), d[1], height, width)
+                   for d in state.get("pending_clips", [])]
         torch.set_rng_state(state["torch_rng"])
         print(f"resuming at iteration {start}", file=sys.stderr)
-    clips = ClipSource(rng, args.clip, height, width, args.max_stride, args.workers, pending)
+    clips = ClipSource(rng, sizes, args.max_stride, args.workers, pending)
     log = open(os.path.join(args.out, "log.jsonl"), "a")
     running, t0 = [], time.perf_counter()
     val_seeds = list(range(100, 100 + args.val_videos))
@@ -269,6 +296,8 @@ def main() -> int:
                       "seconds": round(elapsed + now - t0, 1)}
             if done % args.val_every == 0 or done == args.iterations:
                 record["val_jf"] = round(validate(model, val_seeds, 16, height, width, device), 2)
+                for h, w in dict.fromkeys((h, w) for h, w, _ in sizes[1:] if (h, w) != (height, width)):
+                    record[f"val_jf_{h}x{w}"] = round(validate(model, val_seeds, 16, h, w, device), 2)
             print(json.dumps(record), file=sys.stderr, flush=True)
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -296,12 +325,15 @@ def main() -> int:
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                   "train_seeds": f">= {TRAIN_SEED_BASE}", "val_seeds": val_seeds}
         previous = os.path.splitext(args.init)[0] + ".json" if args.init else None
-        sizes = [[height, width]]  # the sizes these weights were trained at (hmmn_deploy.models.working_size)
+        trained = []  # the sizes these weights were trained at (models.working_size), each once
+        for h, w, _ in sizes:  # a size listed twice is drawn twice as often
+            if [h, w] not in trained:
+                trained.append([h, w])
         if previous and os.path.isfile(previous):  # the stage these weights started from
             with open(previous) as f:
                 record["previous_stage"] = json.load(f)
-            sizes += [s for s in record["previous_stage"].get("trained_sizes", []) if s not in sizes]
-        record["trained_sizes"] = sizes
+            trained += [s for s in record["previous_stage"].get("trained_sizes", []) if s not in trained]
+        record["trained_sizes"] = trained
         with open(os.path.splitext(args.export)[0] + ".json", "w") as f:
             json.dump(record, f, indent=2)
         print(f"weights written to {args.export}", file=sys.stderr)

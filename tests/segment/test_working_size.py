@@ -39,9 +39,12 @@ def test_the_rule_keeps_the_aspect_ratio_at_the_trained_area():
     assert pick((480, 854), [[96, 128]]) == (80, 144)  # 16:9, sides multiples of 16
     assert pick((96, 128), [[96, 128]]) is None  # already a trained size: as it is
     assert pick((48, 64), [[96, 128]]) == (96, 128)  # smaller frames are enlarged to the scale it knows
-    # of several trained sizes, the one of the nearest aspect ratio
-    assert pick((720, 1280), [[96, 128], [128, 224]]) == (128, 224)
-    assert pick((480, 640), [[96, 128], [128, 224]]) == (96, 128)
+    # several trained sizes span a range of areas: frames within it as they are, others at its nearest end
+    several = [[96, 128], [240, 320], [128, 224]]
+    assert pick((240, 320), several) is None and pick((180, 320), several) is None
+    assert pick((720, 1280), several) == (208, 368)  # the largest area, 76,800, at 16:9
+    assert pick((576, 768), several) == (240, 320)
+    assert pick((60, 80), several) == (96, 128)  # the smallest area, 12,288, at 4:3
     # never fewer 1/16 cells than the model reads
     size = pick((64, 4000), [[96, 128]], min_cells=8)
     assert size[0] % 16 == 0 and size[1] % 16 == 0 and (size[0] // 16) * (size[1] // 16) >= 8
@@ -63,7 +66,8 @@ def _nested_sizes(record) -> set:
     if isinstance(record, dict):
         for key, value in record.items():
             if key == "settings" and isinstance(value, dict) and "size" in value:
-                found.add(value["size"])
+                sizes = value["size"] if isinstance(value["size"], list) else [value["size"]]
+                found |= {size.split(":")[0] for size in sizes}  # HxW or HxW:FRAMES
             found |= _nested_sizes(value)
     elif isinstance(record, list):
         for value in record:
@@ -74,7 +78,8 @@ def _nested_sizes(record) -> set:
 def test_the_demo_record_states_the_sizes_every_stage_trained_at():
     record = demo.training_record()
     trained = {f"{h}x{w}" for h, w in record["trained_sizes"]}
-    assert trained == _nested_sizes(record) == {"96x128"}
+    assert trained == _nested_sizes(record)
+    assert {"96x128", "240x320", "480x640"} <= trained  # stage 9 trained at many sizes (docs/demo_training.md)
 
 
 # -- hmmn-run -------------------------------------------------------------------------------
@@ -105,21 +110,25 @@ def default_run(videos_240x320, tmp_path_factory):
 
 
 def test_the_built_in_model_at_240x320_beats_copying_the_first_mask(videos_240x320, default_run):
+    """The built-in model (stage 9, trained at 96x128 to 480x640) processes 240x320 frames as
+    they are, and beats copying the first mask by a wide margin."""
     data, copy, names = videos_240x320
-    out, _ = default_run
+    out, summary = default_run
+    assert all(record["processing_size"] == [240, 320] for record in summary["sequences"].values())
     model, baseline = evaluate(str(data), str(out), sequences=names), evaluate(str(data), str(copy), sequences=names)
-    # Measured on these 4 videos (torch backend): 79.4 against 27.3; natively (--size native) the
-    # model scores 23.7 on them, below copying, and this assertion fails.
-    assert model.jf >= baseline.jf + 30, (model.jf, baseline.jf)
+    # Measured on these 4 videos (hmmn_ref.run_video): 84.7 against 27.3; stage 8 (trained at
+    # 96x128 only) scored 23.7 on them natively, below copying, and failed this assertion.
+    assert model.jf >= baseline.jf + 40, (model.jf, baseline.jf)
 
 
 def test_the_records_sizes_are_used_by_default_and_reported(default_run, capsys):
     out, summary = default_run
     working = summary["working_size"]
-    assert working["source"] == "weights' record" and working["trained_sizes"] == [[96, 128]]
-    assert working["record"] == demo.RECORD
+    assert working["source"] == "weights' record" and working["record"] == demo.RECORD
+    assert working["trained_sizes"] == demo.training_record()["trained_sizes"]
     for name, record in summary["sequences"].items():
-        assert record["size"] == [240, 320] and record["processing_size"] == [96, 128], name
+        # 240x320 lies within the trained areas: processed as it is, by the record's rule
+        assert record["size"] == [240, 320] and record["processing_size"] == [240, 320], name
         assert record["size_source"] == "trained sizes"
         for mask in os.listdir(out / name):  # masks at the frames' size
             assert Image.open(out / name / mask).size == (320, 240)
@@ -128,8 +137,8 @@ def test_the_records_sizes_are_used_by_default_and_reported(default_run, capsys)
 def test_the_run_says_so_in_one_line(videos_240x320, tmp_path, capsys):
     data, _, names = videos_240x320
     run([str(data), "-o", str(tmp_path / "out"), "--sequences", names[0], "--max-frames", "3"])
-    lines = [line for line in capsys.readouterr().err.splitlines() if "trained at 96x128" in line]
-    assert len(lines) == 1 and "240x320 -> 96x128" in lines[0], lines
+    lines = [line for line in capsys.readouterr().err.splitlines() if "trained at 96x128 to 480x640" in line]
+    assert len(lines) == 1 and "(here 240x320: as it is)" in lines[0], lines
 
 
 @pytest.mark.parametrize("size, expected, source", [("112x160", [112, 160], "--size"),
