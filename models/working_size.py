@@ -124,6 +124,13 @@ class WorkingSize:
                         "end of that range with the frames' aspect ratio, sides rounded to multiples of 16; masks "
                         "resized back to the frames' size (probabilities bilinear, then the argmax)"}
 
+    def rule_sentence(self) -> str:
+        """What the rule does, for a log line after 'trained at {sentence()}'."""
+        if len(self.trained_sizes) == 1:
+            return "only: each video is processed at a size of that area with its own aspect ratio"
+        return "(by area): a video of an area outside that range is processed at the nearest end of it with its " \
+               "own aspect ratio"
+
     def sentence(self) -> str:
         """The trained sizes, for a log line: '96x128', or '96x128 to 480x640 (9 sizes)' (by area)."""
         if len(self.trained_sizes) == 1:

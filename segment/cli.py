@@ -208,12 +208,7 @@ def log_working_size(working: WorkingSize, first_size, weights: str) -> None:
 
     builtin = weights.startswith("the built-in") or os.path.abspath(weights) == os.path.abspath(demo.WEIGHTS)
     model = "the built-in model was" if builtin else "these weights were"
-    if len(working.trained_sizes) == 1:
-        rule = "only: each video is processed at a size of that area with its own aspect ratio"
-    else:
-        rule = ("(by area): a video of an area outside that range is processed at the nearest end of it with its "
-                "own aspect ratio")
-    log(f"hmmn-run: {model} trained at {working.sentence()} {rule}{example}, its masks resized back to its size; "
+    log(f"hmmn-run: {model} trained at {working.sentence()} {working.rule_sentence()}{example}, its masks resized back to its size; "
         "--size HxW sets another size, --size native keeps the frames' own")
 
 

@@ -30,6 +30,7 @@ import torch
 import hmmn_ref
 from hmmn_deploy.demo.synthetic import make_video
 from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores
+from hmmn_ref.cli import parse_size
 from hmmn_ref.video import object_labels, protocol_steps, run_video
 
 TRAIN_SEED_BASE = 1_000_000  # validation videos use seeds below this
@@ -94,9 +95,9 @@ def parse_sizes(values, clip: int) -> list:
     for value in values:
         size, _, frames = value.partition(":")
         try:
-            height, width = (int(v) for v in size.split("x"))
+            height, width = parse_size(size)
             count = int(frames) if frames else clip
-        except ValueError:
+        except (ValueError, argparse.ArgumentTypeError):
             raise ValueError(f"--size {value!r}: write HxW or HxW:FRAMES, e.g. 240x320:5") from None
         if height < 32 or width < 32 or count < 2:
             raise ValueError(f"--size {value!r}: sides of at least 32 and at least 2 frames per clip")
@@ -325,10 +326,7 @@ def main() -> int:
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                   "train_seeds": f">= {TRAIN_SEED_BASE}", "val_seeds": val_seeds}
         previous = os.path.splitext(args.init)[0] + ".json" if args.init else None
-        trained = []  # the sizes these weights were trained at (models.working_size), each once
-        for h, w, _ in sizes:  # a size listed twice is drawn twice as often
-            if [h, w] not in trained:
-                trained.append([h, w])
+        trained = [list(s) for s in dict.fromkeys((h, w) for h, w, _ in sizes)]  # each once (models.working_size)
         if previous and os.path.isfile(previous):  # the stage these weights started from
             with open(previous) as f:
                 record["previous_stage"] = json.load(f)
