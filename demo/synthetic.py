@@ -7,6 +7,7 @@ free to enter or leave the frame. Everything follows from one seed.
 
     frames, labels = make_video(seed=7, num_frames=24, height=96, width=128)
     # frames uint8 [T, H, W, 3] RGB; labels uint8 [T, H, W], 0 = background, 1..N objects
+    frames, labels = make_video(7, 24, 96, 128, variety=VARIED)  # + blur, moving light, leave and return
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class Blob:
     scale: float
     growth: float  # scale factor per frame
     label: int  # 0 for distractors
+    turn_at: int = -1  # the frame after which the motion reverses (-1: never): leave, then come back
+    age: int = 0  # frames advanced
 
     def coverage(self, yy: np.ndarray, xx: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(inside [H, W] bool, texture coordinates u, v in [0, 1))."""
@@ -80,6 +83,36 @@ class Blob:
         self.centre = self.centre + self.velocity
         self.angle += self.spin
         self.scale *= self.growth
+        self.age += 1
+        if self.age == self.turn_at:
+            self.velocity = -self.velocity
+
+    def reach(self) -> float:
+        """The farthest the outline gets from the centre, in pixels (at scale 1)."""
+        return self.size * (1 + float(np.abs(self.harmonics[:, 1]).sum()))
+
+
+@dataclasses.dataclass(frozen=True)
+class Variety:
+    """What makes videos harder than the plain generator. Its draws come from a second rng, so a
+    seed's plain video (Variety() or PLAIN) stays what it always was.
+    motion_blur: the chance that a frame is smeared by camera motion (3 px to 1/16 of the short side);
+    lighting: the strength of a band of light and shadow sweeping across the scene (0.3: +-30 %);
+    leave_return: the chance that one tracked object leaves the frame and comes back later."""
+
+    motion_blur: float = 0.0
+    lighting: float = 0.0
+    leave_return: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("motion_blur", "lighting", "leave_return"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"Variety.{name} = {getattr(self, name)}: give a value in [0, 1]")
+
+
+PLAIN = Variety()
+VARIED = Variety(motion_blur=0.3, lighting=0.3, leave_return=0.5)
+VARIETIES = {"plain": PLAIN, "varied": VARIED}  # names for the command lines
 
 
 def _blob(rng: np.random.Generator, height: int, width: int, label: int, like: "Blob | None") -> Blob:
@@ -104,9 +137,11 @@ def _blob(rng: np.random.Generator, height: int, width: int, label: int, like: "
 
 
 def make_video(seed: int, num_frames: int = 24, height: int = 96, width: int = 128,
-               max_objects: int = 3, max_distractors: int = 2) -> Tuple[np.ndarray, np.ndarray]:
+               max_objects: int = 3, max_distractors: int = 2,
+               variety: Variety = PLAIN) -> Tuple[np.ndarray, np.ndarray]:
     """frames uint8 [T, H, W, 3] RGB, labels uint8 [T, H, W]; every object visible on frame 0."""
     rng = np.random.default_rng(seed)
+    extra = np.random.default_rng([seed, 1])  # the variety's draws; `rng` draws what it always did
     # Background: a larger canvas the camera pans over and zooms into.
     margin = 4 * num_frames + 16
     canvas_h, canvas_w = height + 2 * margin, width + 2 * margin
@@ -124,6 +159,9 @@ def make_video(seed: int, num_frames: int = 24, height: int = 96, width: int = 1
         first = _render_labels(layers, height, width)
         if all((first == o.label).sum() >= 0.01 * height * width for o in objects):
             break
+    if extra.random() < variety.leave_return:
+        _plan_leave_and_return(extra, objects[extra.integers(len(objects))], height, width, num_frames)
+    light = _light(extra, variety.lighting, height, width) if variety.lighting > 0 else None
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     labels = np.zeros((num_frames, height, width), np.uint8)
@@ -140,10 +178,53 @@ def make_video(seed: int, num_frames: int = 24, height: int = 96, width: int = 1
             image[inside] = blob.texture[(v[inside] * size).astype(int), (u[inside] * size).astype(int)]
             label[inside] = blob.label
             blob.advance()
+        if light is not None:
+            image = image * light(t)[..., None]
+        if extra.random() < variety.motion_blur:
+            image = _motion_blur(extra, image)
         shade = 1.0 + 0.08 * np.sin(0.3 * t + seed)  # global illumination flicker
         frames[t] = np.clip(image * shade * 255.0 + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8)
         labels[t] = label
     return frames, labels
+
+
+def _plan_leave_and_return(rng: np.random.Generator, blob: Blob, height: int, width: int, num_frames: int) -> None:
+    """Send `blob` out through its nearest border, keep it out for a few frames, bring it back on
+    the reversed path. Left as it was when the video is too short for the trip at a sane speed."""
+    reach = blob.reach() * max(1.0, blob.growth) ** num_frames
+    y, x = blob.centre
+    exits = {(-1, 0): y + reach, (1, 0): height - y + reach, (0, -1): x + reach, (0, 1): width - x + reach}
+    direction, distance = min(exits.items(), key=lambda item: item[1])
+    speed = rng.uniform(2.0, 5.0) * min(height, width) / 96
+    out_at = int(np.ceil(distance / speed))  # first frame fully outside
+    away = max(1, int(round(num_frames * rng.uniform(0.04, 0.12))))  # frames out on each side of the turn
+    if out_at + 2 * away + 2 > num_frames:
+        return
+    blob.velocity = speed * np.array(direction, dtype=np.float64)
+    blob.turn_at = out_at + away
+
+
+def _light(rng: np.random.Generator, strength: float, height: int, width: int):
+    """-> light(t): gain [H, W] of a band of light and shadow sweeping across the frame."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    angle = rng.uniform(0, 2 * np.pi)
+    wavelength = rng.uniform(0.8, 2.0) * max(height, width)
+    phase = 2 * np.pi * (xx * np.cos(angle) + yy * np.sin(angle)) / wavelength + rng.uniform(0, 2 * np.pi)
+    amplitude, sweep = strength * rng.uniform(0.5, 1.0), rng.uniform(0.05, 0.2)  # radians per frame
+    return lambda t: 1.0 + amplitude * np.cos(phase - sweep * t)
+
+
+def _motion_blur(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """image [H, W, 3] -> the mean of copies shifted along a random line (camera shake)."""
+    height, width = image.shape[:2]
+    length = int(rng.integers(3, max(3, min(height, width) // 16) + 1))
+    angle = rng.uniform(0, np.pi)
+    padded = np.pad(image, ((length, length), (length, length), (0, 0)), mode="edge")
+    out = np.zeros_like(image)
+    for step in np.linspace(-(length - 1) / 2, (length - 1) / 2, length):
+        dy, dx = int(round(step * np.sin(angle))), int(round(step * np.cos(angle)))
+        out += padded[length + dy:length + dy + height, length + dx:length + dx + width]
+    return out / length
 
 
 def _render_labels(layers: List[Blob], height: int, width: int) -> np.ndarray:
@@ -155,7 +236,8 @@ def _render_labels(layers: List[Blob], height: int, width: int) -> np.ndarray:
     return label
 
 
-def write_davis(root: str, names_and_seeds, num_frames: int, height: int, width: int, split: str) -> None:
+def write_davis(root: str, names_and_seeds, num_frames: int, height: int, width: int, split: str,
+                variety: Variety = PLAIN) -> None:
     """Write videos in the DAVIS layout: JPEGImages/480p/<name>/, Annotations/480p/<name>/
     (palette PNGs, every frame), ImageSets/2017/<split>.txt."""
     import os
@@ -167,7 +249,7 @@ def write_davis(root: str, names_and_seeds, num_frames: int, height: int, width:
     palette = davis_palette()
     names = []
     for name, seed in names_and_seeds:
-        frames, labels = make_video(seed, num_frames, height, width)
+        frames, labels = make_video(seed, num_frames, height, width, variety=variety)
         image_dir = os.path.join(root, "JPEGImages", "480p", name)
         mask_dir = os.path.join(root, "Annotations", "480p", name)
         os.makedirs(image_dir, exist_ok=True)

@@ -14,7 +14,8 @@ at two sizes are not the same scene resized.
 
 Validation seeds already used (pick others for a fresh set): 0-19, 100-105 (train_demo's
 validation), 300-419, 900-919, 4242 (the demo clip), 5000-5019, 7000-7019, 13000-13019,
-24000-24019 (docs/demo_model.md's table for stage 9), 40000-40019 (its table for stage 8),
+24000-24019 (docs/demo_model.md's table for stages 9 and 10), 24100-24119
+(its varied videos), 40000-40019 (its table for stage 8),
 41000-41003 (tests/segment/test_working_size.py), 700000-700005 and 700100-700102 (tests/demo/test_demo.py).
 """
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hmmn_deploy.demo.synthetic import write_davis
+from hmmn_deploy.demo.synthetic import VARIETIES, write_davis
 
 TRAIN_SEED_BASE = 1_000_000
 
@@ -48,6 +49,8 @@ def main() -> int:
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--size", default="96x128", help="HxW")
+    p.add_argument("--variety", choices=sorted(VARIETIES), default="plain",
+                   help="varied: add motion blur, a sweeping light and objects that leave and come back")
     p.add_argument("--first-seed", type=int, default=0, help="seed of the first validation video")
     p.add_argument("--copy-first-mask", help="also write 'copy the first mask' predictions here")
     args = p.parse_args()
@@ -56,10 +59,11 @@ def main() -> int:
     if args.split == "val" and base + args.count > TRAIN_SEED_BASE:
         p.error(f"validation seeds must stay below {TRAIN_SEED_BASE}")
     videos = [(f"{args.split}{i:04d}", base + i) for i in range(args.count)]
-    write_davis(args.out, videos, args.frames, height, width, args.split)
+    write_davis(args.out, videos, args.frames, height, width, args.split, VARIETIES[args.variety])
     if args.copy_first_mask:
         write_copy_first(args.out, args.copy_first_mask, [name for name, _ in videos])
-    print(f"{args.count} videos of {args.frames} frames ({height}x{width}) in {args.out}", file=sys.stderr)
+    kind = "" if args.variety == "plain" else f", {args.variety}"
+    print(f"{args.count} videos of {args.frames} frames ({height}x{width}{kind}) in {args.out}", file=sys.stderr)
     return 0
 
 

@@ -3,7 +3,8 @@
     python tools/train_demo.py --out runs/demo --iterations 12000      # resumes if runs/demo has a checkpoint
 
 Each iteration draws a fresh generated video (seeds >= 1,000,000; validation uses seeds below)
-and a clip of `--clip` frames starting at its first frame, with random strides. The clip runs
+and a clip of `--clip` frames starting at its first frame, with random strides (`--variety
+varied`: videos with motion blur, a sweeping light, objects that leave and come back). The clip runs
 through the inference protocol: frame 0 memorised with its one-hot mask, every later frame
 segmented against the memory (frame 0 permanent, the previous frame memorised with the
 model's own soft prediction), soft aggregation, cross-entropy on the aggregated logits. The
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 import hmmn_ref
-from hmmn_deploy.demo.synthetic import make_video
+from hmmn_deploy.demo.synthetic import PLAIN, VARIETIES, Variety, make_video
 from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores
 from hmmn_ref.cli import parse_size
 from hmmn_ref.video import object_labels, protocol_steps, run_video
@@ -114,10 +115,10 @@ def draw_clip(rng: np.random.Generator, sizes: list, max_stride: int) -> tuple:
     return tuple(int(i) for i in index), int(rng.integers(TRAIN_SEED_BASE, 2**31 - 1)), height, width
 
 
-def make_clip(drawn: tuple):
+def make_clip(drawn: tuple, variety: Variety = PLAIN):
     """-> frames uint8 [T, H, W, 3], labels uint8 [T, H, W] of a drawn clip (runs in workers too)."""
     index, seed, height, width = drawn
-    video, labels = make_video(seed, index[-1] + 1, height, width)
+    video, labels = make_video(seed, index[-1] + 1, height, width, variety=variety)
     return video[list(index)], labels[list(index)]
 
 
@@ -127,8 +128,8 @@ class ClipSource:
     clips are the same as without. `state()` holds the rng and the clips drawn but not used yet,
     so a resumed run sees what an uninterrupted one would."""
 
-    def __init__(self, rng, sizes, max_stride, workers=0, pending=()) -> None:
-        self.rng, self.sizes, self.max_stride = rng, sizes, max_stride
+    def __init__(self, rng, sizes, max_stride, workers=0, pending=(), variety: Variety = PLAIN) -> None:
+        self.rng, self.sizes, self.max_stride, self.variety = rng, sizes, max_stride, variety
         self.pool = None
         if workers > 0:
             import multiprocessing
@@ -141,7 +142,7 @@ class ClipSource:
             self._submit(draw_clip(self.rng, self.sizes, self.max_stride))
 
     def _submit(self, drawn) -> None:
-        job = self.pool.apply_async(make_clip, (drawn,)) if self.pool is not None else None
+        job = self.pool.apply_async(make_clip, (drawn, self.variety)) if self.pool is not None else None
         self.queue.append((drawn, job))
 
     def next(self):
@@ -151,7 +152,7 @@ class ClipSource:
         drawn, job = self.queue.pop(0)
         if self.pool is not None:
             self._submit(draw_clip(self.rng, self.sizes, self.max_stride))
-        video, labels = job.get() if job is not None else make_clip(drawn)
+        video, labels = job.get() if job is not None else make_clip(drawn, self.variety)
         frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0
         return frames, torch.from_numpy(labels.astype(np.int64))
 
@@ -187,6 +188,9 @@ def main() -> int:
                    help="training frame sizes, one drawn per clip, each alike (default 96x128; list one twice "
                         "to draw it twice as often); :FRAMES gives that size's clip length (default --clip), "
                         "e.g. 96x128:10 240x320:5 480x640:3")
+    p.add_argument("--variety", choices=sorted(VARIETIES), default="plain",
+                   help="varied: training videos with motion blur, a sweeping light and objects that leave "
+                        "and come back (hmmn_deploy.demo.synthetic.VARIED)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu", help="cpu, or cuda (a GPU: pair it with --workers)")
@@ -262,7 +266,7 @@ def main() -> int:
                    for d in state.get("pending_clips", [])]
         torch.set_rng_state(state["torch_rng"])
         print(f"resuming at iteration {start}", file=sys.stderr)
-    clips = ClipSource(rng, sizes, args.max_stride, args.workers, pending)
+    clips = ClipSource(rng, sizes, args.max_stride, args.workers, pending, VARIETIES[args.variety])
     log = open(os.path.join(args.out, "log.jsonl"), "a")
     running, t0 = [], time.perf_counter()
     val_seeds = list(range(100, 100 + args.val_videos))

@@ -147,14 +147,14 @@ def test_rounding_floor_tool_sets_runs_beside_the_reference(demo_runs):
 def test_training_resumes_and_generates_ahead_without_changing_the_clips(tmp_path):
     """tools/train_demo.py: 4 iterations in one run, against 2 + 2 (resumed from the checkpoint)
     with 2 processes generating clips ahead: the same clips, so the same weights. Clips of two
-    sizes and lengths (--size HxW:FRAMES), drawn per clip."""
+    sizes and lengths (--size HxW:FRAMES), drawn per clip; varied videos (the workers make them too)."""
     import subprocess
     import sys
 
     def train(out, iterations, *extra):
         result = subprocess.run([sys.executable, TRAIN_DEMO, "--out", str(out), "--iterations", str(iterations),
                                  "--save-every", "2", "--clip", "3", "--warmup", "2",
-                                 "--size", "64x96:2", "96x128", *extra],
+                                 "--size", "64x96:2", "96x128", "--variety", "varied", *extra],
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr
         return torch.load(out / "checkpoint.pth", weights_only=False)
@@ -175,7 +175,7 @@ def test_training_resumes_and_generates_ahead_without_changing_the_clips(tmp_pat
     assert gap(torch.load(tmp_path / "straight" / "weights" / kept[1]), straight["model"]) == 0.0
     record = json.loads((tmp_path / "w.json").read_text())
     assert record["device"] == "cpu" and record["settings"]["iterations"] == 4
-    assert record["trained_sizes"] == [[64, 96], [96, 128]]
+    assert record["trained_sizes"] == [[64, 96], [96, 128]] and record["settings"]["variety"] == "varied"
     drawn = [tuple(clip[2:]) + (len(clip[0]),) for clip in half["pending_clips"]]
     assert set(drawn) == {(64, 96, 2), (96, 128, 3)}, drawn  # both sizes, each with its clip length
 
