@@ -161,8 +161,8 @@ def make_video(seed: int, num_frames: int = 24, height: int = 96, width: int = 1
             break
     if extra.random() < variety.leave_return:
         _plan_leave_and_return(extra, objects[extra.integers(len(objects))], height, width, num_frames)
-    light = _light(extra, variety.lighting, height, width) if variety.lighting > 0 else None
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    light = _light(extra, variety.lighting, yy, xx) if variety.lighting > 0 else None
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     labels = np.zeros((num_frames, height, width), np.uint8)
     for t in range(num_frames):
@@ -204,9 +204,10 @@ def _plan_leave_and_return(rng: np.random.Generator, blob: Blob, height: int, wi
     blob.turn_at = out_at + away
 
 
-def _light(rng: np.random.Generator, strength: float, height: int, width: int):
-    """-> light(t): gain [H, W] of a band of light and shadow sweeping across the frame."""
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+def _light(rng: np.random.Generator, strength: float, yy: np.ndarray, xx: np.ndarray):
+    """yy, xx [H, W] pixel coordinates -> light(t): gain [H, W] of a band of light and shadow
+    sweeping across the frame."""
+    height, width = yy.shape
     angle = rng.uniform(0, 2 * np.pi)
     wavelength = rng.uniform(0.8, 2.0) * max(height, width)
     phase = 2 * np.pi * (xx * np.cos(angle) + yy * np.sin(angle)) / wavelength + rng.uniform(0, 2 * np.pi)
