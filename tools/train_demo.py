@@ -62,17 +62,18 @@ def jaccard_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, hard_pixels: float = 1.0,
-              jaccard_weight: float = 0.0, mem_every: int = 1) -> torch.Tensor:
+              jaccard_weight: float = 0.0, mem_every: int = 1, capacity: int | None = None) -> torch.Tensor:
     """frames float [T, 3, H, W] in [0, 1], labels long [T, H, W] (frame 0's objects tracked).
     Mean loss of frames 1..T-1 through the memory protocol of `run_video`: `pixel_loss` plus
     `jaccard_weight` times `jaccard_loss`. Frames 0, mem_every, 2*mem_every, ... stay in the
-    1/16 memory (1: every frame, the default for short clips; 5: inference's schedule)."""
+    1/16 memory (1: every frame, the default for short clips; 5: inference's schedule); with a
+    `capacity`, the memory keeps at most that many frames, evicting as inference's bank does."""
     ids = object_labels(labels[0].cpu().numpy())
     targets = torch.zeros_like(labels)
     for j, label in enumerate(ids, start=1):
         targets[labels == label] = j
     losses = []
-    for t, logits in protocol_steps(model, frames, labels[0], mem_every):
+    for t, logits in protocol_steps(model, frames, labels[0], mem_every, capacity=capacity):
         loss = pixel_loss(logits, targets[t], hard_pixels)
         if jaccard_weight > 0:
             loss = loss + jaccard_weight * jaccard_loss(logits, targets[t])
@@ -207,6 +208,9 @@ def main() -> int:
     p.add_argument("--mem-every", type=int, default=1,
                    help="keep every N-th clip frame in the 1/16 memory (default 1: every frame; "
                         "5 with --max-stride 1 is inference's schedule, for whole-video clips)")
+    p.add_argument("--capacity", type=int, default=None,
+                   help="frames the 1/16 memory keeps at most, evicting as hmmn-run --capacity does "
+                        "(default: all; for long clips with --mem-every 5, e.g. 96x128:100 --max-stride 1)")
     p.add_argument("--init", help="start from these weights (a state dict), e.g. a second stage with longer clips")
     p.add_argument("--warmup", type=int, default=300, help="iterations of linear learning-rate warm-up")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
@@ -225,6 +229,8 @@ def main() -> int:
         p.error(f"--hard-pixels {args.hard_pixels}: give a fraction in (0, 1]")
     if args.mem_every < 1:
         p.error(f"--mem-every {args.mem_every}: give a whole number >= 1")
+    if args.capacity is not None and args.capacity < 2:
+        p.error(f"--capacity {args.capacity}: give a whole number >= 2 (the first and the previous frame)")
     if not args.jaccard >= 0.0:
         p.error(f"--jaccard {args.jaccard}: give a weight >= 0")
     if not args.time_limit >= 0.0:
@@ -288,7 +294,7 @@ def main() -> int:
             group["lr"] = lr_at(it)
         frames, labels = clips.next()
         loss = clip_loss(model, frames.to(device), labels.to(device), args.hard_pixels, args.jaccard,
-                         args.mem_every)
+                         args.mem_every, args.capacity)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

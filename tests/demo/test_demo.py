@@ -247,10 +247,10 @@ def test_training_jaccard_loss_weighs_objects_alike():
     assert abs(float(train_demo.jaccard_loss(lost, small)) - (1 - 1 / 3) / 2) < 1e-6
 
 
-@pytest.mark.parametrize("mem_every", [1, 3])
-def test_training_clip_runs_the_inference_memory_schedule(mem_every):
+@pytest.mark.parametrize("mem_every, capacity", [(1, None), (3, None), (1, 3)])
+def test_training_clip_runs_the_inference_memory_schedule(mem_every, capacity):
     """tools/train_demo.py's clip loss (plain cross-entropy) equals the cross-entropy of
-    run_video's logits with the same --mem-every: training sees inference's memory."""
+    run_video's logits with the same --mem-every and --capacity: training sees inference's memory."""
     from hmmn_ref.video import object_labels, run_video
 
     train_demo = load_tool("train_demo")
@@ -260,15 +260,15 @@ def test_training_clip_runs_the_inference_memory_schedule(mem_every):
     frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0
     labels = torch.from_numpy(labels.astype(np.int64))
     with torch.no_grad():
-        loss = train_demo.clip_loss(model, frames, labels, mem_every=mem_every)
-    logits = run_video(model, frames, labels[0], mem_every)  # [T-1, K+1, H, W]
+        loss = train_demo.clip_loss(model, frames, labels, mem_every=mem_every, capacity=capacity)
+    logits = run_video(model, frames, labels[0], mem_every, capacity=capacity)  # [T-1, K+1, H, W]
     targets = torch.zeros_like(labels)
     for j, label in enumerate(object_labels(labels[0].numpy()), start=1):
         targets[labels == label] = j
     expected = torch.stack([torch.nn.functional.cross_entropy(lg[None], tg[None])
                             for lg, tg in zip(logits, targets[1:])]).mean()
     assert abs(float(loss) - float(expected)) < 1e-5 * max(1.0, float(expected))
-    if mem_every == 3:  # and the schedule matters: every frame kept gives another loss
+    if mem_every == 3 or capacity:  # and the schedule matters: every frame kept gives another loss
         with torch.no_grad():
             assert abs(float(train_demo.clip_loss(model, frames, labels)) - float(loss)) > 1e-4
 
@@ -288,6 +288,7 @@ def test_training_learning_rate_warms_up_then_decays_or_stays():
     ("--keep-every", "-1", "--keep-every -1: give a whole number >= 0 (0 keeps none)"),
     ("--jaccard", "-1", "--jaccard -1.0: give a weight >= 0"),
     ("--mem-every", "0", "--mem-every 0: give a whole number >= 1"),
+    ("--capacity", "1", "--capacity 1: give a whole number >= 2 (the first and the previous frame)"),
     ("--time-limit", "-1", "--time-limit -1: give seconds >= 0 (0: no limit)"),
 ])
 def test_training_refuses_an_option_out_of_range(tmp_path, option, value, message):
