@@ -79,7 +79,7 @@ def test_the_demo_record_states_the_sizes_every_stage_trained_at():
     record = demo.training_record()
     trained = {f"{h}x{w}" for h, w in record["trained_sizes"]}
     assert trained == _nested_sizes(record)
-    assert {"96x128", "240x320", "480x640"} <= trained  # stages 9 and 10 trained at many sizes (docs/demo_training.md)
+    assert {"96x128", "240x320", "480x640"} <= trained  # stages 9 to 11 trained at many sizes (docs/demo_training.md)
 
 
 # -- hmmn-run -------------------------------------------------------------------------------
