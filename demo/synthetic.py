@@ -150,18 +150,18 @@ def make_video(seed: int, num_frames: int = 24, height: int = 96, width: int = 1
                                                        0.5)[:canvas_h, :canvas_w])
     pan = rng.uniform(-1.5, 1.5, 2) * min(height, width) / 96
     zoom = float(np.exp(rng.uniform(-0.004, 0.004)))
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)  # [H, W] pixel coordinates, every frame's
     while True:
         objects = [_blob(rng, height, width, i + 1, None) for i in range(rng.integers(1, max_objects + 1))]
         distractors = [_blob(rng, height, width, 0, objects[rng.integers(len(objects))])
                        for _ in range(rng.integers(0, max_distractors + 1))]
         layers: List[Blob] = objects + distractors
         rng.shuffle(layers)  # depth order: later layers occlude earlier ones
-        first = _render_labels(layers, height, width)
+        first = _render_labels(layers, yy, xx)
         if all((first == o.label).sum() >= 0.01 * height * width for o in objects):
             break
     if extra.random() < variety.leave_return:
         _plan_leave_and_return(extra, objects[extra.integers(len(objects))], height, width, num_frames)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     light = _light(extra, variety.lighting, yy, xx) if variety.lighting > 0 else None
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     labels = np.zeros((num_frames, height, width), np.uint8)
@@ -228,9 +228,9 @@ def _motion_blur(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     return out / length
 
 
-def _render_labels(layers: List[Blob], height: int, width: int) -> np.ndarray:
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    label = np.zeros((height, width), np.uint8)
+def _render_labels(layers: List[Blob], yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+    """yy, xx [H, W] pixel coordinates -> labels uint8 [H, W] of the layers as they stand."""
+    label = np.zeros(yy.shape, np.uint8)
     for blob in layers:
         inside, _, _ = blob.coverage(yy, xx)
         label[inside] = blob.label
