@@ -14,14 +14,19 @@ iterations makes the run resumable; `--export` writes the final weights and the 
 how they were made. `--schedule constant --keep-every N` keeps the weights every N iterations
 along a constant learning rate, for tools/average_weights.py to average; `--time-limit S`
 ends a run after S seconds of training (tools/parallel_runs.sh runs several side by side).
+`--teacher W.pth --teacher-sizes 96x128 --distill 1` adds, on the clips of those sizes, the
+KL divergence from another model's predictions on the same clip (its own memory, its own
+soft predictions): a model trained at one size can pass what it knows to one trained at many.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
+import pickle
 import sys
 import time
 
@@ -61,22 +66,39 @@ def jaccard_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (1 - (intersection + 1) / (union + 1)).mean()
 
 
+def distill_loss(logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """logits, teacher_logits [K+1, H, W] -> KL(teacher || model) of the per-pixel class
+    distributions, averaged over pixels: 0 where the model predicts what the teacher does."""
+    log_model = torch.log_softmax(logits, dim=0)
+    log_teacher = torch.log_softmax(teacher_logits, dim=0)
+    return (log_teacher.exp() * (log_teacher - log_model)).sum(0).mean()
+
+
 def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, hard_pixels: float = 1.0,
-              jaccard_weight: float = 0.0, mem_every: int = 1, capacity: int | None = None) -> torch.Tensor:
+              jaccard_weight: float = 0.0, mem_every: int = 1, capacity: int | None = None,
+              teacher: hmmn_ref.HMMN | None = None, distill_weight: float = 0.0) -> torch.Tensor:
     """frames float [T, 3, H, W] in [0, 1], labels long [T, H, W] (frame 0's objects tracked).
     Mean loss of frames 1..T-1 through the memory protocol of `run_video`: `pixel_loss` plus
-    `jaccard_weight` times `jaccard_loss`. Frames 0, mem_every, 2*mem_every, ... stay in the
-    1/16 memory (1: every frame, the default for short clips; 5: inference's schedule); with a
-    `capacity`, the memory keeps at most that many frames, evicting as inference's bank does."""
+    `jaccard_weight` times `jaccard_loss`, plus, with a `teacher`, `distill_weight` times
+    `distill_loss` against the teacher's logits (the teacher runs the same protocol on the clip,
+    without gradients). Frames 0, mem_every, 2*mem_every, ... stay in the 1/16 memory (1: every
+    frame, the default for short clips; 5: inference's schedule); with a `capacity`, the memory
+    keeps at most that many frames, evicting as inference's bank does."""
     ids = object_labels(labels[0].cpu().numpy())
     targets = torch.zeros_like(labels)
     for j, label in enumerate(ids, start=1):
         targets[labels == label] = j
+    teacher_logits = {}
+    if teacher is not None:
+        with torch.no_grad():
+            teacher_logits = dict(protocol_steps(teacher, frames, labels[0], mem_every, capacity=capacity))
     losses = []
     for t, logits in protocol_steps(model, frames, labels[0], mem_every, capacity=capacity):
         loss = pixel_loss(logits, targets[t], hard_pixels)
         if jaccard_weight > 0:
             loss = loss + jaccard_weight * jaccard_loss(logits, targets[t])
+        if teacher is not None:
+            loss = loss + distill_weight * distill_loss(logits, teacher_logits[t])
         losses.append(loss)
     return torch.stack(losses).mean()
 
@@ -211,6 +233,12 @@ def main() -> int:
     p.add_argument("--capacity", type=int, default=None,
                    help="frames the 1/16 memory keeps at most, evicting as hmmn-run --capacity does "
                         "(default: all; for long clips with --mem-every 5, e.g. 96x128:100 --max-stride 1)")
+    p.add_argument("--teacher", help="weights (a state dict of the small configuration) whose predictions the "
+                        "model also learns from, on the clips of --teacher-sizes (see --distill)")
+    p.add_argument("--teacher-sizes", nargs="+", metavar="HxW",
+                   help="the --size entries whose clips the teacher scores (default: all)")
+    p.add_argument("--distill", type=float, default=1.0,
+                   help="weight of the KL divergence from the teacher's predictions added to the loss (default 1)")
     p.add_argument("--init", help="start from these weights (a state dict), e.g. a second stage with longer clips")
     p.add_argument("--warmup", type=int, default=300, help="iterations of linear learning-rate warm-up")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
@@ -242,6 +270,30 @@ def main() -> int:
     except ValueError as exc:
         p.error(str(exc))
     height, width = sizes[0][:2]
+    if not args.distill >= 0.0:
+        p.error(f"--distill {args.distill}: give a weight >= 0")
+    if args.teacher_sizes and not args.teacher:
+        p.error("--teacher-sizes: give the --teacher weights too")
+    teacher_sizes = set()
+    if args.teacher:
+        try:
+            teacher_sizes = {parse_size(s) for s in args.teacher_sizes} if args.teacher_sizes \
+                else {(h, w) for h, w, _ in sizes}
+        except argparse.ArgumentTypeError as exc:
+            p.error(f"--teacher-sizes: {exc}")
+        unknown = sorted(teacher_sizes - {(h, w) for h, w, _ in sizes})
+        if unknown:
+            p.error(f"--teacher-sizes {' '.join(f'{h}x{w}' for h, w in unknown)}: not a --size of this run; "
+                    f"give sizes it trains at")
+        teacher = hmmn_ref.HMMN(hmmn_ref.SMALL)
+        try:
+            teacher.load_state_dict(torch.load(args.teacher, weights_only=True, map_location="cpu"))
+        except OSError as exc:
+            p.error(f"--teacher {args.teacher}: cannot read it ({exc.strerror or exc})")
+        except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError, AttributeError, TypeError):
+            p.error(f"--teacher {args.teacher}: not a state dict of the small configuration "
+                    f"(e.g. a file written by train_demo.py --export)")
+        teacher.requires_grad_(False)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
@@ -252,6 +304,8 @@ def main() -> int:
     if args.init:
         model.load_state_dict(torch.load(args.init, weights_only=True, map_location="cpu"))
     model.to(device).eval()  # BatchNorm in inference mode: see the module docstring
+    if args.teacher:
+        teacher.to(device).eval()
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
 
     def lr_at(it: int) -> float:
@@ -293,8 +347,9 @@ def main() -> int:
         for group in optimiser.param_groups:
             group["lr"] = lr_at(it)
         frames, labels = clips.next()
+        taught = tuple(frames.shape[-2:]) in teacher_sizes
         loss = clip_loss(model, frames.to(device), labels.to(device), args.hard_pixels, args.jaccard,
-                         args.mem_every, args.capacity)
+                         args.mem_every, args.capacity, teacher if taught else None, args.distill)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -335,6 +390,9 @@ def main() -> int:
                   "train_seconds": round(elapsed, 1), "torch": torch.__version__,
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                   "train_seeds": f">= {TRAIN_SEED_BASE}", "val_seeds": val_seeds}
+        if args.teacher:
+            with open(args.teacher, "rb") as f:
+                record["teacher_sha256"] = hashlib.sha256(f.read()).hexdigest()
         previous = os.path.splitext(args.init)[0] + ".json" if args.init else None
         trained = [list(s) for s in dict.fromkeys((h, w) for h, w, _ in sizes)]  # each once (models.working_size)
         if previous and os.path.isfile(previous):  # the stage these weights started from

@@ -274,6 +274,74 @@ def test_training_clip_runs_the_inference_memory_schedule(mem_every, capacity):
             assert abs(float(train_demo.clip_loss(model, frames, labels)) - float(loss)) > 1e-4
 
 
+def test_training_distillation_adds_the_teachers_kl_on_the_same_protocol():
+    """tools/train_demo.py --teacher W --distill D: each frame's loss gains D times the per-pixel
+    KL divergence from the teacher's prediction, the teacher running the clip through the same
+    memory protocol (its own memory, its own soft predictions); a teacher equal to the model adds 0."""
+    from hmmn_ref.video import object_labels, run_video
+
+    train_demo = load_tool("train_demo")
+    generator = torch.Generator().manual_seed(2)
+    student, teacher = torch.randn(2, 3, 5, 7, generator=generator)  # [K+1, H, W] each
+    by_torch = torch.nn.functional.kl_div(torch.log_softmax(student, 0), torch.log_softmax(teacher, 0),
+                                          log_target=True, reduction="none").sum(0).mean()
+    assert abs(float(train_demo.distill_loss(student, teacher)) - float(by_torch)) < 1e-6
+    assert float(train_demo.distill_loss(student, student)) < 1e-6 < float(by_torch)
+
+    torch.manual_seed(0)
+    model = hmmn_ref.HMMN(hmmn_ref.SMALL).eval()
+    torch.manual_seed(1)
+    other = hmmn_ref.HMMN(hmmn_ref.SMALL).eval()
+    video, labels = make_video(5, 6, 48, 64)
+    frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0
+    labels = torch.from_numpy(labels.astype(np.int64))
+    with torch.no_grad():
+        plain = float(train_demo.clip_loss(model, frames, labels, mem_every=2))
+        itself = float(train_demo.clip_loss(model, frames, labels, mem_every=2, teacher=model, distill_weight=5.0))
+        taught = float(train_demo.clip_loss(model, frames, labels, mem_every=2, teacher=other, distill_weight=5.0))
+    assert abs(itself - plain) < 1e-5 * max(1.0, plain)
+    mine, theirs = run_video(model, frames, labels[0], 2), run_video(other, frames, labels[0], 2)
+    targets = torch.zeros_like(labels)
+    for j, label in enumerate(object_labels(labels[0].numpy()), start=1):
+        targets[labels == label] = j
+    expected = np.mean([float(torch.nn.functional.cross_entropy(m[None], tg[None]))
+                        + 5.0 * float(train_demo.distill_loss(m, o))
+                        for m, o, tg in zip(mine, theirs, targets[1:])])
+    assert taught > plain + 1e-3 and abs(taught - expected) < 1e-4 * max(1.0, expected)
+
+
+def test_training_with_a_teacher_on_some_sizes_records_it(tmp_path):
+    """A run with --teacher on one of its two sizes trains and records the teacher's SHA-256; a
+    teacher size the run does not train at, or a file that is not small-configuration weights,
+    is refused before the run folder is made."""
+    import hashlib
+    import subprocess
+    import sys
+
+    torch.manual_seed(3)
+    torch.save(hmmn_ref.HMMN(hmmn_ref.SMALL).state_dict(), tmp_path / "teacher.pth")
+    torch.save({"weight": torch.zeros(2)}, tmp_path / "other.pth")
+
+    def train(out, *extra):
+        return subprocess.run([sys.executable, TRAIN_DEMO, "--out", str(out), "--iterations", "2", "--clip", "3",
+                               "--size", "48x64", "64x64", *extra], capture_output=True, text=True, timeout=600)
+
+    result = train(tmp_path / "run", "--teacher", str(tmp_path / "teacher.pth"), "--teacher-sizes", "48x64",
+                   "--export", str(tmp_path / "w.pth"))
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "w.json").read_text())
+    assert record["teacher_sha256"] == hashlib.sha256((tmp_path / "teacher.pth").read_bytes()).hexdigest()
+    assert record["settings"]["teacher_sizes"] == ["48x64"] and record["settings"]["distill"] == 1.0
+    for extra, message in [
+        (("--teacher", str(tmp_path / "teacher.pth"), "--teacher-sizes", "96x128"),
+         "--teacher-sizes 96x128: not a --size of this run"),
+        (("--teacher", str(tmp_path / "other.pth")), "not a state dict of the small configuration"),
+    ]:
+        refused = train(tmp_path / "refused", *extra)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+        assert not (tmp_path / "refused").exists()
+
+
 def test_training_learning_rate_warms_up_then_decays_or_stays():
     learning_rate = load_tool("train_demo").learning_rate
     assert learning_rate(0, 1e-3, 10, 110) == pytest.approx(1e-4)  # warm-up: (it + 1) / warmup
@@ -291,6 +359,9 @@ def test_training_learning_rate_warms_up_then_decays_or_stays():
     ("--mem-every", "0", "--mem-every 0: give a whole number >= 1"),
     ("--capacity", "1", "--capacity 1: give a whole number >= 2 (the first and the previous frame)"),
     ("--time-limit", "-1", "--time-limit -1: give seconds >= 0 (0: no limit)"),
+    ("--distill", "-1", "--distill -1.0: give a weight >= 0"),
+    ("--teacher-sizes", "96x128", "--teacher-sizes: give the --teacher weights too"),
+    ("--teacher", "/nonexistent/teacher.pth", "--teacher /nonexistent/teacher.pth: cannot read it"),
 ])
 def test_training_refuses_an_option_out_of_range(tmp_path, option, value, message):
     import subprocess
