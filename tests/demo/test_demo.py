@@ -58,7 +58,7 @@ def test_beats_copying_the_first_mask_on_fresh_videos(demo_model):
         model_scores[seed] = sequence_scores(preds, list(labels))
         copy_scores[seed] = sequence_scores([labels[0]] * len(labels), list(labels))
     model_jf, copy_jf = mean_jf(model_scores)[0], mean_jf(copy_scores)[0]
-    # measured on 20 other videos (seeds 0-19): 85.6 against 23.4 (stage 11; stage 10: 83.3)
+    # measured on 20 other videos (seeds 0-19): 84.8 against 23.4 (stage 13; stage 11: 85.6, stage 10: 83.3)
     assert model_jf >= copy_jf + 25, (model_jf, copy_jf)
 
 
