@@ -248,24 +248,32 @@ def test_training_jaccard_loss_weighs_objects_alike():
     assert abs(float(train_demo.jaccard_loss(lost, small)) - (1 - 1 / 3) / 2) < 1e-6
 
 
+def training_clip(seed: int, frames: int):
+    """A generated 48x64 clip as train_demo takes it: frames float [T, 3, H, W] in [0, 1], labels
+    long [T, H, W], and targets: labels renumbered 1..K in frame 0's object order, as clip_loss does."""
+    from hmmn_ref.video import object_labels
+
+    video, labels = make_video(seed, frames, 48, 64)
+    labels = torch.from_numpy(labels.astype(np.int64))
+    targets = torch.zeros_like(labels)
+    for j, label in enumerate(object_labels(labels[0].numpy()), start=1):
+        targets[labels == label] = j
+    return torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0, labels, targets
+
+
 @pytest.mark.parametrize("mem_every, capacity", [(1, None), (3, None), (1, 3)])
 def test_training_clip_runs_the_inference_memory_schedule(mem_every, capacity):
     """tools/train_demo.py's clip loss (plain cross-entropy) equals the cross-entropy of
     run_video's logits with the same --mem-every and --capacity: training sees inference's memory."""
-    from hmmn_ref.video import object_labels, run_video
+    from hmmn_ref.video import run_video
 
     train_demo = load_tool("train_demo")
     torch.manual_seed(0)
     model = hmmn_ref.HMMN(hmmn_ref.SMALL).eval()
-    video, labels = make_video(3, 8, 48, 64)
-    frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0
-    labels = torch.from_numpy(labels.astype(np.int64))
+    frames, labels, targets = training_clip(3, 8)
     with torch.no_grad():
         loss = train_demo.clip_loss(model, frames, labels, mem_every=mem_every, capacity=capacity)
     logits = run_video(model, frames, labels[0], mem_every, capacity=capacity)  # [T-1, K+1, H, W]
-    targets = torch.zeros_like(labels)
-    for j, label in enumerate(object_labels(labels[0].numpy()), start=1):
-        targets[labels == label] = j
     expected = torch.stack([torch.nn.functional.cross_entropy(lg[None], tg[None])
                             for lg, tg in zip(logits, targets[1:])]).mean()
     assert abs(float(loss) - float(expected)) < 1e-5 * max(1.0, float(expected))
@@ -278,7 +286,7 @@ def test_training_distillation_adds_the_teachers_kl_on_the_same_protocol():
     """tools/train_demo.py --teacher W --distill D: each frame's loss gains D times the per-pixel
     KL divergence from the teacher's prediction, the teacher running the clip through the same
     memory protocol (its own memory, its own soft predictions); a teacher equal to the model adds 0."""
-    from hmmn_ref.video import object_labels, run_video
+    from hmmn_ref.video import run_video
 
     train_demo = load_tool("train_demo")
     generator = torch.Generator().manual_seed(2)
@@ -292,18 +300,13 @@ def test_training_distillation_adds_the_teachers_kl_on_the_same_protocol():
     model = hmmn_ref.HMMN(hmmn_ref.SMALL).eval()
     torch.manual_seed(1)
     other = hmmn_ref.HMMN(hmmn_ref.SMALL).eval()
-    video, labels = make_video(5, 6, 48, 64)
-    frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0
-    labels = torch.from_numpy(labels.astype(np.int64))
+    frames, labels, targets = training_clip(5, 6)
     with torch.no_grad():
         plain = float(train_demo.clip_loss(model, frames, labels, mem_every=2))
         itself = float(train_demo.clip_loss(model, frames, labels, mem_every=2, teacher=model, distill_weight=5.0))
         taught = float(train_demo.clip_loss(model, frames, labels, mem_every=2, teacher=other, distill_weight=5.0))
     assert abs(itself - plain) < 1e-5 * max(1.0, plain)
     mine, theirs = run_video(model, frames, labels[0], 2), run_video(other, frames, labels[0], 2)
-    targets = torch.zeros_like(labels)
-    for j, label in enumerate(object_labels(labels[0].numpy()), start=1):
-        targets[labels == label] = j
     expected = np.mean([float(torch.nn.functional.cross_entropy(m[None], tg[None]))
                         + 5.0 * float(train_demo.distill_loss(m, o))
                         for m, o, tg in zip(mine, theirs, targets[1:])])
