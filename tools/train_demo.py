@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import math
 import os
@@ -274,7 +275,7 @@ def main() -> int:
         p.error(f"--distill {args.distill}: give a weight >= 0")
     if args.teacher_sizes and not args.teacher:
         p.error("--teacher-sizes: give the --teacher weights too")
-    teacher_sizes = set()
+    teacher, teacher_sha256, teacher_sizes = None, None, set()
     if args.teacher:
         try:
             teacher_sizes = {parse_size(s) for s in args.teacher_sizes} if args.teacher_sizes \
@@ -287,7 +288,10 @@ def main() -> int:
                     f"give sizes it trains at")
         teacher = hmmn_ref.HMMN(hmmn_ref.SMALL)
         try:
-            teacher.load_state_dict(torch.load(args.teacher, weights_only=True, map_location="cpu"))
+            with open(args.teacher, "rb") as f:
+                blob = f.read()
+            teacher.load_state_dict(torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu"))
+            teacher_sha256 = hashlib.sha256(blob).hexdigest()  # of the bytes loaded, for the record
         except OSError as exc:
             p.error(f"--teacher {args.teacher}: cannot read it ({exc.strerror or exc})")
         except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError, AttributeError, TypeError):
@@ -304,7 +308,7 @@ def main() -> int:
     if args.init:
         model.load_state_dict(torch.load(args.init, weights_only=True, map_location="cpu"))
     model.to(device).eval()  # BatchNorm in inference mode: see the module docstring
-    if args.teacher:
+    if teacher is not None:
         teacher.to(device).eval()
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
 
@@ -390,9 +394,8 @@ def main() -> int:
                   "train_seconds": round(elapsed, 1), "torch": torch.__version__,
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                   "train_seeds": f">= {TRAIN_SEED_BASE}", "val_seeds": val_seeds}
-        if args.teacher:
-            with open(args.teacher, "rb") as f:
-                record["teacher_sha256"] = hashlib.sha256(f.read()).hexdigest()
+        if teacher_sha256:
+            record["teacher_sha256"] = teacher_sha256
         previous = os.path.splitext(args.init)[0] + ".json" if args.init else None
         trained = [list(s) for s in dict.fromkeys((h, w) for h, w, _ in sizes)]  # each once (models.working_size)
         if previous and os.path.isfile(previous):  # the stage these weights started from
