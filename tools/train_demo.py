@@ -22,12 +22,9 @@ soft predictions): a model trained at one size can pass what it knows to one tra
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import math
 import os
-import pickle
 import sys
 import time
 
@@ -35,6 +32,7 @@ import numpy as np
 import torch
 
 import hmmn_ref
+from hmmn_deploy.core.files import sha256_file
 from hmmn_deploy.demo.synthetic import PLAIN, VARIETIES, Variety, make_video
 from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores
 from hmmn_ref.cli import parse_size
@@ -75,6 +73,15 @@ def distill_loss(logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Te
     return (log_teacher.exp() * (log_teacher - log_model)).sum(0).mean()
 
 
+def object_targets(labels: torch.Tensor) -> torch.Tensor:
+    """labels long [T, H, W] -> the same with frame 0's objects renumbered 1..K in object_labels'
+    order (the class index of each object in the logits) and every other label 0."""
+    targets = torch.zeros_like(labels)
+    for j, label in enumerate(object_labels(labels[0].cpu().numpy()), start=1):
+        targets[labels == label] = j
+    return targets
+
+
 def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, hard_pixels: float = 1.0,
               jaccard_weight: float = 0.0, mem_every: int = 1, capacity: int | None = None,
               teacher: hmmn_ref.HMMN | None = None, distill_weight: float = 0.0) -> torch.Tensor:
@@ -85,10 +92,7 @@ def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, 
     without gradients). Frames 0, mem_every, 2*mem_every, ... stay in the 1/16 memory (1: every
     frame, the default for short clips; 5: inference's schedule); with a `capacity`, the memory
     keeps at most that many frames, evicting as inference's bank does."""
-    ids = object_labels(labels[0].cpu().numpy())
-    targets = torch.zeros_like(labels)
-    for j, label in enumerate(ids, start=1):
-        targets[labels == label] = j
+    targets = object_targets(labels)
     teacher_logits = {}
     if teacher is not None:
         with torch.no_grad():
@@ -271,6 +275,7 @@ def main() -> int:
     except ValueError as exc:
         p.error(str(exc))
     height, width = sizes[0][:2]
+    run_sizes = {(h, w) for h, w, _ in sizes}
     if not args.distill >= 0.0:
         p.error(f"--distill {args.distill}: give a weight >= 0")
     if args.teacher_sizes and not args.teacher:
@@ -278,26 +283,20 @@ def main() -> int:
     teacher, teacher_sha256, teacher_sizes = None, None, set()
     if args.teacher:
         try:
-            teacher_sizes = {parse_size(s) for s in args.teacher_sizes} if args.teacher_sizes \
-                else {(h, w) for h, w, _ in sizes}
+            teacher_sizes = {parse_size(s) for s in args.teacher_sizes} if args.teacher_sizes else run_sizes
         except argparse.ArgumentTypeError as exc:
             p.error(f"--teacher-sizes: {exc}")
-        unknown = sorted(teacher_sizes - {(h, w) for h, w, _ in sizes})
+        unknown = sorted(teacher_sizes - run_sizes)
         if unknown:
             p.error(f"--teacher-sizes {' '.join(f'{h}x{w}' for h, w in unknown)}: not a --size of this run; "
                     f"give sizes it trains at")
-        teacher = hmmn_ref.HMMN(hmmn_ref.SMALL)
-        try:
-            with open(args.teacher, "rb") as f:
-                blob = f.read()
-            teacher.load_state_dict(torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu"))
-            teacher_sha256 = hashlib.sha256(blob).hexdigest()  # of the bytes loaded, for the record
-        except OSError as exc:
-            p.error(f"--teacher {args.teacher}: cannot read it ({exc.strerror or exc})")
-        except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError, AttributeError, TypeError):
-            p.error(f"--teacher {args.teacher}: not a state dict of the small configuration "
-                    f"(e.g. a file written by train_demo.py --export)")
-        teacher.requires_grad_(False)
+        if not os.path.isfile(args.teacher):
+            p.error(f"--teacher {args.teacher}: cannot read it (no such file)")
+        try:  # the project's checkpoint loader: every name and shape checked, its reason in the message
+            teacher = hmmn_ref.load_weights(hmmn_ref.HMMN(hmmn_ref.SMALL), args.teacher).requires_grad_(False)
+        except hmmn_ref.HMMNError as exc:
+            p.error(f"--teacher {args.teacher}: not a state dict of the small configuration ({exc})")
+        teacher_sha256 = sha256_file(args.teacher)  # at the start, for the record
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)

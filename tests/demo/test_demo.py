@@ -250,14 +250,10 @@ def test_training_jaccard_loss_weighs_objects_alike():
 
 def training_clip(seed: int, frames: int):
     """A generated 48x64 clip as train_demo takes it: frames float [T, 3, H, W] in [0, 1], labels
-    long [T, H, W], and targets: labels renumbered 1..K in frame 0's object order, as clip_loss does."""
-    from hmmn_ref.video import object_labels
-
+    long [T, H, W], and the class targets clip_loss scores them against (train_demo.object_targets)."""
     video, labels = make_video(seed, frames, 48, 64)
     labels = torch.from_numpy(labels.astype(np.int64))
-    targets = torch.zeros_like(labels)
-    for j, label in enumerate(object_labels(labels[0].numpy()), start=1):
-        targets[labels == label] = j
+    targets = load_tool("train_demo").object_targets(labels)
     return torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0, labels, targets
 
 
