@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", choices=("paper", "small"), help="with --weights / --random-weights (default paper)")
     p.add_argument("--backend", nargs="+", choices=BACKENDS, default=["onnxruntime"])
     p.add_argument("--precision", nargs="+", choices=PRECISIONS, default=None,
-                   help="default fp32 (or the artifacts' precision); bf16 and int8 are openvino's")
+                   help="default fp32 (or the artifacts' precision); openvino's default is auto (its rule: "
+                        "docs/openvino.md); bf16 and int8 are openvino's")
     p.add_argument("--run", nargs="+", metavar="BACKEND:PRECISION", type=parse_run,
                    help="the runs one by one, e.g. onnxruntime:fp32 openvino:bf16 (instead of --backend x --precision)")
     p.add_argument("--device", choices=("cpu", "cuda", "CPU", "GPU", "NPU"),
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
 def parse_run(text: str):
@@ -172,7 +173,8 @@ def build_runs(args, frames, mask) -> list:
                              random_weights=args.random_weights, artifacts=args.artifacts,
                              mem_every=args.mem_every, capacity=args.capacity, threads=args.threads,
                              cache=args.cache, device=device)
-        session, described = open_session(choice, frames.shape[1:3], log, timer=StageTimer())
+        session, described = open_session(choice, frames.shape[1:3], lambda m: log(f"hmmn-bench: {m}"),
+                                          timer=StageTimer())
         compute = described["precision"]  # openvino: its compute precision on the FP32 graphs
         name = f"{backend} {compute}"
         runs.append(SessionRun(name, session, backend, compute, described["graphs"]))
@@ -232,8 +234,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             labels = run.step(frame, timed)
             if timed:
                 masks[run.name].append(labels)
-        log(f"  frame {i + 1}/{len(frames) - 1}{'' if timed else ' (warm-up)'}: "
-            + ", ".join(f"{run.name} {run.frame_seconds[-1] * 1000:.0f} ms" for run in runs if timed))
+        if timed:
+            log(f"  frame {i + 1}/{len(frames) - 1}: "
+                + ", ".join(f"{run.name} {run.frame_seconds[-1] * 1000:.0f} ms" for run in runs))
+        else:
+            log(f"  frame {i + 1}/{len(frames) - 1}: warm-up (not timed)")
 
     result = report(args, runs, masks, threads, len(np.unique(mask)) - 1)
     if working:
@@ -274,7 +279,7 @@ def report(args, runs, masks, threads: int, objects: int) -> dict:
         entry["mask_agreement"] = round(100 * float(np.mean(same)), 4)
     base = entries[0]["median_ms"]
     ratios = {e["name"]: round(base / e["median_ms"], 3) for e in entries[1:]} if args.compare else {}
-    machine_info = machine.describe(threads, probe=not getattr(args, "no_probe", False))
+    machine_info = machine.describe(threads, probe=not getattr(args, "no_probe", False), log=log)
     machine_info["peak_host_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     settings = {"size": list(args.size), "objects": objects, "frames": args.frames, "warmup": args.warmup,
                 "mem_every": args.mem_every, "interleaved": True, "mask_reference": reference,
@@ -304,13 +309,15 @@ def print_table(result: dict) -> None:
     m = result["machine"]
     if peaks.get("fp32"):
         per_cycle = m.get("ops_per_cycle_per_core", {})
-        log(f"(CPU peak per precision, {m['threads']} threads x {m.get('clock_ghz')} GHz ({m.get('clock_source')}) x "
-            f"operations per cycle per core of {m.get('microarchitecture')}: "
+        log(f"(CPU peak per native precision, {m['threads']} threads x {m.get('clock_ghz')} GHz "
+            f"({m.get('clock_source')}) x operations per cycle per core of {m.get('microarchitecture')} "
+            f"({m.get('ops_per_cycle_source')}): "
             + ", ".join(f"{p} {per_cycle.get(p)} -> {v} GFLOP/s" for p, v in peaks.items())
             + "; each stage's % is against its run's precision, match always against FP32, which it runs in)")
-    if m.get("matmul_probe_gflops"):
-        log(f"(matrix-product probe, torch {m.get('torch')}, 2048x2048, best of 3: "
-            + ", ".join(f"{p} {v} GFLOP/s" for p, v in m["matmul_probe_gflops"].items()) + ")")
+    if m.get("matmul_probe"):
+        log(f"(matrix-product probe, torch {m.get('torch')}, time-bounded: "
+            + ", ".join(f"{p} {r['gflops']} GFLOP/s at {r['size']}x{r['size']} (best of {r['repeats']})"
+                        for p, r in m["matmul_probe"].items()) + ")")
     if m.get("load_average"):
         log(f"(load average when the report was made: {' '.join(str(x) for x in m['load_average'])}; "
             f"{m.get('cpu_count')} CPUs)")

@@ -74,7 +74,7 @@ def _match_point(session, size, objects: int, slots: int) -> dict:
 
 
 def run_scaling(args, log: Callable[[str], None]) -> dict:
-    session, _ = open_session(_choice(args), args.size, log)
+    session, _ = open_session(_choice(args), args.size, lambda m: log(f"hmmn-bench: {m}"))
     capacity = session.capacity
     slot_points = sorted({1, 2, 4, 8, 16, 32, capacity} & set(range(1, capacity + 1)))
     sizes = args.scaling_sizes or [(args.size[0] // 2, args.size[1] // 2), tuple(args.size)]

@@ -173,7 +173,7 @@ def run_video(session, frames: np.ndarray, first: np.ndarray) -> List[np.ndarray
     return [first] + [session.step(state, f).labels for f in frames[1:]]
 
 
-def measure_accuracy(folder: str, count: int = 8, computes: Sequence[str] = ("fp32", "bf16", "int8"),
+def measure_accuracy(folder: str, count: int = 8, computes: Optional[Sequence[str]] = None,
                      frames: int = 24, size: Tuple[int, int] = (96, 128), seed: int = ACCURACY_SEED,
                      threads: Optional[int] = None, log: Callable[[str], None] = _log,
                      others: Sequence[str] = ()) -> dict:
@@ -185,6 +185,11 @@ def measure_accuracy(folder: str, count: int = 8, computes: Sequence[str] = ("fp
     from ..evaluate.metrics import mean_jf, sequence_scores
     from ..runtime import Session
 
+    from ..core import cpu
+
+    # Default: FP32 and the precisions this CPU computes natively (BF16 emulated through FP32 is
+    # slow, and not what a user of this CPU would run).
+    computes = computes or [c for c in ("fp32", "bf16", "int8") if c in cpu.native_precisions()]
     clips = generated_videos(count, frames, size, seed)
     masks: Dict[str, Dict[str, List[np.ndarray]]] = {}
     for compute in list(computes) + list(others):

@@ -18,6 +18,7 @@ from hmmn_ref.checkpoint import CheckpointError
 from hmmn_ref.errors import HMMNError
 
 from .. import demo
+from ..core import cpu
 from ..demo import DEMO_CONFIG, DESCRIPTION
 from ..export import __version__ as EXPORT_VERSION
 from ..export.exporter import DONE, ENGINES_NOT_BUILT, ExportOptions, export_model
@@ -65,10 +66,12 @@ def split_precision(choice: ModelChoice) -> Tuple[Optional[str], Optional[str]]:
     compute precision. ModelError for a precision the backend does not have."""
     precision = choice.precision
     if choice.backend == "openvino":
-        if precision not in (None,) + OPENVINO_COMPUTES:
-            raise ModelError(f"--precision {precision} with openvino: choose one of {OPENVINO_COMPUTES} (OpenVINO "
-                             "lowers the FP32 graphs itself)")
-        return "fp32", precision or "fp32"
+        if precision not in (None, "auto") + OPENVINO_COMPUTES:
+            raise ModelError(f"--precision {precision} with openvino: choose auto or one of {OPENVINO_COMPUTES} "
+                             "(OpenVINO lowers the FP32 graphs itself)")
+        return "fp32", precision or "auto"
+    if precision == "auto":
+        return None, None  # the graphs' own precision: the other backends have nothing to choose
     if precision in ("bf16", "int8"):
         raise ModelError(f"--precision {precision} is OpenVINO's: use --backend openvino (the {choice.backend} "
                          "backend runs fp32 or fp16 graphs)")
@@ -150,7 +153,7 @@ def cached_export(choice: ModelChoice, config: str, weights: Optional[str], mode
     folder = os.path.join(root, cache_key(config, precision, manifest_io.weights_sha256(model),
                                           choice.backend, size, capacity, choice.max_objects))
     if os.path.isfile(os.path.join(folder, "manifest.json")):
-        log(f"hmmn-run: reusing the exported graphs in {folder}")
+        log(f"reusing the exported graphs in {folder}")
         return folder
     os.makedirs(root, exist_ok=True)
     engines = choice.backend == "tensorrt"
@@ -160,7 +163,7 @@ def cached_export(choice: ModelChoice, config: str, weights: Optional[str], mode
     options = ExportOptions(out=folder, weights_source=weights or "golden fill rule (random)", size=check_size,
                             precision=precision, max_objects=choice.max_objects, capacity=capacity,
                             mem_every=DEFAULT_MEM_EVERY, engines=engines)
-    log(f"hmmn-run: exporting the graphs once into {folder} (later runs reuse them) ...")
+    log(f"exporting the graphs once into {folder} (later runs reuse them) ...")
     try:  # Ctrl-C goes through: export_model removes what it had written
         report = export_model(model, options, log)
     except (ValueError, ExportError) as exc:
@@ -187,9 +190,9 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
         config, weights, source = resolve_weights(choice)
         model = load_model(config, weights)
         if weights is None:
-            log("hmmn-run: --random-weights: RANDOM weights (golden fill rule); the masks are not meaningful")
+            log("--random-weights: RANDOM weights (golden fill rule); the masks are not meaningful")
         elif not choice.weights:
-            log(f"hmmn-run: no --weights or --artifacts: using {DESCRIPTION}. It segments generated videos; "
+            log(f"no --weights or --artifacts: using {DESCRIPTION}. It segments generated videos; "
                 "for real videos give --weights HMMN_weights.pth")
         precision, compute = split_precision(choice)
         precision = precision or "fp32"
@@ -203,6 +206,9 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
             folder = cached_export(choice, config, weights, model, precision, size, capacity, log)
             # The cached graphs serve every mem_every: it is the session's, never read back from a
             # cached manifest (a run with --mem-every 3 must not change later runs' default).
+            if compute == "auto" and weights is not None and "int8" in cpu.native_precisions():
+                ensure_int8(folder, choice, log, cached=True, accuracy=True)  # auto reads INT8's recorded cost
+            compute = resolve_auto(compute, folder, device, log)
             if compute == "int8":
                 ensure_int8(folder, choice, log, cached=True)
             session = Session.open(folder, choice.backend, capacity=capacity,
@@ -225,13 +231,14 @@ def _from_artifacts(choice: ModelChoice, log, timer=None):
     source = record["model"]["weights"]["source"]
     device = backend_device(choice)
     model = torch_model_for(record, choice) if choice.backend == "torch" else None
+    compute = resolve_auto(compute, choice.artifacts, device, log)
     if compute == "int8":
         ensure_int8(choice.artifacts, choice, log, cached=False)
     session = Session.open(choice.artifacts, choice.backend, model=model, capacity=choice.capacity,
                            mem_every=choice.mem_every, threads=choice.threads, device=device, compute=compute,
                            timer=timer)
     if source.startswith("golden fill rule"):
-        log(f"hmmn-run: {choice.artifacts} was exported from RANDOM weights; the masks are not meaningful")
+        log(f"{choice.artifacts} was exported from RANDOM weights; the masks are not meaningful")
     return session, _describe(choice, session, source, choice.artifacts)
 
 
@@ -251,20 +258,40 @@ def torch_model_for(record: dict, choice: ModelChoice) -> hmmn_ref.HMMN:
                      f"({source}); give them with --weights")
 
 
-def ensure_int8(folder: str, choice: ModelChoice, log: Callable[[str], None], cached: bool) -> None:
-    """OpenVINO's INT8 graphs in `folder`: quantized now (NNCF) when absent from a cache folder;
-    an --artifacts folder is the user's, and is only told how."""
+def resolve_auto(compute: Optional[str], folder: str, device: str, log: Callable[[str], None]) -> Optional[str]:
+    """openvino's --precision auto (the default) -> the compute precision its rule picks
+    (runtime/openvino_backend.choose_compute), said in one line; any other value as it is."""
+    if compute != "auto":
+        return compute
+    from ..runtime.openvino_backend import choose_compute
+
+    compute, why = choose_compute(folder, device)
+    log(f"--precision auto: openvino {compute}: {why}")
+    return compute
+
+
+# INT8's J&F cost, measured right after an on-the-fly quantization for --precision auto.
+AUTO_ACCURACY_VIDEOS = 4
+
+
+def ensure_int8(folder: str, choice: ModelChoice, log: Callable[[str], None], cached: bool,
+                accuracy: bool = False) -> None:
+    """OpenVINO's INT8 graphs in `folder`: quantized now (NNCF) when absent from a cache folder
+    (with their J&F cost against FP32 when `accuracy`); an --artifacts folder is the user's, and
+    is only told how."""
     from ..core.int8_files import INT8_FOLDER, int8_ready
     from ..export import quantize
+    from ..runtime.openvino_backend import int8_cost
 
-    if int8_ready(folder):
+    if int8_ready(folder) and (not accuracy or int8_cost(folder) is not None):
         return
     if not cached and choice.calibration is None:
         raise ModelError(f"{folder!r} has no INT8 graphs for openvino; quantize them once with "
                          f"hmmn-quantize {folder} (calibrates on the demo videos, or --calibration FRAMES)")
-    log(f"hmmn-run: quantizing the graphs to INT8 once (NNCF) into {folder}/{INT8_FOLDER} ...")
+    log(f"quantizing the graphs to INT8 once (NNCF) into {folder}/{INT8_FOLDER} ...")
     try:
-        quantize.quantize_folder(folder, calibration=choice.calibration, log=log, threads=choice.threads)
+        quantize.quantize_folder(folder, calibration=choice.calibration, log=log, threads=choice.threads,
+                                 accuracy_videos=AUTO_ACCURACY_VIDEOS if accuracy else 0)
     except quantize.QuantizeError as exc:
         raise ModelError(str(exc)) from None
 

@@ -140,10 +140,17 @@ def graph_path(folder: str, name: str, graphs: Optional[Mapping[str, dict]]) -> 
         raise ArtifactMismatch(str(exc)) from None
 
 
+# Whether ONNX Runtime's intra-op workers spin-wait for work between operators (ORT's own default)
+# or sleep. Spinning holds a core while another process needs it: docs/openvino.md, "Threads on
+# shared cores", has the figures behind this default (tools/shared_cores.py measures them).
+ORT_SPIN_WAIT = False
+
+
 def ort_session(path: str, providers: Sequence[str], threads: Optional[int] = None,
-                profile_prefix: Optional[str] = None):
+                profile_prefix: Optional[str] = None, spin_wait: Optional[bool] = None):
     """An ONNX Runtime session on one graph file: the one place sessions are opened (the backend,
-    and hmmn-bench --profile with ONNX Runtime's profiler on). ArtifactMismatch when it cannot load."""
+    and hmmn-bench --profile with ONNX Runtime's profiler on). ArtifactMismatch when it cannot load.
+    spin_wait: None is ORT_SPIN_WAIT."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -151,6 +158,8 @@ def ort_session(path: str, providers: Sequence[str], threads: Optional[int] = No
     # Denormals to zero: match's weights (a softmax times Gaussians of distant cells) hold values
     # below 1e-38, whose arithmetic is very slow on x86; the results are unchanged.
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    spin = ORT_SPIN_WAIT if spin_wait is None else spin_wait
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     if threads:
         options.intra_op_num_threads = threads
     if profile_prefix:
@@ -171,9 +180,11 @@ class OnnxRuntimeBackend(Backend):
     def __init__(
         self, folder: str, specs: Mapping[str, GraphSpec], providers: Optional[Sequence[str]] = None,
         threads: Optional[int] = None, graphs: Optional[Mapping[str, dict]] = None,
+        spin_wait: Optional[bool] = None,
     ) -> None:
         """graphs: the manifest's `graphs` section; each file is then checked against its recorded
-        size and SHA-256 before it is loaded (None: files are loaded as they are)."""
+        size and SHA-256 before it is loaded (None: files are loaded as they are). spin_wait:
+        ort_session's."""
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -191,7 +202,7 @@ class OnnxRuntimeBackend(Backend):
         self.sessions, self.paths = {}, {}
         for name in specs:
             path = graph_path(folder, name, graphs)
-            self.sessions[name] = session = ort_session(path, providers, threads)
+            self.sessions[name] = session = ort_session(path, providers, threads, spin_wait=spin_wait)
             mismatch = specs[name].io_mismatch([i.name for i in session.get_inputs()],
                                                [o.name for o in session.get_outputs()])
             if mismatch:

@@ -25,6 +25,8 @@ class LoadOptions:
     stream: object = None  # TensorRT's CUDA stream
     device: Optional[str] = None  # 'cpu' or 'cuda' (or a runtime's own device name, e.g. OpenVINO's)
     compute: Optional[str] = None  # a backend's own compute precision where it has one (OpenVINO: bf16, ...)
+    spin_wait: Optional[bool] = None  # ONNX Runtime's workers spin between operators (None: backends.ORT_SPIN_WAIT)
+    pin_threads: Optional[bool] = None  # OpenVINO's CPU threads pinned to cores (None: openvino_backend.OV_PIN_THREADS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +42,8 @@ Loader = Callable[[str, dict, Mapping[str, GraphSpec], LoadOptions], Loaded]
 
 def load_onnxruntime(folder: str, record: dict, specs: Mapping[str, GraphSpec], options: LoadOptions) -> Loaded:
     providers = ort_providers(options.device, options.providers)
-    return Loaded(OnnxRuntimeBackend(folder, specs, providers, options.threads, graphs=record["graphs"]))
+    return Loaded(OnnxRuntimeBackend(folder, specs, providers, options.threads, graphs=record["graphs"],
+                                     spin_wait=options.spin_wait))
 
 
 def load_tensorrt(folder: str, record: dict, specs: Mapping[str, GraphSpec], options: LoadOptions) -> Loaded:
@@ -70,7 +73,7 @@ def load_openvino(folder: str, record: dict, specs: Mapping[str, GraphSpec], opt
     if device == "cuda":
         raise RuntimeInputError("the openvino backend runs on OpenVINO's devices (CPU, GPU, NPU), not 'cuda'")
     return Loaded(OpenVINOBackend(folder, specs, device, options.compute or "fp32", options.threads,
-                                  graphs=record["graphs"], record=record))
+                                  graphs=record["graphs"], record=record, pin_threads=options.pin_threads))
 
 
 LOADERS: Dict[str, Loader] = {

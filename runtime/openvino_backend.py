@@ -29,6 +29,7 @@ match is FP32 in every plan: its affinities, softmax and top-k scores are the FP
 
 from __future__ import annotations
 
+import json
 from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
@@ -36,7 +37,8 @@ import torch
 
 from ..core.contracts import GraphSpec
 from ..core.files import FileMismatch
-from ..core.int8_files import int8_graph
+from ..core import cpu
+from ..core.int8_files import int8_graph, int8_ready, record_path
 from .backends import Backend, graph_path
 from .errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
 
@@ -74,9 +76,54 @@ def plan(compute: str) -> Dict[str, str]:
 
 
 def device_supports(core, device: str, compute: str) -> bool:
+    """OpenVINO's capabilities for the device and, on the CPU, the CPU's native precisions
+    (core/cpu.py): OpenVINO lists BF16 on an AMX CPU even under ONEDNN_MAX_CPU_ISA=AVX2."""
     capabilities = set(core.get_property(device, "OPTIMIZATION_CAPABILITIES"))
     need = {"fp32": "FP32", "bf16": "BF16", "int8": "INT8"}[compute]
-    return need in capabilities
+    return need in capabilities and (device.split(".")[0] != "CPU" or compute in cpu.native_precisions())
+
+
+# OpenVINO pins its CPU threads to cores by default (ENABLE_CPU_PINNING): a pinned thread waits for
+# its core when another process holds it, even with another core idle. Figures behind this
+# default: docs/openvino.md, "Threads on shared cores" (tools/shared_cores.py).
+OV_PIN_THREADS = False
+
+# --precision auto: INT8 when its recorded J&F cost against FP32 is at most this many points.
+AUTO_INT8_MAX_COST = 0.5
+
+
+def int8_cost(folder: str) -> Optional[float]:
+    """The INT8 graphs' recorded J&F change against FP32 (hmmn-quantize --accuracy-videos), or None
+    when there are no current INT8 graphs, no accuracy record, or it was measured on random weights."""
+    if not int8_ready(folder):
+        return None
+    try:
+        with open(record_path(folder)) as f:
+            accuracy = json.load(f).get("accuracy") or {}
+        return float(accuracy["computes"]["int8"]["dJ&F"]) if accuracy.get("meaningful") else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def choose_compute(folder: str, device: str = "CPU") -> Tuple[str, str]:
+    """--precision auto -> (compute precision, the reason in a sentence): int8 where its recorded J&F
+    cost is within AUTO_INT8_MAX_COST, else bf16 where the CPU computes BF16 natively, else fp32."""
+    if device.split(".")[0] != "CPU":
+        return "fp32", f"on {device} auto keeps FP32 (the rule reads the CPU's units; name another precision)"
+    cost = int8_cost(folder)
+    native = cpu.native_precisions()
+    if cost is not None and cost >= -AUTO_INT8_MAX_COST and "int8" in native:
+        return "int8", (f"its INT8 graphs cost {cost:+.2f} J&F against FP32 (recorded by hmmn-quantize; "
+                        f"within {AUTO_INT8_MAX_COST}) and the CPU has INT8 units")
+    if "int8" not in native:
+        why_int8 = cpu.why_not_native("int8")
+    elif cost is None:
+        why_int8 = f"no INT8 graphs with a J&F record (hmmn-quantize {folder} --accuracy-videos 8 makes them)"
+    else:
+        why_int8 = f"its INT8 graphs cost {cost:+.2f} J&F against FP32, more than {AUTO_INT8_MAX_COST}"
+    if "bf16" in native:
+        return "bf16", f"{why_int8}; the CPU computes BF16 natively"
+    return "fp32", f"{why_int8}; and {cpu.why_not_native('bf16')}"
 
 
 class OpenVINOBackend(Backend):
@@ -87,10 +134,11 @@ class OpenVINOBackend(Backend):
     def __init__(
         self, folder: str, specs: Mapping[str, GraphSpec], device: Optional[str] = None, compute: str = "fp32",
         threads: Optional[int] = None, graphs: Optional[Mapping[str, dict]] = None, static: bool = True,
-        record: Optional[dict] = None,
+        record: Optional[dict] = None, pin_threads: Optional[bool] = None,
     ) -> None:
         """graphs: the manifest's `graphs` section (files checked by size and SHA-256 before they
-        load); record: the whole manifest (its precision must be fp32)."""
+        load); record: the whole manifest (its precision must be fp32); pin_threads: OpenVINO's
+        ENABLE_CPU_PINNING (None: OV_PIN_THREADS)."""
         ov = import_openvino()
         super().__init__(specs, "cpu")  # buffers live in host memory on every OpenVINO device
         self.ov = ov
@@ -108,12 +156,15 @@ class OpenVINOBackend(Backend):
         for c in sorted(set(self.plan.values())):
             if not device_supports(self.core, self.ov_device, c):
                 caps = self.core.get_property(self.ov_device, "OPTIMIZATION_CAPABILITIES")
-                raise RuntimeInputError(f"OpenVINO's {self.ov_device} does not support {c.upper()} here (its "
-                                        f"capabilities: {', '.join(caps)}); choose another precision or device")
+                why = (cpu.why_not_native(c) if self.ov_device.startswith("CPU") else None) or \
+                    f"its capabilities: {', '.join(caps)}"
+                raise RuntimeInputError(f"OpenVINO's {self.ov_device} does not support {c.upper()} here ({why}); "
+                                        "choose another precision (--precision auto picks one) or device")
         # INT8 graphs keep their non-quantized operations in BF16 where the device has it.
         self.int8_rest = "bf16" if device_supports(self.core, self.ov_device, "bf16") else "fp32"
         self.static = static
         self.threads = threads
+        self.pin_threads = OV_PIN_THREADS if pin_threads is None else pin_threads
         self.paths: Dict[str, str] = {}
         self.models = {}
         for name in specs:
@@ -152,6 +203,7 @@ class OpenVINOBackend(Backend):
             # hold many values below 1e-38, and FMAs on denormals take microcode assists (match
             # ran 2-3x slower without this; the outputs were bit-identical with and without).
             config["CPU_DENORMALS_OPTIMIZATION"] = True
+            config["ENABLE_CPU_PINNING"] = self.pin_threads
             if self.threads:
                 config["INFERENCE_NUM_THREADS"] = int(self.threads)
         if self.ov_device != "CPU" and precision == "fp32":

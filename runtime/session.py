@@ -128,19 +128,22 @@ class Session:
         cls, folder: str, backend: str = "onnxruntime", *, model: Optional[hmmn_ref.HMMN] = None,
         providers: Optional[Sequence[str]] = None, capacity: Optional[int] = None,
         mem_every: Optional[int] = None, threads: Optional[int] = None, stream=None, device: Optional[str] = None,
-        compute: Optional[str] = None, timer=None,
+        compute: Optional[str] = None, timer=None, spin_wait: Optional[bool] = None,
+        pin_threads: Optional[bool] = None,
     ) -> "Session":
         """A session on an hmmn-export folder. backend 'onnxruntime' (providers: CPU by default;
         device='cuda' asks for its CUDA provider), 'tensorrt' (its engines), or 'torch' (eager
         hmmn_ref stages; pass the `model` whose weights the folder was exported from). compute: a
-        backend's own compute precision where it has one (None: the graphs' own)."""
+        backend's own compute precision where it has one (None: the graphs' own). spin_wait: whether
+        ONNX Runtime's workers spin between operators; pin_threads: whether OpenVINO pins its CPU
+        threads to cores (None: the project's defaults, docs/openvino.md "Threads on shared cores")."""
         record = manifest_io.read_manifest(folder)
         config = hmmn_ref.HMMNConfig.from_dict(record["model"]["config"])
         precision = record["precision"]["name"]
         memory = record["memory"]
         capacity = capacity or memory["capacity"]
         options = LoadOptions(model=model, providers=providers, threads=threads, stream=stream, device=device,
-                              compute=compute)
+                              compute=compute, spin_wait=spin_wait, pin_threads=pin_threads)
         loaded = loaders.load(backend, folder, record, graph_specs(config, precision), options)
         if loaded.max_capacity is not None and capacity > loaded.max_capacity:
             raise RuntimeInputError(f"capacity {capacity} exceeds the engines' {loaded.max_capacity} slots; "

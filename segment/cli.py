@@ -56,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--random-weights", action="store_true",
                         help="random weights (the golden fill rule): the pipeline runs, the masks mean nothing")
     p.add_argument("--backend", choices=BACKENDS, default="onnxruntime")
-    p.add_argument("--precision", choices=("fp32", "fp16", "bf16", "int8"),
-                   help="default fp32, or the artifacts' precision; bf16 and int8 with --backend openvino")
+    p.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16", "int8"),
+                   help="default fp32, or the artifacts' precision; with --backend openvino: auto (the default: "
+                        "int8 where its recorded J&F cost is within 0.5, bf16 on a CPU with native BF16, else "
+                        "fp32; it says what it picked and why), fp32, bf16 or int8")
     p.add_argument("--device", choices=("cpu", "cuda", "CPU", "GPU", "NPU"),
                    help="where torch / onnxruntime run (default cpu; tensorrt always runs on cuda); openvino: CPU, "
                         "GPU or NPU as OpenVINO names them (default CPU)")
@@ -166,7 +168,7 @@ def run(args, out: str) -> int:
     engine_size = fixed or (((working and working.size_for(first_size)) or first_size)
                             if args.backend == "tensorrt" else None)
     try:
-        session, described = open_session(choice, engine_size, log)
+        session, described = open_session(choice, engine_size, lambda message: log(f"hmmn-run: {message}"))
     except ModelError as exc:
         log(f"hmmn-run: error: {exc}")
         return 2

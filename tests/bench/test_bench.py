@@ -16,7 +16,8 @@ from hmmn_deploy.core.contracts import dim_values, graph_specs
 
 def test_compare_json_contract_and_mask_agreement(small_export, tmp_path, capsys):
     code = cli.main(["--artifacts", str(small_export), "--backend", "onnxruntime", "torch", "--size", "96x128",
-                     "--frames", "3", "--warmup", "1", "--compare", "--json", "--profile", str(tmp_path / "prof")])
+                     "--frames", "3", "--warmup", "1", "--compare", "--json", "--no-probe",
+                     "--profile", str(tmp_path / "prof")])
     captured = capsys.readouterr()
     assert code == 0
     result = json.loads(captured.out)  # standard output holds only the JSON object
@@ -72,7 +73,7 @@ def test_flops_of_the_stage_graphs(small_export):
 def test_scaling_table_and_plot(small_export, tmp_path, capsys):
     out = tmp_path / "scaling"
     code = cli.main(["--artifacts", str(small_export), "--size", "64x96", "--frames", "1", "--warmup", "0",
-                     "--capacity", "4", "--scaling", str(out), "--scaling-sizes", "64x96", "--json"])
+                     "--capacity", "4", "--scaling", str(out), "--scaling-sizes", "64x96", "--json", "--no-probe"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)["scaling"]
     assert list(result["slots"]) == ["1", "2", "4"] and list(result["objects"]) == ["1", "2", "4", "8"]

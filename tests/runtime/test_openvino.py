@@ -4,6 +4,7 @@ bound in place without recompiling per frame, and the refusals. No wall-clock as
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -20,6 +21,7 @@ from conftest import compare, load_golden, run_session
 ov = pytest.importorskip("openvino")
 
 from hmmn_deploy.runtime import ArtifactMismatch, BackendUnavailable, RuntimeInputError, Session  # noqa: E402
+from hmmn_deploy.core import cpu  # noqa: E402
 from hmmn_deploy.runtime import openvino_backend  # noqa: E402
 
 
@@ -54,39 +56,119 @@ def test_fp32_matches_run_video_on_the_small_model(small_model, small_export, sm
     assert agreement >= 0.999 and max_dp < 1e-3
 
 
+class ShadowReference:
+    """A Session timer (its stage hook) that runs every graph call again on a reference backend,
+    on copies of the same inputs, and keeps the largest difference of each output: parity of the
+    kernels on identical inputs, which no near-tie downstream can blur. Keeps match's inputs."""
+
+    GRAPHS = ("encode_query", "encode_memory", "match", "decode")
+
+    def __init__(self, reference=None):
+        self.reference = reference  # a Backend; None: only keep match's calls
+        self.worst = {}  # "graph.output" -> largest |a - b| / (1 + max |b|)
+        self.match_calls = []  # (inputs, output buffers) of each match call (a frame each)
+
+    def attach(self, device):
+        pass
+
+    @contextlib.contextmanager
+    def section(self, name, inputs=None, outputs=None):
+        yield
+        if name not in self.GRAPHS:
+            return
+        copies = {k: v.clone() for k, v in inputs.items()}
+        theirs = {k: torch.empty_like(v) for k, v in outputs.items()}
+        if name == "match":
+            self.match_calls.append((copies, theirs))
+        if self.reference is None:
+            return
+        self.reference.run(name, {k: v.clone() for k, v in copies.items()}, theirs)
+        for k, ours in outputs.items():
+            diff = relative_difference(ours, theirs[k])
+            self.worst[f"{name}.{k}"] = max(diff, self.worst.get(f"{name}.{k}", 0.0))
+
+
+def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    if a.numel() == 0:
+        return 0.0
+    if not a.is_floating_point():
+        return float((a != b).any())
+    return float((a - b).abs().max()) / (1.0 + float(b.abs().max()))
+
+
+def is_near_tie(backend, ours, theirs) -> bool:
+    """Whether match, run by `backend` itself, jumps between two calls whose inputs differ only by
+    rounding (at most 1e-5 relative, integer inputs equal) - a readout moving by more than 1e-3:
+    the frame's memory read sits on a near-tie of its top-k selection, where two correct kernels
+    may land on either side. ours, theirs: (inputs, output buffers) of the two chains' calls."""
+    inputs_a, outputs = ours
+    inputs_b, _ = theirs
+    if max(relative_difference(inputs_a[k], inputs_b[k]) for k in inputs_a) > 1e-5:
+        return False  # the inputs themselves differ: not a rounding-level tie
+    results = []
+    for inputs in (inputs_a, inputs_b):
+        outs = {k: torch.empty_like(v) for k, v in outputs.items()}
+        backend.run("match", {k: v.clone() for k, v in inputs.items()}, outs)
+        results.append(outs)
+    return max(relative_difference(results[0][k], results[1][k]) for k in outputs if k.startswith("readout")) > 1e-3
+
+
 @pytest.mark.parametrize("name", ["single", "three", "multi"])
 def test_fp32_reproduces_the_golden_videos(paper_export, name):
-    """The golden videos (paper model), teacher-forced, at onnxruntime's golden tolerances."""
+    """The golden videos (paper model), teacher-forced, at onnxruntime's golden tolerances, with
+    every graph call checked against ONNX Runtime on the same inputs.
+
+    Frame 5 of golden_multi sits on a near-tie of the 1/4-scale top-k read: ONNX Runtime itself
+    moves its readout4 by 3.6e-2 when its inputs get 1e-6 relative noise (3 trials of 5), and
+    OpenVINO on AVX2 kernels (ONEDNN_MAX_CPU_ISA=AVX2, or an AVX2-only CPU) lands on the other
+    side: max |dP| 1.39e-2 there, though each of its graph calls matches ONNX Runtime on the same
+    inputs within 1.1e-4. So a frame may exceed the 1e-3 bar only when it is shown to be such a
+    near-tie (`is_near_tie`: ONNX Runtime's own match jumps between the two chains' inputs, which
+    differ by rounding only), at most one frame a video, and the logits' bar and the agreement
+    hold on every frame."""
     data = load_golden(name)
     labels0 = torch.from_numpy(data["labels0"]).long()
     first = hmmn_ref.one_hot(labels0, hmmn_ref.object_labels(labels0))[None]
     teacher = torch.cat([first, torch.softmax(torch.from_numpy(data["logits"]), 1)]).numpy()
-    session = Session.open(str(paper_export), "openvino", compute="fp32", mem_every=int(data["mem_every"]))
+    mem_every = int(data["mem_every"])
+    reference = Session.open(str(paper_export), "onnxruntime", mem_every=mem_every).backend
+    shadow = ShadowReference(reference)
+    session = Session.open(str(paper_export), "openvino", compute="fp32", mem_every=mem_every, timer=shadow)
     logits = run_session(session, data["frames"], data["labels0"], teacher=teacher)
     agreement, max_dp = compare(logits, data["logits"])
     per_frame_dp = [compare(logits[i : i + 1], data["logits"][i : i + 1])[1] for i in range(len(logits))]
     rel_dl = (np.abs(logits - data["logits"]) / (1 + np.abs(data["logits"]))).max(axis=(1, 2, 3))
-    print(f"golden_{name} openvino fp32: agreement {agreement:.6f}, max |dP| {max_dp:.2e}, rel |dL| {rel_dl.max():.2e}")
+    print(f"golden_{name} openvino fp32: agreement {agreement:.6f}, max |dP| {max_dp:.2e}, rel |dL| {rel_dl.max():.2e}; "
+          f"per graph against onnxruntime on the same inputs: {max(shadow.worst.values()):.1e}")
+    assert max(shadow.worst.values()) <= 1e-3, shadow.worst  # every kernel, on identical inputs
     assert agreement >= 0.999
-    assert sum(dp > 1e-3 for dp in per_frame_dp) == 0
     assert sum(dl > 1e-2 for dl in rel_dl) == 0
+    over = [i for i, dp in enumerate(per_frame_dp) if dp > 1e-3]  # frame i + 1; its match call is i
+    assert len(over) <= 1, per_frame_dp
+    if over:  # the reference's own chain, to show that frame is a near-tie of the reference itself
+        recorder = ShadowReference()
+        run_session(Session.open(str(paper_export), "onnxruntime", mem_every=mem_every, timer=recorder),
+                    data["frames"], data["labels0"], teacher=teacher)
+        assert all(is_near_tie(reference, shadow.match_calls[i], recorder.match_calls[i]) for i in over), per_frame_dp
 
 
 def test_bf16_and_int8_keep_jf_on_the_demo_model(demo_folder):
-    """BF16 (match in FP32) and INT8 (NNCF; match in FP32) against FP32 on 6 generated videos of
-    held-out seeds. Bounds: BF16 within 0.5 J&F of FP32 and 99.5% of the pixels equal; INT8 at
-    most 1.0 J&F below FP32 and 98% of the pixels equal (measured here: BF16 +0.02 / 99.99%,
-    INT8 +2.3 / 99.4% on 8 videos)."""
+    """INT8 (NNCF; match in FP32) and, on a CPU with native BF16, BF16 (match in FP32) against FP32
+    on 6 generated videos of held-out seeds. Bounds: INT8 at most 0.5 J&F below FP32 and 98% of
+    the pixels equal; BF16 within 0.5 J&F and 99.5% equal (measured on the AMX Xeon: BF16 +0.02 /
+    99.99%, INT8 +2.3 / 99.4% on 8 videos). Without native BF16 it is not measured at all."""
     from hmmn_deploy.export import quantize
 
     result = quantize.measure_accuracy(str(demo_folder), count=6, frames=16)
     assert result["meaningful"]
-    fp32, bf16, int8 = (result["computes"][c] for c in ("fp32", "bf16", "int8"))
-    assert fp32["J&F"] > 60  # the demo model segments these videos: the comparison means something
-    assert abs(bf16["dJ&F"]) <= 0.5 and bf16["agreement_%"] >= 99.5
-    assert int8["dJ&F"] >= -1.0 and int8["agreement_%"] >= 98.0
-    # The plans differ: BF16 and INT8 are not FP32 under another name.
-    assert bf16["agreement_%"] < 100.0 or int8["agreement_%"] < 100.0
+    computes = result["computes"]
+    assert list(computes) == [c for c in ("fp32", "bf16", "int8") if c in cpu.native_precisions()]
+    assert computes["fp32"]["J&F"] > 60  # the demo model segments these videos: the comparison means something
+    int8 = computes["int8"]
+    assert int8["dJ&F"] >= -0.5 and int8["agreement_%"] >= 98.0
+    assert int8["agreement_%"] < 100.0  # INT8 is not FP32 under another name
+    if "bf16" in computes:
+        assert abs(computes["bf16"]["dJ&F"]) <= 0.5 and computes["bf16"]["agreement_%"] >= 99.5
 
 
 def test_int8_record_and_stale_graphs_are_refused(demo_folder, tmp_path):
@@ -105,7 +187,8 @@ def test_int8_record_and_stale_graphs_are_refused(demo_folder, tmp_path):
 
 def test_buffers_bound_in_place_and_no_recompilation_per_frame(small_export, small_clip):
     frames, labels = small_clip
-    session = Session.open(str(small_export), "openvino", compute="bf16")
+    compute = "bf16" if "bf16" in cpu.native_precisions() else "fp32"  # a lowered plan where the CPU has one
+    session = Session.open(str(small_export), "openvino", compute=compute)
     backend = session.backend
     state = session.start(frames[0], labels[0])
     session.step(state, frames[1])
@@ -166,11 +249,13 @@ def test_model_choice_maps_openvino_precisions_and_devices():
     from hmmn_deploy.models.choice import split_precision
 
     assert split_precision(ModelChoice(backend="openvino", precision="bf16")) == ("fp32", "bf16")
-    assert split_precision(ModelChoice(backend="openvino")) == ("fp32", "fp32")
+    assert split_precision(ModelChoice(backend="openvino")) == ("fp32", "auto")  # openvino's default
+    assert split_precision(ModelChoice(backend="openvino", precision="auto")) == ("fp32", "auto")
+    assert split_precision(ModelChoice(backend="onnxruntime", precision="auto")) == (None, None)
     assert split_precision(ModelChoice(backend="onnxruntime", precision="fp16")) == ("fp16", None)
     with pytest.raises(ModelError, match="openvino"):
         split_precision(ModelChoice(backend="onnxruntime", precision="int8"))
-    with pytest.raises(ModelError, match="choose one of"):
+    with pytest.raises(ModelError, match="choose auto or one of"):
         split_precision(ModelChoice(backend="openvino", precision="fp16"))
     assert backend_device(ModelChoice(backend="openvino")) == "CPU"
     assert backend_device(ModelChoice(backend="openvino", device="gpu.1")) == "GPU.1"
@@ -207,3 +292,37 @@ def test_per_operator_profile(small_export, small_clip):
     per_op = session.backend.profile("encode_query", {"frame": state.frame_prev}, dict(state.query), repeats=1)
     assert per_op and all(ms >= 0 for ms in per_op.values())
     assert any(op.startswith("Convolution") for op in per_op)
+
+
+def test_precision_auto_picks_by_recorded_cost_and_native_units(demo_folder, tmp_path, monkeypatch):
+    """--precision auto (openvino's default): int8 when the INT8 graphs' recorded J&F cost is
+    within 0.5 and the CPU has INT8 units; else bf16 where BF16 is native; else fp32. Each pick
+    says why; hmmn-run and hmmn-bench open it through models.open_session."""
+    from hmmn_deploy.models import ModelChoice, open_session
+
+    folder = tmp_path / "auto"
+    shutil.copytree(demo_folder, folder)
+    record_file = folder / "openvino_int8" / "quantization.json"
+    record = json.loads(record_file.read_text())
+    no_int8 = "bf16" if "bf16" in cpu.native_precisions() else "fp32"
+
+    def with_cost(cost, meaningful=True):
+        accuracy = {"meaningful": meaningful, "computes": {"fp32": {"dJ&F": 0.0}, "int8": {"dJ&F": cost}}}
+        record_file.write_text(json.dumps(dict(record, accuracy=accuracy)))
+        return openvino_backend.choose_compute(str(folder))
+
+    compute, why = openvino_backend.choose_compute(str(folder))  # INT8 graphs, but no J&F record
+    assert compute == no_int8 and "no INT8 graphs with a J&F record" in why and "hmmn-quantize" in why
+    assert with_cost(-0.3) == ("int8", with_cost(-0.3)[1]) and "-0.30 J&F" in with_cost(-0.3)[1]
+    compute, why = with_cost(-0.8)
+    assert compute == no_int8 and "-0.80" in why and "more than 0.5" in why
+    assert with_cost(+0.1, meaningful=False)[0] == no_int8  # random weights: the cost means nothing
+    lines = []
+    with_cost(-0.3)
+    session, described = open_session(ModelChoice(backend="openvino", artifacts=str(folder)), None, lines.append)
+    assert described["precision"] == "int8" and session.backend.compute == "int8"
+    assert any(line.startswith("--precision auto: openvino int8: ") for line in lines)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "SSE41")  # a CPU without INT8 or BF16 units
+    compute, why = with_cost(-0.3)
+    assert compute == "fp32" and "no AVX2, VNNI or AMX-INT8" in why and "BF16" in why
+    assert openvino_backend.choose_compute(str(folder), "GPU")[0] == "fp32"
