@@ -95,16 +95,23 @@ def video(src: str, poster: Optional[str], caption: str) -> str:
             f"<figcaption>{esc(caption)}</figcaption></figure>")
 
 
-def publish(folder: str, build: Callable[[str], str]) -> str:
-    """Run build(work) -> index.html's text in a fresh work folder beside `folder`, write it there,
-    then put the work folder in place of `folder` (an earlier report is replaced only now).
-    -> the path of index.html. ReportError when `folder` holds something that is not a report."""
+def check_folder(folder: str) -> str:
+    """-> the absolute path of a folder a report may be written to (new, empty, or an earlier
+    report); ReportError otherwise. The commands call it before their work, publish again."""
     folder = os.path.abspath(folder)
     if os.path.isfile(folder):
         raise ReportError(f"--report {folder!r} is a file; give a folder (it is created)")
     if os.path.isdir(folder) and os.listdir(folder) and not os.path.isfile(os.path.join(folder, "index.html")):
         raise ReportError(f"--report {folder!r} holds files but no index.html: give an empty or new folder "
                           "(an earlier report there is replaced)")
+    return folder
+
+
+def publish(folder: str, build: Callable[[str], str]) -> str:
+    """Run build(work) -> index.html's text in a fresh work folder beside `folder`, write it there,
+    then put the work folder in place of `folder` (an earlier report is replaced only now).
+    -> the path of index.html. ReportError when `folder` holds something that is not a report."""
+    folder = check_folder(folder)
     work, old = folder + ".partial", folder + ".old"
     try:
         for leftover in (work, old):
