@@ -23,7 +23,7 @@ from .compare import compare, comparison_json, comparison_table
 from .davis import EvaluationError, evaluate
 from .metrics import CONVENTIONS, DEFAULT_CONVENTION
 from .report import EvalRun, write_report
-from ..core.report_page import ReportError
+from ..core.report_page import ReportError, check_folder
 
 
 def log(message: str) -> None:
@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.report:
+            check_folder(args.report)  # before the scoring
         if args.compare:
             return run_compare(args)
         if not (args.gt and args.pred):

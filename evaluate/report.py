@@ -46,6 +46,8 @@ def _page(work: str, runs: List[EvalRun], gt: Optional[str], skip: bool) -> str:
     parts = [_summary(runs, gt)]
     for name in names:
         parts.append(f'<h2 id="{esc(name)}">{esc(name)}</h2>')
+        if len(runs) > 1:
+            parts.append(_agreement_table(runs, name))
         if runs[0].report:
             parts.append(_sequence_table(runs, name))
             frames = scored_frames(gt, name, skip)
@@ -90,6 +92,16 @@ def _summary(runs: List[EvalRun], gt: Optional[str]) -> str:
             + (" Runs compared with the first (the baseline): red is worse, green better." if len(runs) > 1 else "")
             + "</p>") if scored else '<p class="note">No ground truth given: the runs against the first only.</p>'
     return "<h2>Summary</h2>" + table(header, rows, classes) + note
+
+
+def _agreement_table(runs: List[EvalRun], name: str) -> str:
+    """Per run: how much of the sequence's masks equal the baseline's."""
+    rows, classes = [], []
+    for run in runs[1:]:
+        c = run.comparison
+        rows.append([run.label, f"{100 * c.agreement[name]:.3f}", f"{c.mean_iou[name]:.4f}", f"{c.min_iou[name]:.4f}"])
+        classes.append(["", "worse" if c.agreement[name] < 1 else "same", "", ""])
+    return table(["run against the baseline", "pixels equal %", "mean IoU", "worst frame IoU"], rows, classes)
 
 
 def _sequence_table(runs: List[EvalRun], name: str) -> str:

@@ -132,8 +132,10 @@ def test_the_comparison_report_puts_the_runs_side_by_side(browser, runs, tmp_pat
     assert eval_cli.main(["--compare", *map(str, outs), "--gt", str(davis), "--report", str(report)]) == 0
     videos = {f"media/{i}_{n}.mp4": FRAMES / FPS for i in (0, 1) for n in ("one", "two")}
     assert page_problems(browser, report / "index.html", videos) == []
-    header = browser.execute_script("return document.querySelector('h2#one + table thead').innerText")
-    assert "run_a (torch fp32)" in header and "run_b (torch fp32)" in header
+    agreement, scores = browser.execute_script(
+        "return Array.from(document.querySelectorAll('h2#one ~ table')).slice(0, 2).map(t => t.innerText)")
+    assert "pixels equal %" in agreement and "run_b (torch fp32)" in agreement
+    assert "J&F run_a (torch fp32)" in scores and "J&F run_b (torch fp32)" in scores
 
 
 def test_the_check_fails_on_an_mpeg4_part2_overlay_and_on_a_broken_plot(browser, runs, tmp_path):
