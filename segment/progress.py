@@ -23,10 +23,11 @@ def interactive(stream=None) -> bool:
 
 def say(message: str) -> None:
     """One line on standard error; a live bar is cleared first and redrawn under it."""
-    from tqdm import tqdm
+    if interactive():  # only there are bars drawn that the line could land on
+        from tqdm import tqdm
 
-    if interactive() and tqdm._instances:  # only then is a bar drawn that the line could land on
         tqdm.write(message, file=sys.stderr)
+        sys.stderr.flush()
     else:
         print(message, file=sys.stderr, flush=True)
 
