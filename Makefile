@@ -19,9 +19,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 # The main job on its built-in default: hmmn-run on a generated clip (the shipped demo model, small
-# configuration, onnxruntime on the CPU).
+# configuration, onnxruntime on the CPU), then hmmn-eval's HTML report of it against its ground truth.
 demo: setup
 	$(BIN)/hmmn-run -o demo_out --overlay
+	$(BIN)/hmmn-eval --gt demo_out/demo_input --pred demo_out --sequences demo --report demo_out/report > /dev/null
+	@echo "make demo: open $(CURDIR)/demo_out/report/index.html in a browser (the overlay video, J&F, J per frame)"
 
 # pytest exits 5 when it collects no test: report that as a failure with a reason.
 test: setup

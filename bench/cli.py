@@ -32,6 +32,7 @@ from hmmn_ref.sample_video import make_sample_video
 from ..runtime import BACKENDS
 from ..models import ModelChoice, ModelError, load_model, open_session, resolve_weights
 from . import machine, scaling
+from . import report as html_report
 from .flops import FlopModel
 from .runs import BaselineRun, SessionRun, summarise
 from .timing import StageTimer
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "write the table and a PNG plot into this folder")
     p.add_argument("--scaling-sizes", nargs="+", type=parse_size, default=None,
                    help="sizes for --scaling (default: half and full --size)")
+    p.add_argument("--report", metavar="DIR", help="also write an HTML report, DIR/index.html (bench/report.py)")
     p.add_argument("--profile", help="write a per-operator profile of the slowest stage into this folder")
     p.add_argument("--threads", type=int, help="CPU threads for torch and ONNX Runtime (default: all cores)")
     p.add_argument("--cache", help="folder for graphs exported on the fly")
@@ -213,6 +215,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         log("hmmn-bench: error: need --frames >= 1, --warmup >= 0 and --objects >= 1")
         return 2
     args.size_given, args.size = args.size is not None, args.size or (480, 854)
+    if args.report and not html_report.folder_ok(args.report, log):  # before minutes of timing
+        return 2
     try:
         frames, mask = load_frames(args)
         frames, mask, working = working_frames(args, frames, mask)
@@ -262,6 +266,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print_accuracy(result["accuracy"], log)
     if args.json:
         print(json.dumps(result, indent=2))
+    if args.report and not html_report.write_and_say(args.report, result, log):
+        return 2
     return 0
 
 

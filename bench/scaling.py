@@ -107,6 +107,18 @@ def write_table(result: dict, path: str) -> None:
 
 
 def write_plot(result: dict, path: str, log) -> str:
+    fig = scaling_figure(result)
+    fig.savefig(path, dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    log(f"hmmn-bench: scaling table and plot in {os.path.dirname(path)}")
+    return path
+
+
+def scaling_figure(result: dict):
+    """Latency (solid) and memory (dashed) against slots, objects and sizes: a matplotlib figure
+    (also drawn by hmmn-bench --report, from the JSON result)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,7 +139,4 @@ def write_plot(result: dict, path: str, log) -> str:
         twin.plot(positions, [result[key][x][mem_key] for x in xs], "s--", color="tab:orange")
         twin.set_ylabel(mem_label, color="tab:orange")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    log(f"hmmn-bench: scaling table and plot in {os.path.dirname(path)}")
-    return path
+    return fig

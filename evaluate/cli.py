@@ -2,12 +2,13 @@
 
     hmmn-eval --gt DAVIS/Annotations/480p --pred out/ [--imageset val.txt] [--csv F] [--json F]
     hmmn-eval --compare out_torch out_onnxruntime out_fp16 [--gt ...] [--max-drop 0.5] [--min-agreement 99.9]
+    ... --report DIR   also DIR/index.html: tables, J per frame, worst frames, overlay videos
 
 J&F follows vos-benchmark's convention by default (an object's frames count from its first
 appearance); --convention davis2017 counts every frame for every object (davis2017-evaluation).
 Exit status: 0 done (and every gate held); 1 a gate failed (--max-drop, --min-agreement);
 2 folders that cannot be compared (the message names the sequence or file), or a result file
-that cannot be written.
+or report that cannot be written.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import List, Optional
 from .compare import compare, comparison_json, comparison_table
 from .davis import EvaluationError, evaluate
 from .metrics import CONVENTIONS, DEFAULT_CONVENTION
+from .report import EvalRun, write_report
+from ..core.report_page import ReportError, check_folder
 
 
 def log(message: str) -> None:
@@ -41,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the ground truth or the prediction; davis2017 every scored frame (absent = J 1, F 1)")
     p.add_argument("--csv", help="write per-object results here")
     p.add_argument("--json", help="write the results here as JSON (0-100 scale)")
+    p.add_argument("--report", metavar="DIR",
+                   help="also write an HTML report, DIR/index.html (self-contained: J&F tables, J per frame, the "
+                        "worst frames, hmmn-run's overlay videos; with --compare the runs side by side)")
     p.add_argument("--max-drop", type=float,
                    help="with --compare and --gt: exit 1 when a run's J&F is more than this below the baseline's")
     p.add_argument("--min-agreement", type=float,
@@ -51,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.report:
+            check_folder(args.report)  # before the scoring
         if args.compare:
             return run_compare(args)
         if not (args.gt and args.pred):
@@ -62,7 +70,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             write_result(args.csv, lambda f: csv.writer(f).writerows(report.csv_rows()))
         if args.json:
             write_result(args.json, lambda f: json.dump(report.to_json(), f, indent=2))
-    except EvaluationError as exc:
+        if args.report:
+            write_html(args, [EvalRun(args.pred, report)], args.gt, not args.all_frames)
+    except (EvaluationError, ReportError) as exc:
         log(f"hmmn-eval: error: {exc}")
         return 2
     except KeyboardInterrupt:
@@ -79,6 +89,11 @@ def write_result(path: str, write) -> None:
         raise EvaluationError(f"cannot write {path!r}: {exc.strerror or exc}") from None
 
 
+def write_html(args, runs, gt, skip_first_and_last: bool) -> None:
+    path = write_report(args.report, runs, gt, skip_first_and_last)
+    log(f"hmmn-eval: report written: {path} (open it in a browser)")
+
+
 def run_compare(args) -> int:
     if args.max_drop is not None and not args.gt:
         raise EvaluationError("--max-drop needs --gt (J&F is measured against the ground truth)")
@@ -86,6 +101,8 @@ def run_compare(args) -> int:
     print(comparison_table(results))
     if args.json:
         write_result(args.json, lambda f: json.dump(comparison_json(results), f, indent=2))
+    if args.report:
+        write_html(args, [EvalRun(r.run, r.report, r) for r in results], args.gt, True)
     failed = []
     base = results[0]
     for r in results[1:]:

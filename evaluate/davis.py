@@ -6,7 +6,8 @@ Every ground-truth frame needs a prediction of the same size; the objects scored
 ground truth's; the first and last frames are left out (DAVIS 2017 semi-supervised); which
 frames count for an object follows a convention (metrics.CONVENTIONS, default vos-benchmark's).
 A sequence is a sub-folder holding PNG files; hidden folders (hmmn-run's work in progress) and
-folders without PNGs (hmmn-run's probs/ and overlays/) are not sequences.
+folders without PNGs (hmmn-run's probs/) are not sequences, nor is hmmn-run's overlays/ (its
+videos' PNG posters).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from hmmn_ref.errors import HMMNError
 from hmmn_ref.media import natural_key
 
 from .metrics import DEFAULT_CONVENTION, sequence_frames
+
+
+RUN_OVERLAYS = "overlays"  # hmmn-run's videos and their PNG posters, beside the sequences
 
 
 class EvaluationError(HMMNError, ValueError):
@@ -152,7 +156,7 @@ def sequence_folders(folder: str) -> Dict[str, List[str]]:
     found = {}
     for name in os.listdir(folder):
         path = os.path.join(folder, name)
-        if not name.startswith(".") and os.path.isdir(path):
+        if not name.startswith(".") and name != RUN_OVERLAYS and os.path.isdir(path):
             names = frame_names(path)
             if names:
                 found[name] = names

@@ -25,6 +25,7 @@ from ..runtime.errors import RuntimeInputError
 from ..models import ModelChoice, ModelError, open_session
 from ..models.working_size import WorkingSize, WorkingSizeError, for_run
 from .outdir import OutputError, OutputFolder, is_done
+from .progress import bar as progress_bar, say as progress_line
 from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import InputError, discover
 from .summary import load_summary, record_done, record_failed, write_summary
@@ -40,7 +41,7 @@ def size_option(text: str):
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    progress_line(message)  # on standard error, never onto a progress bar
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,16 +264,14 @@ def first_frame_size(sequence):
 
 
 def run_sequences(session, todo, out: str, options: SequenceOptions, summary: dict, progress: bool) -> int:
-    from tqdm import tqdm
-
     records = summary.setdefault("sequences", {})
     failed = 0
     saved = True
-    total = tqdm(total=len(todo), desc="sequences", unit="seq", position=0, disable=not progress or len(todo) < 2)
+    # Off a terminal each sequence's closing line is the progress of the whole run.
+    total = progress_bar(len(todo), "sequences", "seq", progress and len(todo) > 1, log, plain=False, position=0)
     try:
         for sequence in todo:
-            bar = tqdm(total=sequence.num_frames, desc=sequence.name, unit="frame", position=1, leave=False,
-                       disable=not progress)
+            bar = progress_bar(sequence.num_frames, sequence.name, "frame", progress, log, position=1, leave=False)
             try:
                 record = SequenceRun(session, sequence, out, options, bar.update).run()
                 record_done(records, sequence.name, record, log)

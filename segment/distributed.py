@@ -16,11 +16,11 @@ import dataclasses
 import os
 import secrets
 import socket
-import sys
 import time
 from typing import Dict, List, Optional
 
 from .outdir import WORK
+from .progress import say
 from .ray_cluster import Cluster, ClusterError, check_resources
 from .ray_worker import VideoWorker, worker_choice
 from .summary import record_done, record_failed
@@ -32,7 +32,7 @@ WAIT_SECONDS = 1.0
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    say(message)  # never onto the progress bar
 
 
 @dataclasses.dataclass
@@ -165,9 +165,8 @@ def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo:
                progress: bool) -> int:
     """Segment `todo` on the cluster; the exit status of a run (0, 1; 2 for a cluster that
     cannot serve; 130 on Ctrl-C)."""
-    from tqdm import tqdm
-
     from .cli import save_summary
+    from .progress import bar as progress_bar
 
     address = None if args.ray == "local" else args.ray
     summary["ray"] = {"address": args.ray, "workers": args.workers, "threads_per_worker": args.threads,
@@ -181,7 +180,7 @@ def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo:
             log(f"hmmn-run: {args.workers} Ray worker{'s' if args.workers > 1 else ''} ({where}), "
                 f"PIDs {' '.join(map(str, pids))}")
             summary["ray"]["startup_seconds"] = round(time.perf_counter() - started, 3)
-            bar = tqdm(total=sum(s.num_frames for s in todo), desc="frames", unit="frame", disable=not progress)
+            bar = progress_bar(sum(s.num_frames for s in todo), "frames", "frame", progress, log)
             try:
                 return collect(Pool(ray, actors, pids, local, todo, bar), out, summary)
             finally:

@@ -4,7 +4,7 @@ published whole.
     OUT/.hmmn-run.lock     held (flock) by the run writing OUT, with its PID; removed at its end
     OUT/.partial/<seq>/    a sequence being written; the folder is removed when the run ends
     OUT/<seq>/             the masks: a sequence is done when this folder exists
-    OUT/probs/<seq>/, OUT/overlays/<seq>.mp4   optional outputs, published before the masks
+    OUT/probs/<seq>/, OUT/overlays/<seq>.mp4 (.png: its poster)   optional outputs, published before the masks
 
 A lock held by a process that died is released by the kernel with it; its file is reused.
 """
@@ -109,11 +109,12 @@ def publish(work: str, out: str, name: str) -> str:
     from the new masks' arrival (last) it is done with every output new. If a move fails, the
     old outputs are put back and the error raised."""
     places = {"probs": os.path.join(out, "probs", name), "overlay.mp4": os.path.join(out, "overlays", name + ".mp4"),
+              "overlay.png": os.path.join(out, "overlays", name + ".png"),  # the video's poster
               "masks": os.path.join(out, name)}  # the masks last
     replaced = os.path.join(work, "replaced")
     retired, placed = [], []
     try:
-        for key in ("masks", "probs", "overlay.mp4"):
+        for key in ("masks", "probs", "overlay.mp4", "overlay.png"):
             if os.path.lexists(places[key]):
                 os.makedirs(replaced, exist_ok=True)
                 os.replace(places[key], os.path.join(replaced, key))

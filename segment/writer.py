@@ -1,10 +1,10 @@
 """A sequence's outputs, written on a background thread into a work folder, published when complete.
 
 Work folder layout (OUT/.partial/<seq>/): masks/<frame>.png (palette PNGs, the annotation's ids
-and palette), probs/<frame>.npz (optional), overlay.mp4 (optional). `check_outputs` reads every
-file back before outdir.publish moves them to OUT/<seq>/, OUT/probs/<seq>/ and
-OUT/overlays/<seq>.mp4: a file cut short by a full disk (OpenCV's video writer drops frames
-silently) fails the sequence instead of being published.
+and palette), probs/<frame>.npz (optional), overlay.mp4 and its poster overlay.png (optional,
+segment/overlay_video.py). `check_outputs` reads every file back before outdir.publish moves
+them to OUT/<seq>/, OUT/probs/<seq>/ and OUT/overlays/<seq>.mp4 / .png: a file cut short by a
+full disk (a video writer can drop frames silently) fails the sequence instead of being published.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import List, Optional
 import numpy as np
 
 from hmmn_ref.media import write_mask
+
+from .overlay_video import OverlayVideo, check_poster, check_video, write_poster
 
 _END = object()
 
@@ -90,6 +92,7 @@ class SequenceWriter:
         if save_probs:
             os.makedirs(os.path.join(work, "probs"), exist_ok=True)
         self._video = None
+        self._last_drawn: Optional[np.ndarray] = None  # the poster: the last overlay frame
         self.written: List[str] = []  # frame names, in order, once their files are written
         self._queue: "queue.Queue" = queue.Queue(maxsize=capacity)
         self._error: Optional[BaseException] = None
@@ -125,13 +128,21 @@ class SequenceWriter:
                     break
                 if self._error is None:
                     self._write(*item)
+            if self._video is not None:  # the encoder's last frames reach the file here
+                video, self._video = self._video, None
+                video.release()
+            if self._last_drawn is not None:
+                write_poster(os.path.join(self.work, "overlay.png"), self._last_drawn)
         except BaseException as exc:
             self._error = exc
             while self._queue.get() is not _END:  # keep the producer from blocking
                 pass
         finally:
             if self._video is not None:
-                self._video.release()
+                try:
+                    self._video.release()
+                except Exception:  # already failing: the first error is the one reported
+                    pass
 
     def _write(self, name, labels, frame, probs, object_ids) -> None:
         write_mask(os.path.join(self.work, "masks", name + ".png"), labels, self.palette)
@@ -140,15 +151,14 @@ class SequenceWriter:
             np.savez_compressed(os.path.join(self.work, "probs", name + ".npz"), probs=quantised,
                                 object_ids=np.asarray([0] + list(object_ids or []), dtype=np.int32))
         if frame is not None and self.overlay:
-            import cv2
-
             if self._video is None:
                 path = os.path.join(self.work, "overlay.mp4")
                 self._video = open_video(path, self.fps, (frame.shape[1], frame.shape[0]))
                 if not self._video.isOpened():
-                    raise OSError(f"OpenCV cannot write the overlay video {path!r}")
+                    raise OSError(f"cannot write the overlay video {path!r}")
             drawn = overlay(frame, labels, self.colours, index=len(self.written))
-            self._video.write(cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+            self._video.write(drawn)
+            self._last_drawn = drawn
         self.written.append(name)
 
     def check_outputs(self) -> None:
@@ -166,14 +176,13 @@ class SequenceWriter:
             if self.save_probs:
                 _check_npz(os.path.join(self.work, "probs", name + ".npz"))
         if self.overlay:
-            _check_video(os.path.join(self.work, "overlay.mp4"), len(self.written))
+            check_video(os.path.join(self.work, "overlay.mp4"), len(self.written))
+            check_poster(os.path.join(self.work, "overlay.png"))
 
 
 def open_video(path: str, fps: float, size):
-    """An OpenCV mp4v writer of (width, height) frames."""
-    import cv2
-
-    return cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    """The overlay video of (width, height) RGB frames (overlay_video.OverlayVideo: H.264 MP4)."""
+    return OverlayVideo(path, fps, size)
 
 
 def _check_npz(path: str) -> None:
@@ -185,16 +194,3 @@ def _check_npz(path: str) -> None:
         raise OSError(f"the probabilities {path!r} did not reach the disk intact ({exc})") from None
     if bad is not None or not {"probs.npy", "object_ids.npy"} <= names:
         raise OSError(f"the probabilities {path!r} did not reach the disk intact")
-
-
-def _check_video(path: str, frames: int) -> None:
-    import cv2
-
-    capture = cv2.VideoCapture(path)
-    try:
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
-    finally:
-        capture.release()
-    if count != frames:
-        raise OSError(f"the overlay video {path!r} holds {count} of its {frames} frames (disk full?)")
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import torch
 import hmmn_ref
 from hmmn_deploy import demo
 from hmmn_deploy.demo.synthetic import make_video, write_davis
-from hmmn_deploy.evaluate import cli as eval_cli
+from hmmn_deploy.evaluate import cli as eval_cli, evaluate
 from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores
 from hmmn_deploy.export import cli as export_cli
 from hmmn_deploy.segment import cli as run_cli
@@ -111,6 +112,21 @@ def test_the_readme_demo_command(tmp_path, capsys):
     assert jf >= 60
     assert len(os.listdir(out / "demo")) == run_cli.DEMO_FRAMES
     assert (out / "overlays" / "demo.mp4").is_file()
+    # `make demo` then writes hmmn-eval's report of it: the Makefile's own command, run here
+    assert eval_cli.main(makefile_report_command(out)) == 0
+    page = (out / "report" / "index.html").read_text()
+    scored = evaluate(str(out / "demo_input"), str(out), sequences=["demo"])
+    assert f"<td>{scored.jf:.2f}</td>" in page and f"{scored.jf:.1f}" == f"{jf:.1f}"
+    assert 'src="media/0_demo.mp4"' in page and 'alt="J per frame of demo"' in page
+    assert (out / "report" / "media" / "0_demo.mp4").stat().st_size == (out / "overlays" / "demo.mp4").stat().st_size
+
+
+def makefile_report_command(out) -> list:
+    """The arguments of the hmmn-eval line of the Makefile's demo recipe, its demo_out/ made `out`."""
+    makefile = pathlib.Path(__file__).resolve().parents[2] / "Makefile"
+    line = next(l for l in makefile.read_text().splitlines() if "hmmn-eval" in l and "demo_out" in l)
+    words = line.split("hmmn-eval", 1)[1].split(">")[0].split()
+    return [w.replace("demo_out", str(out)) for w in words]
 
 
 def test_rounding_floor_tool_sets_runs_beside_the_reference(demo_runs):

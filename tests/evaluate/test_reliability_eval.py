@@ -118,6 +118,7 @@ def test_an_hmmn_run_output_scores_as_ground_truth_and_hidden_folders_are_skippe
         (folder / "probs/late/00000.npz").write_bytes(b"")
         (folder / "overlays").mkdir()
         (folder / "overlays/late.mp4").write_bytes(b"")
+        Image.new("RGB", (4, 4)).save(folder / "overlays/late.png")  # the video's poster: not a sequence
         (folder / "summary.json").write_text("{}")
     assert cli.main(["--gt", str(pred), "--pred", str(gt)]) == 0
     assert "late_2" in capsys.readouterr().out
