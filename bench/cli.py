@@ -300,16 +300,15 @@ def print_table(result: dict) -> None:
         f"{'state MB':>9} {'agree %':>8} {'speed-up':>8}")
     for e in result["runs"]:
         ratio = result["ratios"].get(e["name"])
-        peak = peaks.get(e.get("precision"), peaks.get("fp32"))
         log(f"{e['name']:<32} {e['median_ms']:>10.1f} {e['p90_ms']:>9.1f} {e['min_ms']:>9.1f} {e['max_ms']:>9.1f} "
             f"{e['fps']:>7.3f} {e.get('achieved_gflops', float('nan')):>8.1f} "
             f"{e['peak_mem_mb'] if e['peak_mem_mb'] is not None else '-':>9} {e['mask_agreement']:>8.3f} "
             f"{(f'{ratio:.2f}x' if ratio else '-'):>8}")
         for stage, s in e["stages"].items():
             rate = s.get("achieved_gflops")
-            stage_peak = peaks.get("fp32") if stage == "match" else peak
-            share = f"{rate / stage_peak * 100:.1f}% of {e.get('precision') if stage != 'match' else 'fp32'} peak" \
-                if rate and stage_peak else ""
+            against = machine.stage_peak(peaks, e.get("precision"), stage)
+            share = f"{rate / against * 100:.1f}% of {e.get('precision') if stage != 'match' else 'fp32'} peak" \
+                if rate and against else ""
             log(f"    {stage:<28} {s['median_ms']:>10.1f} {s['p90_ms']:>9.1f} {s['min_ms']:>9.1f} {s['max_ms']:>9.1f}"
                 f" {'':>7} {rate if rate else '':>8} {share}")
     m = result["machine"]

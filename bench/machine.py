@@ -112,6 +112,14 @@ def cpu_peak_gflops(threads: int, precision: str = "fp32", info: Optional[dict] 
     return round(threads * ghz * per, 1)
 
 
+def stage_peak(peaks: Dict[str, float], precision: Optional[str], stage: str) -> Optional[float]:
+    """GFLOP/s a stage's rate is measured against: its run's precision, FP32 for match (which
+    runs in FP32 in every plan) and for a precision without a peak of its own."""
+    if stage == "match":
+        return peaks.get("fp32")
+    return peaks.get(precision or "fp32", peaks.get("fp32"))
+
+
 _TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 
 

@@ -9,9 +9,10 @@ scaling curves when --scaling ran. Self-contained and published whole (core/repo
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict
 
 from ..core.report_page import ReportError, check_folder, esc, image, page, publish, table
+from .machine import stage_peak
 from .report_plots import fps_bars, peak_bars, scaling_curves, stage_bars
 
 MACHINE_FIELDS = (("cpu", "CPU"), ("microarchitecture", "microarchitecture"), ("clock_ghz", "clock GHz"),
@@ -44,13 +45,6 @@ def write_and_say(folder: str, result: dict, log: Callable[[str], None]) -> bool
     except ReportError as exc:
         log(f"hmmn-bench: error: {exc}")
         return False
-
-
-def stage_peak(peaks: Dict[str, float], precision: Optional[str], stage: str) -> Optional[float]:
-    """GFLOP/s a stage's rate is measured against: its run's precision, FP32 for match."""
-    if stage == "match":
-        return peaks.get("fp32")
-    return peaks.get(precision or "fp32", peaks.get("fp32"))
 
 
 def peak_shares(result: dict) -> Dict[str, Dict[str, float]]:

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from hmmn_ref.media import davis_palette
-from hmmn_deploy.bench.report import peak_shares, stage_peak
+from hmmn_deploy.bench.machine import stage_peak
+from hmmn_deploy.bench.report import peak_shares
 from hmmn_deploy.evaluate import cli, evaluate
 from hmmn_deploy.evaluate.report_frames import mean_curve, per_frame_j, scored_frames, worst_frames
 
