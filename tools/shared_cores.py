@@ -22,7 +22,6 @@ import sys
 import time
 
 
-
 def busy() -> None:
     while True:
         pass
