@@ -152,23 +152,33 @@ def test_fp32_reproduces_the_golden_videos(paper_export, name):
         assert all(is_near_tie(reference, shadow.match_calls[i], recorder.match_calls[i]) for i in over), per_frame_dp
 
 
-def test_bf16_and_int8_keep_jf_on_the_demo_model(demo_folder):
-    """INT8 (NNCF; match in FP32) and, on a CPU with native BF16, BF16 (match in FP32) against FP32
-    on 6 generated videos of held-out seeds. Bounds: INT8 at most 0.5 J&F below FP32 and 98% of
-    the pixels equal; BF16 within 0.5 J&F and 99.5% equal (measured on the AMX Xeon: BF16 +0.02 /
-    99.99%, INT8 +2.3 / 99.4% on 8 videos). Without native BF16 it is not measured at all."""
+@pytest.fixture(scope="module")
+def demo_accuracy(demo_folder):
+    """J&F of FP32 and of each precision this CPU computes natively, on 6 generated videos of
+    held-out seeds (quantize.measure_accuracy: BF16 is not run where it is not native)."""
     from hmmn_deploy.export import quantize
 
     result = quantize.measure_accuracy(str(demo_folder), count=6, frames=16)
     assert result["meaningful"]
-    computes = result["computes"]
-    assert list(computes) == [c for c in ("fp32", "bf16", "int8") if c in cpu.native_precisions()]
-    assert computes["fp32"]["J&F"] > 60  # the demo model segments these videos: the comparison means something
-    int8 = computes["int8"]
+    assert list(result["computes"]) == [c for c in ("fp32", "bf16", "int8") if c in cpu.native_precisions()]
+    assert result["computes"]["fp32"]["J&F"] > 60  # the demo model segments these videos: the comparison means something
+    return result["computes"]
+
+
+def test_int8_keeps_jf_on_the_demo_model(demo_accuracy):
+    """INT8 (NNCF; match in FP32) at most 0.5 J&F below FP32 and 98% of the pixels equal
+    (measured on the AMX Xeon: +2.3 / 99.4% on 8 videos)."""
+    int8 = demo_accuracy["int8"]
     assert int8["dJ&F"] >= -0.5 and int8["agreement_%"] >= 98.0
     assert int8["agreement_%"] < 100.0  # INT8 is not FP32 under another name
-    if "bf16" in computes:
-        assert abs(computes["bf16"]["dJ&F"]) <= 0.5 and computes["bf16"]["agreement_%"] >= 99.5
+
+
+@pytest.mark.skipif(cpu.why_not_native("bf16") is not None, reason=cpu.why_not_native("bf16") or "")
+def test_bf16_keeps_jf_on_the_demo_model(demo_accuracy):
+    """BF16 (match in FP32) within 0.5 J&F of FP32 and 99.5% of the pixels equal (measured on the
+    AMX Xeon: +0.02 / 99.99%)."""
+    bf16 = demo_accuracy["bf16"]
+    assert abs(bf16["dJ&F"]) <= 0.5 and bf16["agreement_%"] >= 99.5
 
 
 def test_int8_record_and_stale_graphs_are_refused(demo_folder, tmp_path):
