@@ -26,7 +26,7 @@ from ..runtime.errors import RuntimeInputError
 from ..models import ModelChoice, ModelError, open_session
 from ..models.working_size import WorkingSize, WorkingSizeError, for_run
 from . import signals
-from .outdir import OutputError, OutputFolder
+from .outdir import WORK, OutputError, OutputFolder
 from .ownership import DONE, FOREIGN, inspect
 from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import InputError, check_output_outside_inputs, discover
@@ -129,11 +129,14 @@ def _main(args) -> int:
     folder = OutputFolder(args.out, log)
     try:
         check_arguments(args)
+        if os.path.isdir(os.path.join(args.out, WORK)):  # a killed run's work: its publish finished or rolled
+            folder.open()                                 # back first, whatever this run then does
         data = None
         if args.input is not None:  # refused before OUT is created or locked
             data = discover(args.input, args.mask, args.imageset, args.sequences)
             check_output_outside_inputs(args.out, data)
-        folder.open()
+        if not folder.is_open:
+            folder.open()
         return run(args, folder.path, data)
     except (InputError, OutputError) as exc:
         log(f"hmmn-run: error: {exc}")

@@ -64,6 +64,10 @@ class OutputFolder:
                               "write") from None
         return self
 
+    @property
+    def is_open(self) -> bool:
+        return self._fd is not None
+
     def _lock(self) -> None:
         path = os.path.join(self.path, LOCK)
         while True:
