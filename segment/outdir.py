@@ -39,8 +39,9 @@ class OutputLocked(OutputError):
 
 
 class OutputFolder:
-    """`open()` creates OUT and locks it; `close()` removes the work folder and the lock (and OUT
-    itself when this run created it and left nothing in it)."""
+    """`open()` creates OUT, locks it, and finishes or rolls back a killed run's publish; `close()`
+    does the same for this run's, removes the work folder and the lock (and OUT itself when this
+    run created it and left nothing in it)."""
 
     def __init__(self, path: str, log: Optional[Callable[[str], None]] = None) -> None:
         self.path = os.path.abspath(path)
@@ -56,10 +57,10 @@ class OutputFolder:
             self._lock()
             recover_all(self.path, self.log)  # a killed run's leftovers: its publish finished or rolled back
         except OutputError:
-            self.close()
+            self._release()
             raise
         except OSError as exc:
-            self.close()
+            self._release()
             raise OutputError(f"cannot write to {self.path!r}: {exc.strerror or exc}; give -o a folder you can "
                               "write") from None
         return self
@@ -104,6 +105,10 @@ class OutputFolder:
             except (OutputError, OSError) as exc:  # kept for the next run, which says so again
                 if self.log:
                     self.log(f"hmmn-run: error: {exc}")
+        self._release()
+
+    def _release(self) -> None:
+        if self._fd is not None:
             try:
                 os.unlink(os.path.join(self.path, LOCK))
             except OSError:
@@ -235,4 +240,7 @@ def recover_all(out: str, log: Optional[Callable[[str], None]] = None) -> None:
                 log(f"hmmn-run: {entry}: an interrupted publish was {outcome} (its {side} outputs are in place)")
         else:
             os.unlink(path)
-    os.rmdir(root)
+    try:
+        os.rmdir(root)
+    except OSError:  # something could not be removed: the next run tries again
+        pass
