@@ -2,8 +2,9 @@
 and a closed terminal stop hmmn-run with a line, its clean-up, and exit status 128 + the signal
 (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 
-The handler raises `Stopped` (a KeyboardInterrupt, so every clean-up written for Ctrl-C runs)
-in the main thread; a second signal during that clean-up is ignored, so that it completes.
+The handler raises KeyboardInterrupt (so every clean-up written for Ctrl-C runs, and no
+`except Exception` swallows it) in the main thread and notes the signal; a second signal during
+that clean-up is ignored, so that it completes.
 """
 
 from __future__ import annotations
@@ -15,20 +16,14 @@ import threading
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class Stopped(KeyboardInterrupt):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-_stopping = {"now": False}
+_stopping = {"now": False, "signum": signal.SIGINT}
 
 
 def _handler(signum, frame) -> None:
     if _stopping["now"]:
         return  # already stopping: let the clean-up finish
-    _stopping["now"] = True
-    raise Stopped(signum)
+    _stopping.update(now=True, signum=signum)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def install() -> None:
@@ -45,21 +40,22 @@ def handled():
         yield
         return
     previous = {signum: signal.getsignal(signum) for signum in HANDLED}
-    _stopping["now"] = False
+    _stopping.update(now=False, signum=signal.SIGINT)
     install()
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        _stopping["now"] = False
+        _stopping.update(now=False, signum=signal.SIGINT)
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:
-    return 128 + (exc.signum if isinstance(exc, Stopped) else signal.SIGINT)
+    """128 + the signal that stopped the run (a KeyboardInterrupt raised otherwise: SIGINT's 130)."""
+    return 128 + int(_stopping["signum"] if _stopping["now"] else signal.SIGINT)
 
 
 def describe(exc: KeyboardInterrupt) -> str:
     """'interrupted' for Ctrl-C, 'interrupted by SIGTERM' for the others."""
-    return f"interrupted by {exc.args[0]}" if isinstance(exc, Stopped) and exc.signum != signal.SIGINT \
-        else "interrupted"
+    signum = _stopping["signum"] if _stopping["now"] else signal.SIGINT
+    return "interrupted" if signum == signal.SIGINT else f"interrupted by {signal.Signals(signum).name}"
