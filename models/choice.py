@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import shutil
 from typing import Callable, Optional, Tuple
 
 import hmmn_ref
@@ -152,9 +154,14 @@ def cached_export(choice: ModelChoice, config: str, weights: Optional[str], mode
     root = choice.cache or default_cache()
     folder = os.path.join(root, cache_key(config, precision, manifest_io.weights_sha256(model),
                                           choice.backend, size, capacity, choice.max_objects))
+    if os.path.isdir(root):
+        remove_stale_work(root)
     if os.path.isfile(os.path.join(folder, "manifest.json")):
         log(f"reusing the exported graphs in {folder}")
         return folder
+    if os.path.lexists(folder):  # the cache's own entry, without its manifest: damaged, made again
+        log(f"the cached graphs in {folder} are incomplete (no manifest.json); exporting them again")
+        shutil.rmtree(folder)
     os.makedirs(root, exist_ok=True)
     engines = choice.backend == "tensorrt"
     if engines and size is None:
@@ -175,6 +182,54 @@ def cached_export(choice: ModelChoice, config: str, weights: Optional[str], mode
         raise ModelError(f"exporting the graphs failed (validation, log above; files in {report.folder}); "
                          "nothing was cached")
     return folder
+
+
+_WORK_NAME = re.compile(r".+\.(?:partial|old)-(\d+)")  # export.exporter's work and retired folders
+
+
+def remove_stale_work(root: str) -> None:
+    """The work folders (NAME.partial-PID, NAME.old-PID) of exports into the cache whose process
+    is gone (killed with SIGKILL, or a machine that stopped). PIDs are this machine's: a cache
+    shared by several machines keeps the others' until one of its own runs cleans them."""
+    for entry in os.listdir(root):
+        match = _WORK_NAME.fullmatch(entry)
+        if match and not _alive(int(match.group(1))):
+            shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _open_cached(choice: ModelChoice, config, weights, model, precision, size, capacity, compute, device, timer,
+                 log) -> Tuple[Session, str]:
+    """The session on the cache's graphs; an entry damaged since its export (a file edited,
+    truncated or removed; a manifest that does not read) is exported again, once."""
+    for attempt in (1, 2):
+        folder = cached_export(choice, config, weights, model, precision, size, capacity, log)
+        # The cached graphs serve every mem_every: it is the session's, never read back from a
+        # cached manifest (a run with --mem-every 3 must not change later runs' default).
+        try:
+            if compute == "auto" and weights is not None and "int8" in cpu.native_precisions():
+                ensure_int8(folder, choice, log, cached=True, accuracy=True)  # auto reads INT8's recorded cost
+            chosen = resolve_auto(compute, folder, device, log)
+            if chosen == "int8":
+                ensure_int8(folder, choice, log, cached=True)
+            return Session.open(folder, choice.backend, capacity=capacity,
+                                mem_every=choice.mem_every or DEFAULT_MEM_EVERY,
+                                threads=choice.threads, device=device, compute=chosen, timer=timer), folder
+        except (ArtifactMismatch, manifest_io.ManifestError) as exc:
+            if attempt == 2:
+                raise
+            log(f"the cached graphs in {folder} are damaged ({exc}); exporting them again")
+            shutil.rmtree(folder, ignore_errors=True)
+    raise AssertionError("unreachable")
 
 
 def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Callable[[str], None], timer=None):
@@ -203,17 +258,8 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
                                          device=device, timer=timer)
             folder = None
         else:
-            folder = cached_export(choice, config, weights, model, precision, size, capacity, log)
-            # The cached graphs serve every mem_every: it is the session's, never read back from a
-            # cached manifest (a run with --mem-every 3 must not change later runs' default).
-            if compute == "auto" and weights is not None and "int8" in cpu.native_precisions():
-                ensure_int8(folder, choice, log, cached=True, accuracy=True)  # auto reads INT8's recorded cost
-            compute = resolve_auto(compute, folder, device, log)
-            if compute == "int8":
-                ensure_int8(folder, choice, log, cached=True)
-            session = Session.open(folder, choice.backend, capacity=capacity,
-                                   mem_every=choice.mem_every or DEFAULT_MEM_EVERY,
-                                   threads=choice.threads, device=device, compute=compute, timer=timer)
+            session, folder = _open_cached(choice, config, weights, model, precision, size, capacity, compute,
+                                           device, timer, log)
     except (RuntimeInputError, ArtifactMismatch, BackendUnavailable, ValueError) as exc:
         raise ModelError(str(exc)) from None
     return session, _describe(choice, session, source, folder)

@@ -59,7 +59,15 @@ def write_frame(frame, target: torch.Tensor, size: Tuple[int, int], padding: Pad
 def one_hot_labels(mask, size: Tuple[int, int], padding: Pad) -> Tuple[torch.Tensor, List[int]]:
     """Label map [H, W] -> (one-hot [1+M, Hp, Wp] padded, on the host; its labels). Labels are
     kept as given (gaps allowed); 0 is the background."""
-    mask_t = mask if isinstance(mask, torch.Tensor) else torch.from_numpy(np.array(mask))  # a copy: PIL arrays are read-only
+    if mask is None:
+        raise RuntimeInputError("a mask is needed: an integer label map [H, W] (0 the background, object ids > 0), "
+                                "got None")
+    if not isinstance(mask, torch.Tensor):
+        array = np.array(mask)  # a copy: PIL arrays are read-only
+        if array.dtype.kind not in "iub":
+            raise RuntimeInputError(f"a mask must be an integer label map [H, W], got {type(mask).__name__} of "
+                                    f"{array.dtype} {array.shape}")
+    mask_t = mask if isinstance(mask, torch.Tensor) else torch.from_numpy(array)
     if mask_t.dim() != 2 or mask_t.is_floating_point():
         raise RuntimeInputError(f"a mask must be an integer label map [H, W], got {mask_t.dtype} {tuple(mask_t.shape)}")
     if tuple(mask_t.shape) != size:

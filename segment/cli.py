@@ -6,7 +6,8 @@ A sequence is written to OUT/.partial/, read back, and moved into place when com
 interrupted run resumes on the next call (finished sequences are skipped); one run at a time
 writes OUT (a lock). Exit status: 0 every sequence done; 1 some failed (the others are
 written) or summary.json could not be written; 2 bad arguments, input, model or output
-folder (or OUT locked by another run); 130 interrupted.
+folder (OUT locked by another run, or OUT/<sequence> holding something hmmn-run did not
+write); 130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from ..runtime import BACKENDS
 from ..runtime.errors import RuntimeInputError
 from ..models import ModelChoice, ModelError, open_session
 from ..models.working_size import WorkingSize, WorkingSizeError, for_run
-from .outdir import OutputError, OutputFolder, is_done
+from . import signals
+from .outdir import WORK, OutputError, OutputFolder
+from .ownership import DONE, FOREIGN, inspect
 from .progress import bar as progress_bar, say as progress_line
 from .sequence import SequenceError, SequenceOptions, SequenceRun
-from .sources import InputError, discover
+from .sources import InputError, check_output_outside_inputs, discover
 from .summary import load_summary, record_done, record_failed, write_summary
 
 
@@ -41,7 +44,10 @@ def size_option(text: str):
 
 
 def log(message: str) -> None:
-    progress_line(message)  # on standard error, never onto a progress bar
+    try:
+        progress_line(message)  # on standard error, never onto a progress bar
+    except OSError:  # SIGHUP: the terminal is gone; the clean-up goes on
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,11 +124,23 @@ def check_arguments(args) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    folder = OutputFolder(args.out)
+    with signals.handled():
+        return _main(args)
+
+
+def _main(args) -> int:
+    folder = OutputFolder(args.out, log)
     try:
         check_arguments(args)
-        folder.open()
-        return run(args, folder.path)
+        if os.path.isdir(os.path.join(args.out, WORK)):  # a killed run's work: its publish finished or rolled
+            folder.open()                                 # back first, whatever this run then does
+        data = None
+        if args.input is not None:  # refused before OUT is created or locked
+            data = discover(args.input, args.mask, args.imageset, args.sequences)
+            check_output_outside_inputs(args.out, data)
+        if not folder.is_open:
+            folder.open()
+        return run(args, folder.path, data)
     except (InputError, OutputError) as exc:
         log(f"hmmn-run: error: {exc}")
         return 2
@@ -130,27 +148,39 @@ def main(argv: Optional[List[str]] = None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         log(f"hmmn-run: error: {exc.strerror or exc}{where}")
         return 2
-    except KeyboardInterrupt:  # during start-up; run_sequences handles its own
-        log("hmmn-run: interrupted; nothing half-written is kept (run the same command again to resume)")
-        return 130
+    except KeyboardInterrupt as exc:  # during start-up; run_sequences handles its own
+        log(f"hmmn-run: {signals.describe(exc)}; nothing half-written is kept (run the same command again to resume)")
+        return signals.exit_code(exc)
     finally:
         folder.close()
 
 
-def run(args, out: str) -> int:
+def sequences_to_do(out: str, data, force: bool) -> list:
+    """The sequences to segment: those OUT lacks, and with --force those hmmn-run finished too.
+    OutputError when OUT holds, at a sequence's path, something hmmn-run did not write."""
+    todo = []
+    for s in data.sequences:
+        found = inspect(out, s.name)
+        if found.kind == FOREIGN:
+            raise OutputError(f"{s.name}: {found.reason}; nothing was touched: move it away, or give another -o")
+        if found.kind == DONE and not force:
+            log(f"hmmn-run: {s.name}: already done in {os.path.join(out, s.name)}, skipped (--force to redo)")
+        else:
+            todo.append(s)
+    return todo
+
+
+def run(args, out: str, data=None) -> int:
     demo_root = None
-    if args.input is None:
+    if data is None:
         args.input = write_demo_input(os.path.join(out, "demo_input"))
         demo_root = args.input
-    data = discover(args.input, args.mask, args.imageset, args.sequences)
+        data = discover(args.input, args.mask, args.imageset, args.sequences)
     if args.max_frames:
         for s in data.sequences:
             s.truncate(args.max_frames)
     summary = load_summary(out, log)
-    todo = [s for s in data.sequences if args.force or not is_done(out, s.name)]
-    for s in data.sequences:
-        if s not in todo:
-            log(f"hmmn-run: {s.name}: already done in {os.path.join(out, s.name)}, skipped (--force to redo)")
+    todo = sequences_to_do(out, data, args.force)
     if not todo:
         log("hmmn-run: nothing to do")
         return 0 if save_summary(out, summary) else 1
@@ -267,6 +297,7 @@ def run_sequences(session, todo, out: str, options: SequenceOptions, summary: di
     records = summary.setdefault("sequences", {})
     failed = 0
     saved = True
+    this_run = []  # the records of the sequences done by this run
     # Off a terminal each sequence's closing line is the progress of the whole run.
     total = progress_bar(len(todo), "sequences", "seq", progress and len(todo) > 1, log, plain=False, position=0)
     try:
@@ -275,25 +306,36 @@ def run_sequences(session, todo, out: str, options: SequenceOptions, summary: di
             try:
                 record = SequenceRun(session, sequence, out, options, bar.update).run()
                 record_done(records, sequence.name, record, log)
-            except (SequenceError, RuntimeInputError, OSError) as exc:
+                this_run.append(record)
+            except (SequenceError, RuntimeInputError, OutputError, OSError) as exc:
                 failed += 1
                 record_failed(out, records, sequence.name, str(exc), log)
             finally:
                 bar.close()
             saved = save_summary(out, summary) and saved
             total.update(1)
-    except KeyboardInterrupt:
-        log(f"hmmn-run: interrupted; finished sequences are kept in {out}; run the same command again to resume")
+    except KeyboardInterrupt as exc:
+        log(f"hmmn-run: {signals.describe(exc)}; finished sequences are kept in {out}; run the same command again "
+            "to resume")
         save_summary(out, summary)
-        return 130
+        return signals.exit_code(exc)
     finally:
         total.close()
     saved = save_summary(out, summary) and saved
-    done = [r for r in records.values() if r.get("status") == "done"]
-    log(f"hmmn-run: {len(todo) - failed} of {len(todo)} sequences done"
-        + (f", {failed} FAILED (see summary.json)" if failed else "")
-        + (f"; {summary['frames']} frames at {summary['fps']} frames/s" if done else ""))
+    log(closing_line(f"{len(todo) - failed} of {len(todo)} sequences done", failed, saved, this_run, ""))
     return 1 if failed or not saved else 0
+
+
+def closing_line(done: str, failed: int, saved: bool, records: list, per: str) -> str:
+    """The run's last line: its frames and rate are this run's (not of sequences skipped as done);
+    summary.json is pointed to only when it was written."""
+    frames = sum(r["frames"] for r in records)
+    stepped = sum(r.get("model_frames", 0) for r in records)
+    seconds = sum(r.get("model_seconds") or 0 for r in records)
+    rate = f" at {round(stepped / seconds, 4)} frames/s{per}" if seconds else ""
+    return (f"hmmn-run: {done}" + (f", {failed} FAILED" if failed else "")
+            + (" (see summary.json)" if failed and saved else "")
+            + (f"; {frames} frames{rate}" if records else ""))
 
 
 def save_summary(out: str, summary: dict) -> bool:

@@ -19,6 +19,7 @@ import socket
 import time
 from typing import Dict, List, Optional
 
+from . import signals
 from .outdir import WORK
 from .progress import say
 from .ray_cluster import Cluster, ClusterError, check_resources
@@ -174,6 +175,7 @@ def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo:
     started = time.perf_counter()
     try:
         with Cluster(address, max(os.cpu_count() or 1, args.workers * (args.threads or 1)), log) as ray:
+            signals.install()  # ray.init sets its own SIGTERM handler (sys.exit): ours again
             check_resources(ray, args.workers, args.threads or 1, args.gpus_per_worker or 0)
             actors, pids, local = start_workers(ray, args, choice, engine_size, out, options, graphs)
             where = "a local cluster" if address is None else address
@@ -191,11 +193,11 @@ def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo:
     except ClusterError as exc:
         log(f"hmmn-run: error: {exc}")
         return 2
-    except KeyboardInterrupt:
-        log(f"hmmn-run: interrupted; the workers are stopped, finished sequences are kept in {out}; run the same "
-            "command again to resume")
+    except KeyboardInterrupt as exc:
+        log(f"hmmn-run: {signals.describe(exc)}; the workers are stopped, finished sequences are kept in {out}; run "
+            "the same command again to resume")
         save_summary(out, summary)
-        return 130
+        return signals.exit_code(exc)
 
 
 def wait_gone(pids: List[int], seconds: float = 10.0) -> None:
@@ -214,17 +216,19 @@ def wait_gone(pids: List[int], seconds: float = 10.0) -> None:
 
 
 def collect(pool: Pool, out: str, summary: dict) -> int:
-    from .cli import save_summary
+    from .cli import closing_line, save_summary
 
     records = summary.setdefault("sequences", {})
     total, failed, saved = len(pool.queue), 0, True
     started, frames = time.perf_counter(), 0
+    this_run = []
     for sequence, kind, value in pool.events():
         name = sequence.name
         if kind == "done":
             if pool.deaths[name]:
                 value["worker_restarts"] = pool.deaths[name]
             frames += value["frames"]
+            this_run.append(value)
             record_done(records, name, value, log, f", worker PID {value['worker']['pid']}")
         elif kind == "failed":
             failed += 1
@@ -237,8 +241,6 @@ def collect(pool: Pool, out: str, summary: dict) -> int:
                            "videos_per_minute": round(60 * (total - failed) / seconds, 2),
                            "frames_per_second": round(frames / seconds, 2)})
     saved = save_summary(out, summary) and saved
-    log(f"hmmn-run: {total - failed} of {total} sequences done on Ray"
-        + (f", {failed} FAILED (see summary.json)" if failed else "")
-        + (f"; {summary['frames']} frames at {summary['fps']} frames/s per worker" if summary.get("fps") else ""))
+    log(closing_line(f"{total - failed} of {total} sequences done on Ray", failed, saved, this_run, " per worker"))
     return 1 if failed or not saved else 0
 

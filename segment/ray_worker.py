@@ -27,6 +27,7 @@ from typing import Iterator, List, Optional, Tuple
 
 from ..runtime.errors import RuntimeInputError
 from ..models import ModelChoice, ModelError, open_session
+from .outdir import OutputError
 from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import Sequence
 
@@ -105,7 +106,7 @@ class VideoWorker:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the worker's so far
             record["worker"] = {"pid": os.getpid(), "host": socket.gethostname(), "peak_host_memory_mb": round(peak, 1)}
             events.put(("done", record))
-        except (SequenceError, RuntimeInputError, OSError) as exc:
+        except (SequenceError, RuntimeInputError, OutputError, OSError) as exc:
             events.put(("failed", str(exc)))
         except Exception as exc:  # an unexpected error fails this video alone, named with its type
             events.put(("failed", f"{sequence.name}: {type(exc).__name__}: {exc}"))

@@ -20,7 +20,8 @@ from hmmn_ref.media import read_mask
 
 from ..models.working_size import WorkingSize
 from ..runtime import Session
-from .outdir import WORK, publish
+from .outdir import JOURNAL, WORK, publish, recover
+from .ownership import FOREIGN, inspect, write_marker
 from .reader import FrameReader
 from .sources import Sequence
 from .writer import SequenceWriter
@@ -83,7 +84,7 @@ class SequenceRun:
         self.size_source = "frames"  # what set the processing size: '--size', 'trained sizes' or 'frames'
 
     def run(self) -> dict:
-        shutil.rmtree(self.work, ignore_errors=True)  # a previous run's leftovers
+        recover(self.work, self.out)  # a previous run's leftovers (a worker killed while publishing, say)
         seq, opts = self.sequence, self.options
         first = min(seq.annotations)
         first_mask, palette = self._annotation(first, None)
@@ -96,15 +97,24 @@ class SequenceRun:
                 raise SequenceError(f"{seq.name}: {self.warnings[0]} (an error with --strict)")
             writer.close()
             writer.check_outputs()
-            publish(self.work, self.out, seq.name)
+            record = self._record(frames, time.perf_counter() - started)
+            found = inspect(self.out, seq.name)  # again: something may have appeared there during the run
+            if found.kind == FOREIGN:
+                raise SequenceError(f"{seq.name}: {found.reason}; nothing of it was touched and nothing published "
+                                    "(move it away, or give another -o)")
+            record["run_id"] = write_marker(self.work, seq.name, record)
+            publish(self.work, self.out, seq.name, record["run_id"])
         except BaseException as exc:  # nothing of this sequence is published
             writer.abort()
-            shutil.rmtree(self.work, ignore_errors=True)
+            if not os.path.exists(os.path.join(self.work, JOURNAL)):  # a failed roll-back keeps its folder
+                shutil.rmtree(self.work, ignore_errors=True)
             if isinstance(exc, OSError):  # a full disk, say
                 raise SequenceError(f"{seq.name}: writing its outputs failed: {_os_reason(exc)}; nothing of it was "
                                     "published (a rerun redoes it)") from None
             raise
-        wall = time.perf_counter() - started
+        return record
+
+    def _record(self, frames: int, wall: float) -> dict:
         return {"status": "done", "frames": frames, "objects": self.object_ids,
                 "size": list(self.original_size), "processing_size": list(self.processing_size),
                 "size_source": self.size_source,

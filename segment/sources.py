@@ -67,6 +67,9 @@ def discover(path: str, mask: Optional[str] = None, imageset: Optional[str] = No
     `imageset` ('2017/val') picks DAVIS sequences; `sequences` restricts a dataset by name."""
     if not os.path.exists(path):
         raise InputError(f"{path!r} does not exist")
+    if not os.path.isfile(path) and not os.path.isdir(path):
+        raise InputError(f"{path!r} is neither a regular file nor a folder (a FIFO or a device?); give a video file, "
+                         "a folder of frames or a dataset root")
     if os.path.isfile(path):
         return Dataset("video", [_video_file(path, mask)])
     if os.path.isdir(os.path.join(path, "JPEGImages", "480p")):
@@ -86,6 +89,36 @@ def discover(path: str, mask: Optional[str] = None, imageset: Optional[str] = No
     return data
 
 
+def input_folders(data: Dataset) -> List[str]:
+    """The folders a run reads: each sequence's frame folder and, in a dataset, its annotation
+    folder (a single --mask file's folder is not one: OUT/<seq> cannot reach it)."""
+    folders = set()
+    for s in data.sequences:
+        if s.frame_paths:
+            folders.add(os.path.dirname(s.frame_paths[0]))
+        if data.kind in ("davis", "youtube-vos"):
+            folders.update(os.path.dirname(p) for p in s.annotations.values())
+    return sorted(folders)
+
+
+def check_output_outside_inputs(out: str, data: Dataset) -> None:
+    """InputError when OUT is an input folder, lies inside one, or contains one: outputs written
+    there could replace or mix with the frames or the ground truth."""
+    real_out = os.path.realpath(out)
+    for folder in input_folders(data):
+        real = os.path.realpath(folder)
+        if real_out == real:
+            where = "is the input folder"
+        elif os.path.commonpath([real_out, real]) == real:
+            where = "is inside the input folder"
+        elif os.path.commonpath([real_out, real]) == real_out:
+            where = "contains the input folder"
+        else:
+            continue
+        raise InputError(f"-o {out!r} {where} {folder!r}; give an output folder outside the inputs (nothing was "
+                         "written)")
+
+
 def _need_mask(path: str, mask: Optional[str]) -> str:
     if not mask:
         raise InputError(f"give the first frame's label PNG for {path!r} with --mask FIRST.png")
@@ -100,17 +133,37 @@ def _video_file(path: str, mask: Optional[str]) -> Sequence:
                          "a folder of frames or a dataset root")
     import cv2
 
+    image = _image_kind(path)
+    if image:
+        raise InputError(f"{path!r} is a {image} image, not a video (only its name ends in "
+                         f"{os.path.splitext(path)[1]}); give a video file, or a folder of frames")
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         raise InputError(f"OpenCV cannot open the video {path!r}")
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     fps = float(capture.get(cv2.CAP_PROP_FPS)) or None
     capture.release()
+    if count < 0:
+        raise InputError(f"OpenCV opens {path!r} but cannot tell how many frames it holds; is it a video file? "
+                         "Give a video, or a folder of frames")
     if count <= 1:
         raise InputError(f"the video {path!r} declares {count} frames; it needs at least two")
     name = _stem(os.path.basename(path))
     return Sequence(name, [f"{i:05d}" for i in range(count)], video_path=path, fps=fps,
                     annotations={0: _need_mask(path, mask)})
+
+
+_IMAGE_MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"))
+
+
+def _image_kind(path: str) -> Optional[str]:
+    """'JPEG', 'PNG', ... when the file's first bytes are an image's (a picture renamed .mp4)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    return next((kind for magic, kind in _IMAGE_MAGIC if head.startswith(magic)), None)
 
 
 def _frame_folder(path: str, mask: Optional[str]) -> Sequence:

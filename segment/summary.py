@@ -1,10 +1,11 @@
 """OUT/summary.json: the run's settings and a record per sequence that agrees with the disk.
 
-A sequence is "done" exactly when its mask folder OUT/<seq> is there (see outdir). Each write
-reconciles the records with the folder: a published sequence without a "done" record (a
-record lost or a summary.json deleted) gets one counted from its masks; a "done" record whose
-masks are gone is dropped; a forced redo that failed keeps the finished record it would have
-replaced, with the error as "redo_error".
+A sequence is "done" exactly when its mask folder OUT/<seq> is there with hmmn-run's record
+(see ownership). Each write reconciles the records with the folder: a published sequence whose
+record is missing or is another run's (a record lost, a summary.json deleted, a publish
+finished after a crash) gets the one published with its masks; a "done" record whose masks
+are gone is dropped; a forced redo that failed keeps the finished record it would have
+replaced, with the error as "redo_error". Folders hmmn-run did not write are not recorded.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import resource
 import time
 from typing import Callable, Optional
 
-from ..evaluate.davis import sequence_folders
-from .outdir import is_done
+from .ownership import inspect, owned_sequences
 
 NAME = "summary.json"
 
@@ -37,7 +37,7 @@ def load_summary(out: str, log: Callable[[str], None]) -> dict:
 
 def failed_record(out: str, name: str, error: str, previous: Optional[dict]) -> dict:
     """The record of a sequence whose run failed now: what is still published stays done."""
-    if is_done(out, name) and previous and previous.get("status") == "done":
+    if inspect(out, name, hashes=False).ours and previous and previous.get("status") == "done":
         return {**previous, "redo_error": error}
     return {"status": "failed", "error": error}
 
@@ -62,17 +62,18 @@ def record_failed(out: str, records: dict, name: str, error: str, log: Callable[
 
 def reconcile(out: str, summary: dict) -> None:
     records = summary.setdefault("sequences", {})
-    on_disk = {name: len(masks) for name, masks in sequence_folders(out).items()}  # name -> masks published
+    on_disk = owned_sequences(out)  # name -> the record published with its masks
     for name in list(records):
         done = records[name].get("status") == "done"
         if done and name not in on_disk:
             del records[name]
     for name in sorted(on_disk):
         record = records.get(name, {})
-        frames = on_disk[name]
-        if record.get("status") != "done" or record.get("frames") != frames:
-            records[name] = {"status": "done", "frames": frames,
-                             "note": "found complete on disk; the run that wrote it is not recorded"}
+        published = on_disk[name].get("record") or {}
+        if (record.get("status") != "done" or record.get("run_id") != on_disk[name]["run_id"]
+                or record.get("frames") != published.get("frames")):
+            records[name] = {**published, "status": "done", "run_id": on_disk[name]["run_id"],
+                             "note": "found on disk: the record published with its masks"}
             if record.get("error"):
                 records[name]["redo_error"] = record["error"]
 

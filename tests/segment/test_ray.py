@@ -52,7 +52,7 @@ def davis(tmp_path_factory):
 
 
 def pngs(folder: pathlib.Path) -> dict:
-    return {n: (folder / n).read_bytes() for n in sorted(os.listdir(folder))}
+    return {n: (folder / n).read_bytes() for n in sorted(os.listdir(folder)) if n.endswith(".png")}
 
 
 def assert_same_masks(out: pathlib.Path, plain: pathlib.Path, names=NAMES) -> None:

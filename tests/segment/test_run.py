@@ -37,6 +37,11 @@ def read_png(path) -> np.ndarray:
     return np.asarray(Image.open(path))
 
 
+def pngs(folder) -> list:
+    """The masks of an output sequence folder (beside them: hmmn-run's record, .hmmn-run.json)."""
+    return sorted(n for n in os.listdir(folder) if n.endswith(".png"))
+
+
 def make_davis(root: pathlib.Path, names=("bears", "cars"), frames=6) -> pathlib.Path:
     for seed, name in enumerate(names):
         video, labels = make_sample_video(frames, *SIZE, num_objects=2, seed=seed)
@@ -94,7 +99,7 @@ def test_davis_dataset_keeps_ids_and_palette(small_export, tmp_path):
     out = tmp_path / "out"
     assert run(root, "-o", out, "--imageset", "2017/val", "--artifacts", small_export, "--overlay") == 0
     for name in ("bears", "cars"):
-        assert sorted(os.listdir(out / name)) == [f"{t:05d}.png" for t in range(6)]
+        assert pngs(out / name) == [f"{t:05d}.png" for t in range(6)]
         assert np.array_equal(read_png(out / name / "00000.png"), read_png(root / "Annotations/480p" / name / "00000.png"))
         capture = cv2.VideoCapture(str(out / "overlays" / f"{name}.mp4"))
         assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
@@ -120,7 +125,7 @@ def test_youtube_vos_object_appearing_later(small_export, tmp_path):
     (root / "meta.json").write_text(json.dumps({"videos": {"fish": {"objects": {}}}}))
     out = tmp_path / "out"
     assert run(root, "-o", out, "--artifacts", small_export, "--save-probs") == 0
-    names = sorted(os.listdir(out / "fish"))
+    names = pngs(out / "fish")
     assert names == [f"{t * 5:05d}.png" for t in range(7)]
     ids = [np.load(out / "probs/fish" / n.replace(".png", ".npz"))["object_ids"].tolist() for n in names]
     assert ids[:3] == [[0, 1]] * 3 and ids[3:] == [[0, 1, 2]] * 4
@@ -140,7 +145,7 @@ def test_vtest_first_30_frames_same_masks_on_both_cpu_backends(small_export, tmp
         out = tmp_path / backend
         assert run(DATA / "vtest30.avi", "--mask", DATA / "vtest30_mask.png", "-o", out, "--backend", backend,
                    "--artifacts", small_export, "--save-probs") == 0
-        names = sorted(os.listdir(out / "vtest30"))
+        names = pngs(out / "vtest30")
         assert names == [f"{t:05d}.png" for t in range(30)]
         masks[backend] = np.stack([read_png(out / "vtest30" / n) for n in names])
         probs[backend] = np.stack([np.load(out / "probs/vtest30" / n.replace(".png", ".npz"))["probs"]
@@ -249,7 +254,7 @@ def test_weights_export_once_into_the_cache(tmp_path, capsys):
     assert entry.startswith("small-fp32-")
     assert run(*args, "-o", tmp_path / "two") == 0
     assert "reusing the exported graphs" in capsys.readouterr().err
-    for name in sorted(os.listdir(tmp_path / "one/clip")):
+    for name in pngs(tmp_path / "one/clip"):
         assert np.array_equal(read_png(tmp_path / "one/clip" / name), read_png(tmp_path / "two/clip" / name))
     wrong = tmp_path / "paper_keys.pth"
     torch.save({"conv.weight": torch.zeros(1)}, wrong)

@@ -131,8 +131,8 @@ def test_the_records_sizes_are_used_by_default_and_reported(default_run, capsys)
         # 240x320 lies within the trained areas: processed as it is, by the record's rule
         assert record["size"] == [240, 320] and record["processing_size"] == [240, 320], name
         assert record["size_source"] == "trained sizes"
-        for mask in os.listdir(out / name):  # masks at the frames' size
-            assert Image.open(out / name / mask).size == (320, 240)
+        for mask in (out / name).glob("*.png"):  # masks at the frames' size
+            assert Image.open(mask).size == (320, 240)
 
 
 def test_the_run_says_so_in_one_line(videos_240x320, tmp_path, capsys):
@@ -151,8 +151,8 @@ def test_size_overrides_the_record(videos_240x320, tmp_path, size, expected, sou
     assert summary["working_size"]["source"] == source
     record = summary["sequences"][names[0]]
     assert record["processing_size"] == expected and record["size"] == [240, 320]
-    for mask in os.listdir(out / names[0]):
-        assert Image.open(out / names[0] / mask).size == (320, 240)
+    for mask in (out / names[0]).glob("*.png"):
+        assert Image.open(mask).size == (320, 240)
 
 
 @pytest.mark.parametrize("field, expected", [(None, [240, 320]), ([[64, 64]], [48, 80])])
