@@ -40,7 +40,8 @@ struct Run {
   std::map<int64_t, std::string> later;      // frame index -> annotation PNG
   std::vector<int32_t> labels;               // the last frame's ids, width*height
   int64_t frame = 0;                         // index of the next buffer since the (re)start
-  bool told_caps = false;
+  std::string mask_path;                     // the file `first` was read from
+  bool told_caps = false, told_size = false;  // each error posted once (negotiation retries)
 };
 
 }  // namespace
@@ -160,6 +161,7 @@ static gboolean start(GstBaseTransform* trans) {
       throw std::runtime_error("hmmnseg needs mask=FILE: the first frame's label map, a palette or greyscale PNG "
                                "(0 = background, 1..255 = objects), or annotations=DIR holding 00000.png");
     run->first = read_png_labels(mask);
+    run->mask_path = mask;
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("%s", e.what()), (nullptr));
     return FALSE;
@@ -207,11 +209,13 @@ static gboolean accept_caps(GstBaseTransform* trans, GstPadDirection direction, 
   if (!ok && direction == GST_PAD_SINK && gst_caps_is_fixed(caps) && self->run && !self->run->told_caps &&
       gst_structure_has_name(gst_caps_get_structure(caps, 0), "video/x-raw")) {
     self->run->told_caps = TRUE;
-    gchar* text = gst_caps_to_string(caps);
+    const gchar* format = gst_structure_get_string(gst_caps_get_structure(caps, 0), "format");
+    gchar* features = gst_caps_features_to_string(gst_caps_get_features(caps, 0));
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION,
-                      ("hmmnseg takes video/x-raw,format=RGB in system memory, not %s: put videoconvert before hmmnseg", text),
-                      (nullptr));
-    g_free(text);
+                      ("hmmnseg takes video/x-raw,format=RGB in system memory, not format=%s (%s): put videoconvert "
+                       "before hmmnseg", format ? format : "(none)", features),
+                      ("refused caps %" GST_PTR_FORMAT, caps));
+    g_free(features);
   }
   return ok;
 }
@@ -228,6 +232,8 @@ static gboolean set_info(GstVideoFilter* filter, GstCaps*, GstVideoInfo* in_info
     return FALSE;
   }
   if (width != run->first.width || height != run->first.height) {
+    if (run->told_size) return FALSE;
+    run->told_size = true;
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
                       ("the mask is %dx%d but the video is %dx%d: give mask= the first frame's label map at the video's "
                        "size, or scale the video to the mask with videoscale ! video/x-raw,width=%d,height=%d",
@@ -287,10 +293,33 @@ static std::vector<int32_t> tracked_objects(hmmn_video* video) {
   return ids;
 }
 
+// After a flush the mask property may name the label map of the frame sought to: read it again.
+static bool reload_mask(GstHmmnSeg* self) {
+  Run* run = self->run;
+  GST_OBJECT_LOCK(self);
+  const std::string mask = self->mask ? self->mask : run->mask_path;
+  GST_OBJECT_UNLOCK(self);
+  if (mask == run->mask_path) return true;
+  try {
+    LabelImage first = read_png_labels(mask);
+    if (first.width != run->first.width || first.height != run->first.height)
+      throw std::runtime_error("mask '" + mask + "' is " + std::to_string(first.width) + "x" + std::to_string(first.height) +
+                               ", the video " + std::to_string(run->first.width) + "x" + std::to_string(run->first.height) +
+                               ": give the label map of the frame sought to, at the video's size");
+    run->first = std::move(first);
+    run->mask_path = mask;
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("%s", e.what()), (nullptr));
+    return false;
+  }
+  return true;
+}
+
 // Segments one frame into run->labels: the mask on the first frame, the model's after.
 static bool segment(GstHmmnSeg* self, const hmmn_image& image) {
   Run* run = self->run;
   if (!run->video) {
+    if (!reload_mask(self)) return false;
     hmmn_labels first{run->first.ids.data(), run->first.width, run->first.height, run->first.width};
     if (hmmn_video_start(run->model, &image, &first, &run->video) != HMMN_OK) return fail_frame(self, "start the video on");
     run->labels = run->first.ids;
@@ -338,9 +367,9 @@ static gboolean sink_event(GstBaseTransform* trans, GstEvent* event) {
   if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP && self->run && self->run->video) {
     close_video(self->run);
     GST_ELEMENT_WARNING(self, STREAM, FAILED,
-                        ("hmmnseg restarts after a flush or seek: the next frame is segmented as a first frame with mask=%s "
-                         "as its label map; set mask to that frame's label map before seeking",
-                         self->mask ? self->mask : "(annotations/00000.png)"),
+                        ("hmmnseg restarts after a flush or seek: the next frame is a first frame again and takes "
+                         "mask=%s as its label map; set mask to the label map of the frame sought to",
+                         self->run->mask_path.c_str()),
                         (nullptr));
   }
   return GST_BASE_TRANSFORM_CLASS(gst_hmmn_seg_parent_class)->sink_event(trans, event);
@@ -383,8 +412,10 @@ static void gst_hmmn_seg_class_init(GstHmmnSegClass* klass) {
   object->get_property = get_property;
   object->finalize = finalize;
   install_string(object, kPropArtifacts, "artifacts", "an hmmn-export folder (manifest.json and the four .onnx graphs)");
-  install_string(object, kPropMask, "mask",
-                 "the first frame's label map: a palette or greyscale PNG at the video's size (0 = background)");
+  g_object_class_install_property(object, kPropMask, g_param_spec_string("mask", "mask",
+      "the first frame's label map: a palette or greyscale PNG at the video's size (0 = background); "
+      "after a flush or seek, read again for the next frame", nullptr,
+      static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
   install_string(object, kPropAnnotations, "annotations",
                  "optional folder of label PNGs named by frame index (00004.png): objects not yet tracked join on that frame");
   install_int(object, kPropCapacity, "capacity", "memory slots per object group, 1/16 scale (0: the manifest's)", 1 << 16);
