@@ -29,6 +29,18 @@ DATA = ROOT / "tests" / "data"
 SIZE = (96, 128)
 
 
+def gstreamer_dev() -> bool:
+    """Whether cpp/ can build the GStreamer element here (libgstreamer-plugins-base1.0-dev)."""
+    return shutil.which("pkg-config") is not None and subprocess.run(
+        ["pkg-config", "--exists", "gstreamer-video-1.0", "gstreamer-base-1.0"]).returncode == 0
+
+
+# The element is built into the same trees when GStreamer is there (tests/cpp/test_gstreamer.py).
+GST_OPTION = f"-DHMMN_WITH_GSTREAMER={'ON' if gstreamer_dev() else 'OFF'}"
+RELEASE = ("-DCMAKE_BUILD_TYPE=Release", GST_OPTION)
+ASAN = ("-DCMAKE_BUILD_TYPE=Debug", "-DHMMN_SANITIZE=ON", GST_OPTION)
+
+
 def _build(name: str, *options: str, targets=()) -> pathlib.Path:
     if not shutil.which("cmake"):
         pytest.skip("cmake is not installed: the C++ library cannot be built here")
@@ -45,17 +57,7 @@ def _build(name: str, *options: str, targets=()) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def build() -> pathlib.Path:
-    return _build("pytest-release", "-DCMAKE_BUILD_TYPE=Release")
-
-
-@pytest.fixture(scope="module")
-def demo_export(tmp_path_factory) -> pathlib.Path:
-    """hmmn-export of the built-in demo model (small configuration) at 96x128."""
-    from hmmn_deploy.export import cli
-
-    out = tmp_path_factory.mktemp("cpp_demo") / "export"
-    assert cli.main(["--out", str(out), "--size", f"{SIZE[0]}x{SIZE[1]}", "--check-frames", "3"]) == 0
-    return out
+    return _build("pytest-release", *RELEASE)
 
 
 def _save_mask(path, labels) -> None:
@@ -225,7 +227,7 @@ def test_vtest30_same_masks_as_hmmn_run(build, small_export, tmp_path):
 def test_sanitizers_find_no_leak_or_invalid_access(small_export, tmp_path):
     """AddressSanitizer + UndefinedBehaviorSanitizer (leak checks on) over the unit tests, the
     bad-input cases (objects joining and leaving included), videos on threads and the C example."""
-    build = _build("pytest-asan", "-DCMAKE_BUILD_TYPE=Debug", "-DHMMN_SANITIZE=ON",
+    build = _build("pytest-asan", *ASAN,
                    targets=("test_protocol", "test_bad_input", "test_threads", "hmmn_example"))
     foreign, missing, edited = _bad_input_folders(small_export, tmp_path)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=23",
