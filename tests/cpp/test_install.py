@@ -45,7 +45,8 @@ def test_installed_tree(prefix):
 def test_c_example_with_find_package(prefix, small_export, tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "CMakeLists.txt").write_text(CONSUMER.format(example=CPP / "examples" / "minimal.c"))
-    for command in (["cmake", "-S", str(tmp_path / "src"), "-B", str(tmp_path / "build"), f"-DCMAKE_PREFIX_PATH={prefix}"],
+    for command in (["cmake", "-S", str(tmp_path / "src"), "-B", str(tmp_path / "build"),
+                     f"-DCMAKE_PREFIX_PATH={prefix}"],
                     ["cmake", "--build", str(tmp_path / "build")]):
         done = subprocess.run(command, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -59,7 +60,8 @@ def test_c_example_with_pkg_config(prefix, small_export, tmp_path):
     env = dict(os.environ, PKG_CONFIG_PATH=str(lib / "pkgconfig"))
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "hmmn"], capture_output=True, text=True, env=env)
     assert flags.returncode == 0 and str(prefix) in flags.stdout, flags.stderr
-    libdir = subprocess.run(["pkg-config", "--variable=libdir", "hmmn"], capture_output=True, text=True, env=env).stdout.strip()
+    libdir = subprocess.run(["pkg-config", "--variable=libdir", "hmmn"], capture_output=True, text=True,
+                            env=env).stdout.strip()
     compiler = shutil.which("cc") or shutil.which("gcc")
     program = tmp_path / "minimal"
     done = subprocess.run([compiler, str(CPP / "examples" / "minimal.c"), "-o", str(program), *flags.stdout.split(),
