@@ -2,34 +2,53 @@
 
 #include <sys/stat.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include "error.hpp"
-#include "json.hpp"
 #include "sha256.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace hmmn {
 
 const char* const kGraphNames[kGraphCount] = {"encode_query", "encode_memory", "match", "decode"};
 
 namespace {
+using Json = nlohmann::json;
+
 const char* kFormat = "hmmn-deploy.manifest";
 // Schema versions whose fields this reader uses unchanged (2 added TensorRT build records).
 const int kOldestSchema = 1, kNewestSchema = 2;
 
+// A whole number (JSON writers may spell 96 as 96.0); throws std::runtime_error otherwise.
+int64_t integer(const Json& j) {
+  if (j.is_number_integer()) return j.get<int64_t>();
+  const double v = j.is_number() ? j.get<double>() : 0.5;
+  if (std::floor(v) != v || std::fabs(v) > 9.0e15) throw std::runtime_error("expected an integer, got " + j.dump());
+  return static_cast<int64_t>(v);
+}
+
+// nlohmann's messages without their "[json.exception.type_error.302] " prefix.
+std::string reason(const std::exception& e) {
+  const std::string w = e.what();
+  const size_t end = w.find("] ");
+  return w.rfind("[json.exception.", 0) == 0 && end != std::string::npos ? w.substr(end + 2) : w;
+}
+
 TensorSpec tensor_spec(const Json& j) {
   TensorSpec s;
-  s.name = j.at("name").str();
-  s.dtype = dtype_from_name(j.at("dtype").str());
+  s.name = j.at("name").get<std::string>();
+  s.dtype = dtype_from_name(j.at("dtype").get<std::string>());
   const Json& dims = j.at("dims");
   for (size_t i = 0; i < dims.size(); ++i) {
     Dim d;
-    if (dims.at(i).is(Json::Kind::String)) {
-      d.symbol = dims.at(i).str();
+    if (dims.at(i).is_string()) {
+      d.symbol = dims.at(i).get<std::string>();
       DimValues{}.get(d.symbol);  // refuses unknown symbols now, not per frame
     } else {
-      d.value = dims.at(i).integer();
+      d.value = integer(dims.at(i));
     }
     s.dims.push_back(d);
   }
@@ -39,9 +58,9 @@ TensorSpec tensor_spec(const Json& j) {
 GraphSpec graph_spec(const Json& j, const std::string& name) {
   GraphSpec g;
   g.name = name;
-  g.file = j.at("file").str();
-  g.sha256 = j.at("sha256").str();
-  g.bytes = j.at("bytes").integer();
+  g.file = j.at("file").get<std::string>();
+  g.sha256 = j.at("sha256").get<std::string>();
+  g.bytes = integer(j.at("bytes"));
   for (size_t i = 0; i < j.at("inputs").size(); ++i) g.inputs.push_back(tensor_spec(j.at("inputs").at(i)));
   for (size_t i = 0; i < j.at("outputs").size(); ++i) g.outputs.push_back(tensor_spec(j.at("outputs").at(i)));
   return g;
@@ -107,13 +126,13 @@ Manifest read_manifest(const std::string& folder) {
   try {
     root = Json::parse(text.str());
   } catch (const std::exception& e) {
-    fail(HMMN_ERROR_ARTIFACT, "'" + path + "' is not valid JSON (" + e.what() + "); export again with hmmn-export");
+    fail(HMMN_ERROR_ARTIFACT, "'" + path + "' is not valid JSON (" + reason(e) + "); export again with hmmn-export");
   }
-  if (!root.is(Json::Kind::Object) || !root.has("format") || !root.at("format").is(Json::Kind::String) ||
-      root.at("format").str() != kFormat)
+  if (!root.is_object() || !root.contains("format") || !root.at("format").is_string() ||
+      root.at("format").get<std::string>() != kFormat)
     fail(HMMN_ERROR_ARTIFACT, "'" + path + "' is not an hmmn-deploy manifest");
-  const double version = root.has("schema_version") && root.at("schema_version").is(Json::Kind::Number)
-                             ? root.at("schema_version").number() : -1;
+  const double version = root.contains("schema_version") && root.at("schema_version").is_number()
+                             ? root.at("schema_version").get<double>() : -1;
   if (version < kOldestSchema || version > kNewestSchema)
     fail(HMMN_ERROR_ARTIFACT, "'" + path + "' has a manifest schema version this libhmmn does not read (it reads " +
                                   std::to_string(kOldestSchema) + " to " + std::to_string(kNewestSchema) +
@@ -121,19 +140,19 @@ Manifest read_manifest(const std::string& folder) {
   Manifest m;
   m.folder = folder;
   try {
-    m.precision = root.at("precision").at("name").str();
-    m.height = root.at("input").at("height").integer();
-    m.width = root.at("input").at("width").integer();
+    m.precision = root.at("precision").at("name").get<std::string>();
+    m.height = integer(root.at("input").at("height"));
+    m.width = integer(root.at("input").at("width"));
     const Json& memory = root.at("memory");
-    m.mem_every = static_cast<int>(memory.at("mem_every").integer());
-    m.capacity = static_cast<int>(memory.at("capacity").integer());
-    m.max_objects = static_cast<int>(memory.at("max_objects").integer());
-    m.top_k = static_cast<int>(root.at("model").at("config").at("top_k").integer());
+    m.mem_every = static_cast<int>(integer(memory.at("mem_every")));
+    m.capacity = static_cast<int>(integer(memory.at("capacity")));
+    m.max_objects = static_cast<int>(integer(memory.at("max_objects")));
+    m.top_k = static_cast<int>(integer(root.at("model").at("config").at("top_k")));
     for (int g = 0; g < kGraphCount; ++g) m.graphs[g] = graph_spec(root.at("graphs").at(kGraphNames[g]), kGraphNames[g]);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    fail(HMMN_ERROR_ARTIFACT, "'" + path + "' does not have what libhmmn needs (" + e.what() +
+    fail(HMMN_ERROR_ARTIFACT, "'" + path + "' does not have what libhmmn needs (" + reason(e) +
                                   "); export again with hmmn-export");
   }
   if (m.mem_every < 1 || m.capacity < 2)

@@ -1,4 +1,4 @@
-// SHA-256 (FIPS 180-4) of a file, to check a graph against the digest its manifest recorded.
+// SHA-256 (OpenSSL libcrypto) of a file, to check a graph against the digest its manifest recorded.
 #pragma once
 
 #include <cstddef>

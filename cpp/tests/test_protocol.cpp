@@ -1,5 +1,9 @@
 // Unit tests of the protocol's rules (docs/protocol.md): slots kept, evicted and read, ages,
-// the bank's buffers written in place, groups; plus the JSON reader and padding.
+// the bank's buffers written in place, groups; plus the manifest reader, SHA-256 and padding.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -8,7 +12,7 @@
 #include "check.hpp"
 #include "error.hpp"
 #include "image.hpp"
-#include "json.hpp"
+#include "manifest.hpp"
 #include "protocol.hpp"
 #include "sha256.hpp"
 
@@ -148,20 +152,42 @@ void test_bank_select_objects() {
   CHECK(k[0] == 0.0f && k[1] == 1.0f && k[2] == 4.0f && k[3] == 5.0f);
 }
 
-void test_json() {
-  Json j = Json::parse(R"({"a": [1, 2.5, -3e2], "b": {"c": "x\"y\u00e9"}, "d": true, "e": null})");
-  CHECK(j.at("a").size() == 3 && j.at("a").at(2).number() == -300.0);
-  CHECK(j.at("b").at("c").str() == "x\"y\xc3\xa9");
-  CHECK(j.at("d").boolean() && j.at("e").is(Json::Kind::Null));
-  CHECK((j.keys() == std::vector<std::string>{"a", "b", "d", "e"}));
-  for (const char* bad : {"{", "[1,]", "{\"a\" 1}", "tru", "[1] x", "\"open"}) {
-    bool thrown = false;
-    try { Json::parse(bad); } catch (const std::runtime_error&) { thrown = true; }
-    CHECK(thrown);
+// manifest.json through the reader (nlohmann-json): whole numbers written as 96.0 are taken,
+// broken JSON, a missing key and a fraction are refused with HMMN_ERROR_ARTIFACT naming why.
+std::string manifest_text(const std::string& height, const std::string& config) {
+  const std::string graph = R"({"file": "g.onnx", "sha256": "00", "bytes": 1,
+      "inputs": [{"name": "image", "dtype": "float32", "dims": [1, 3, "H", "W"]}], "outputs": []})";
+  return R"({"format": "hmmn-deploy.manifest", "schema_version": 1, "precision": {"name": "fp32"},
+      "input": {"height": )" + height + R"(, "width": 128},
+      "memory": {"mem_every": 5, "capacity": 8, "max_objects": 4}, "model": {"config": )" + config + R"(},
+      "graphs": {"encode_query": )" + graph + ", \"encode_memory\": " + graph + ", \"match\": " + graph +
+         ", \"decode\": " + graph + "}}";
+}
+
+std::string manifest_error(const std::string& folder, const std::string& text) {
+  std::FILE* f = std::fopen((folder + "/manifest.json").c_str(), "w");
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+  try {
+    read_manifest(folder);
+  } catch (const Error& e) {
+    return e.status() == HMMN_ERROR_ARTIFACT ? e.what() : "wrong status";
   }
-  bool thrown = false;
-  try { j.at("missing"); } catch (const std::runtime_error&) { thrown = true; }
-  CHECK(thrown);
+  return "";
+}
+
+void test_manifest_reader() {
+  char folder[] = "/tmp/hmmn_manifest_XXXXXX";
+  CHECK(mkdtemp(folder) != nullptr);
+  CHECK(manifest_error(folder, manifest_text("96.0", R"({"top_k": 30})")).empty());
+  const Manifest m = read_manifest(folder);
+  CHECK(m.height == 96 && m.width == 128 && m.top_k == 30 && m.capacity == 8);
+  CHECK(m.graph(kEncodeQuery).inputs[0].dims[2].symbol == "H" && m.graph(kDecode).inputs[0].dims[1].value == 3);
+  CHECK(manifest_error(folder, "{\"format\": ").find("not valid JSON") != std::string::npos);
+  CHECK(manifest_error(folder, manifest_text("96", "{}")).find("top_k") != std::string::npos);
+  CHECK(manifest_error(folder, manifest_text("96.5", R"({"top_k": 30})")).find("expected an integer") != std::string::npos);
+  std::remove((std::string(folder) + "/manifest.json").c_str());
+  rmdir(folder);
 }
 
 void test_sha256() {
@@ -196,7 +222,7 @@ int main() {
   test_bad_settings();
   test_bank_writes_in_place();
   test_bank_select_objects();
-  test_json();
+  test_manifest_reader();
   test_sha256();
   test_padding_and_labels();
   std::printf("%d failure(s)\n", check_failures());

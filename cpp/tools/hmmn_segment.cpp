@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -125,6 +126,16 @@ hmmn_image as_image(const RgbImage& rgb) {
 
 hmmn_labels as_labels(const LabelImage& l) { return hmmn_labels{l.ids.data(), l.width, l.height, l.width}; }
 
+// mkdir -p: the folder and its missing parents.
+void make_folders(const std::string& path) {
+  for (size_t end = path.find('/', 1); ; end = path.find('/', end + 1)) {
+    const std::string part = path.substr(0, end);
+    if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST)
+      throw std::runtime_error("cannot create folder '" + part + "': " + std::strerror(errno));
+    if (end == std::string::npos) return;
+  }
+}
+
 void write_floats(const std::string& path, const std::vector<float>& values) {
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f || std::fwrite(values.data(), sizeof(float), values.size(), f) != values.size())
@@ -138,8 +149,8 @@ int run(const Args& a) {
   std::map<std::string, std::string> later;  // frame stem -> annotation PNG
   if (!a.annotations.empty())
     for (const std::string& n : image_names(a.annotations, false)) later[stem(n)] = a.annotations + "/" + n;
-  mkdir(a.out.c_str(), 0755);
-  if (a.save_probs) mkdir((a.out + "/probs").c_str(), 0755);
+  make_folders(a.out);
+  if (a.save_probs) make_folders(a.out + "/probs");
 
   hmmn_options options;
   check(hmmn_options_init(&options), "options");
