@@ -79,6 +79,18 @@ def engines_buildable() -> bool:
 
 
 @pytest.fixture(scope="session")
+def demo_export(tmp_path_factory) -> pathlib.Path:
+    """hmmn-export of the built-in demo model (small configuration, its shipped weights) at
+    96x128, FP32: shared by the libhmmn tests and the openvino tests (which quantize a copy).
+    (One conftest.py for the suite: the tests import helpers from it by module name.)"""
+    from hmmn_deploy.export import cli
+
+    out = tmp_path_factory.mktemp("demo_export") / "export"
+    assert cli.main(["--out", str(out), "--size", "96x128", "--check-frames", "3"]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def paper_export(tmp_path_factory):
     """hmmn-export of the paper configuration (golden-fill weights) at 240x432, FP32 (~2 min)."""
     from hmmn_deploy.export import cli
