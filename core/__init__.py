@@ -1,5 +1,6 @@
 """hmmn_deploy.core: what the exporter and the runtime both stand on, importing neither.
 
-Today: the TensorRT flavours (`tensorrt_lib`) and file hashing (`files`); and the page that
-hmmn-eval's and hmmn-bench's HTML reports share (`report_page`).
+Today: the TensorRT flavours (`tensorrt_lib`), file hashing (`files`), what the CPU runs
+natively (`cpu`); and, for the commands above it, masks drawn on frames (`drawing`: hmmn-run's
+overlays and hmmn-eval's thumbnails) and the page that the HTML reports share (`report_page`).
 """

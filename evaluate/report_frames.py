@@ -73,7 +73,7 @@ def palette_of(path: str) -> np.ndarray:
 
     from hmmn_ref.media import davis_palette
 
-    from ..segment.writer import palette_colours
+    from ..core.drawing import palette_colours
 
     with Image.open(path) as image:
         palette = image.getpalette() if image.mode == "P" else None
@@ -84,7 +84,7 @@ def thumbnail(gt: str, pred: str, name: str, frame: str, label: str) -> bytes:
     """PNG: the prediction (left) and the ground truth (right) drawn over the frame."""
     import cv2
 
-    from ..segment.writer import overlay
+    from ..core.drawing import overlay
 
     gt_path = os.path.join(annotations_root(gt), name, frame)
     truth, predicted = read_labels(gt_path), read_labels(os.path.join(pred, name, frame))

@@ -17,7 +17,7 @@ from hmmn_deploy.demo.synthetic import write_davis
 from hmmn_deploy.evaluate import evaluate
 from hmmn_deploy.models.working_size import WorkingSize, WorkingSizeError, parse_trained_sizes, record_path
 from hmmn_deploy.segment import cli as run_cli
-from hmmn_deploy.segment.writer import overlay, palette_colours
+from hmmn_deploy.core.drawing import overlay, palette_colours
 
 from conftest import load_tool
 
