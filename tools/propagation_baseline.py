@@ -4,9 +4,10 @@ model must beat (issue 38).
 
 Each frame: torchvision's ImageNet MobileNetV2 (hmmn_ref.imagenet_weights) gives the 1/8 map
 (features.6, 32 channels) and the 1/16 map (features.13, 96 channels, upsampled bilinearly to
-1/8); each is L2-normalised per position and the two are concatenated (128 channels). Every 1/8
-query cell takes its 20 largest affinities (dot products) over the memory's cells, softmax at
-temperature 0.05, and averages those cells' label maps with those weights. The memory: frame 0
+1/8); each is L2-normalised per position and the two are concatenated (128 channels), and by
+default normalised again (--affinity). Every 1/8 query cell takes its 20 largest affinities (dot
+products) over the memory's cells, softmax at temperature 0.05, and averages those cells' label
+maps with those weights. The memory: frame 0
 (its annotation, one-hot, area-downsampled to 1/8), the 8 most recent of frames 5, 10, 15, ... and
 the previous frame (their own propagated soft labels). The 1/8 label map is upsampled bilinearly to
 the frame and its argmax is the mask.
@@ -23,6 +24,7 @@ every frame instead: the floor to compare with.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -49,13 +51,20 @@ QUERY_CHUNK = 1024  # query cells per affinity block: [1024, memory cells] float
 
 # ---- features ------------------------------------------------------------------------------
 
+# How the two unit-length halves meet. "cosine": the concatenation is L2-normalised again, so an
+# affinity is the mean of the two cosines, in [-1, 1]. "sum": left as it is, an affinity is their
+# sum, in [-2, 2] (twice as sharp a softmax at the same temperature). Measured on box: docs/imagenet_trunk.md.
+AFFINITIES = ("cosine", "sum")
+
+
 @torch.no_grad()
-def frame_features(trunk: MobileNetV2, frame: np.ndarray) -> torch.Tensor:
+def frame_features(trunk: MobileNetV2, frame: np.ndarray, affinity: str = "cosine") -> torch.Tensor:
     """uint8 RGB [H, W, 3] -> float32 [128, h, w] at 1/8: L2-normalised 1/8 and 1/16 maps, concatenated."""
     maps = trunk.trunk(imagenet_input(frame), (8, 16))
     fine = maps[8]
     coarse = F.interpolate(maps[16], size=fine.shape[-2:], mode="bilinear", align_corners=False)
-    return torch.cat([F.normalize(fine, dim=1), F.normalize(coarse, dim=1)], dim=1)[0]
+    both = torch.cat([F.normalize(fine, dim=1), F.normalize(coarse, dim=1)], dim=1)[0]
+    return both / math.sqrt(2) if affinity == "cosine" else both  # each half has norm 1: the whole, sqrt 2
 
 
 def downsample_labels(probabilities: torch.Tensor, size) -> torch.Tensor:
@@ -88,17 +97,17 @@ def top_k_aggregate(query: torch.Tensor, keys: torch.Tensor, labels: torch.Tenso
 
 @torch.no_grad()
 def propagate(trunk: MobileNetV2, frames: np.ndarray, first_probabilities: torch.Tensor,
-              report=None) -> np.ndarray:
+              report=None, affinity: str = "cosine") -> np.ndarray:
     """frames uint8 [T, H, W, 3], first_probabilities [K+1, H, W] -> label indices uint8 [T, H, W]
     (0 background, j the j-th object); frame 0 is the annotation itself."""
     height, width = frames.shape[1:3]
-    features: Dict[int, torch.Tensor] = {0: frame_features(trunk, frames[0])}  # [C, h, w] per frame
+    features: Dict[int, torch.Tensor] = {0: frame_features(trunk, frames[0], affinity)}  # [C, h, w] per frame
     cell_size = features[0].shape[-2:]
     soft: Dict[int, torch.Tensor] = {0: downsample_labels(first_probabilities, cell_size)}  # [K+1, h, w]
     indices = np.empty(frames.shape[:3], np.uint8)
     indices[0] = first_probabilities.argmax(0).numpy()
     for t in range(1, len(frames)):
-        features[t] = frame_features(trunk, frames[t])
+        features[t] = frame_features(trunk, frames[t], affinity)
         memory = memory_frames(t)
         keys = torch.cat([features[m].flatten(1) for m in memory], dim=1)  # [C, M*h*w]
         labels = torch.cat([soft[m].flatten(1) for m in memory], dim=1)  # [K+1, M*h*w]
@@ -160,7 +169,7 @@ def run_sequence(trunk: MobileNetV2, sequence: Sequence, args) -> None:
                 rate = t / (time.perf_counter() - started)
                 print(f"  {sequence.name}: frame {t}/{total - 1}, {rate:.2f} frames/s", flush=True)
 
-        indices = propagate(trunk, frames, probabilities, report)
+        indices = propagate(trunk, frames, probabilities, report, args.affinity)
     seconds = time.perf_counter() - started
     write_sequence(args.out, sequence, indices, objects, palette, frames, args.overlay_frames)
     print(f"{sequence.name}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]}, {len(objects)} objects, "
@@ -183,6 +192,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--max-frames", type=int, help="the first N frames only")
     parser.add_argument("--overlay-frames", type=parse_frames, default=[], metavar="I,J,...",
                         help="write overlays of these frames and print each object's pixel count there")
+    parser.add_argument("--affinity", choices=AFFINITIES, default="cosine",
+                        help="cosine: the concatenated features re-normalised (default); sum: the two cosines added")
     parser.add_argument("--copy-first-mask", action="store_true", help="write the first mask on every frame")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared machines)")
     args = parser.parse_args(argv)
