@@ -97,7 +97,7 @@ def top_k_aggregate(query: torch.Tensor, keys: torch.Tensor, labels: torch.Tenso
 
 @torch.no_grad()
 def propagate(trunk: MobileNetV2, frames: np.ndarray, first_probabilities: torch.Tensor,
-              report=None, affinity: str = "cosine") -> np.ndarray:
+              report=None, affinity: str = "cosine", temperature: float = TEMPERATURE) -> np.ndarray:
     """frames uint8 [T, H, W, 3], first_probabilities [K+1, H, W] -> label indices uint8 [T, H, W]
     (0 background, j the j-th object); frame 0 is the annotation itself."""
     height, width = frames.shape[1:3]
@@ -111,7 +111,7 @@ def propagate(trunk: MobileNetV2, frames: np.ndarray, first_probabilities: torch
         memory = memory_frames(t)
         keys = torch.cat([features[m].flatten(1) for m in memory], dim=1)  # [C, M*h*w]
         labels = torch.cat([soft[m].flatten(1) for m in memory], dim=1)  # [K+1, M*h*w]
-        soft[t] = top_k_aggregate(features[t].flatten(1), keys, labels).view(-1, *cell_size)
+        soft[t] = top_k_aggregate(features[t].flatten(1), keys, labels, temperature=temperature).view(-1, *cell_size)
         full = F.interpolate(soft[t][None], size=(height, width), mode="bilinear", align_corners=False)[0]
         indices[t] = full.argmax(0).numpy()
         for old in set(features) - set(memory_frames(t + 1)) - {t}:  # keep only what later frames read
@@ -169,7 +169,7 @@ def run_sequence(trunk: MobileNetV2, sequence: Sequence, args) -> None:
                 rate = t / (time.perf_counter() - started)
                 print(f"  {sequence.name}: frame {t}/{total - 1}, {rate:.2f} frames/s", flush=True)
 
-        indices = propagate(trunk, frames, probabilities, report, args.affinity)
+        indices = propagate(trunk, frames, probabilities, report, args.affinity, args.temperature)
     seconds = time.perf_counter() - started
     write_sequence(args.out, sequence, indices, objects, palette, frames, args.overlay_frames)
     print(f"{sequence.name}: {len(frames)} frames {frames.shape[2]}x{frames.shape[1]}, {len(objects)} objects, "
@@ -194,6 +194,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="write overlays of these frames and print each object's pixel count there")
     parser.add_argument("--affinity", choices=AFFINITIES, default="cosine",
                         help="cosine: the concatenated features re-normalised (default); sum: the two cosines added")
+    parser.add_argument("--temperature", type=float, default=TEMPERATURE, help="of the top-k softmax (default 0.05)")
     parser.add_argument("--copy-first-mask", action="store_true", help="write the first mask on every frame")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared machines)")
     args = parser.parse_args(argv)
