@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from hmmn_deploy.segment.sources import Sequence, discover
-from hmmn_deploy.segment.writer import overlay, palette_colours
+from hmmn_deploy.core.drawing import overlay, palette_colours
 from hmmn_ref.imagenet_weights import imagenet_input, load_imagenet_mobilenet_v2
 from hmmn_ref.media import read_frames, read_image, read_mask, write_mask
 from hmmn_ref.mobilenet_v2 import MobileNetV2
