@@ -78,10 +78,14 @@ def test_written_to_a_file_the_log_is_plain_lines(davis, tmp_path):
 
 def test_on_a_terminal_bars_are_drawn_and_no_line_lands_on_one(davis, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CI"}
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: hmmn-run on a 24x100 pseudo-terminal (tqdm draws nothing 0 columns wide)
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-        os.execvpe(sys.executable, hmmn_run(davis, tmp_path / "out"), env)
+    # hmmn-run on a 24x100 pseudo-terminal (tqdm draws nothing 0 columns wide). Started by
+    # subprocess (fork and exec in C): a pty.fork() child runs Python in a copy of this
+    # many-threaded process, and died with SIGSEGV before its exec in whole-suite runs.
+    fd, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    child = subprocess.Popen(hmmn_run(davis, tmp_path / "out"), stdin=terminal, stdout=terminal, stderr=terminal,
+                             env=env, start_new_session=True)
+    os.close(terminal)  # the child holds it; its end of the terminal closes when it exits
     chunks = []
     while True:
         try:
@@ -91,9 +95,10 @@ def test_on_a_terminal_bars_are_drawn_and_no_line_lands_on_one(davis, tmp_path):
         if not data:
             break
         chunks.append(data)
-    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    status = child.wait()
     text = b"".join(chunks).decode(errors="replace")
-    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert status == 0, text
     assert "one:" in text and "/6 [" in text, text  # the frames bar of sequence one was drawn
     shown = screen(text)
     logged = [line for line in shown if "hmmn-run: " in line]
