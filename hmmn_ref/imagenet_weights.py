@@ -90,3 +90,12 @@ def imagenet_input(images: np.ndarray) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (x.permute(0, 3, 1, 2) - mean) / std
+
+
+def init_mobile_trunks(model: torch.nn.Module, path: "str | pathlib.Path | None" = None) -> torch.nn.Module:
+    """Copy the ImageNet MobileNetV2's features.0-13 into an HMMN of the mobile configuration:
+    its query and memory encoders both (their own mask convolutions stay as they are)."""
+    trunk = load_imagenet_mobilenet_v2(path).features
+    for encoder in (model.Encoder_Q, model.Encoder_M):
+        encoder.features.load_state_dict(trunk[: len(encoder.features)].state_dict(), strict=True)
+    return model
