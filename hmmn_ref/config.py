@@ -114,7 +114,6 @@ SMALL = HMMNConfig(
 MOBILE = HMMNConfig(
     name="mobile",
     trunk="mobilenet_v2",
-    stem_channels=32,
     key_dim_16=64,
     value_dim_16=128,
     key_dim_8=32,
