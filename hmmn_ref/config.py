@@ -64,6 +64,13 @@ class HMMNConfig:
         return tuple(p * self.expansion for p in self.stage_planes)  # type: ignore[return-value]
 
     @property
+    def memory_channels(self) -> Tuple[int, int, int]:
+        """Channels of the memory encoder's maps at 1/4, 1/8, 1/16: the trunk's, and for MobileNetV2
+        two more (the object's mask and the other objects, averaged over each cell)."""
+        extra = 2 if self.trunk == "mobilenet_v2" else 0
+        return tuple(c + extra for c in self.stage_channels)  # type: ignore[return-value]
+
+    @property
     def min_cells_16(self) -> int:
         """The fewest 1/16-grid positions a frame must have: the top-k read needs k cells."""
         return self.top_k

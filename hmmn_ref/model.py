@@ -65,13 +65,14 @@ class HMMN(nn.Module):
         cfg = config or PAPER
         self.config = cfg
         c2, c3, c4 = cfg.stage_channels
+        m2, m3, m4 = cfg.memory_channels
         self.Encoder_M = memory_encoder(cfg)
         self.Encoder_Q = query_encoder(cfg)
-        self.KV_M_r4 = KeyValue(c4, cfg.key_dim_16, cfg.value_dim_16)
+        self.KV_M_r4 = KeyValue(m4, cfg.key_dim_16, cfg.value_dim_16)
         self.KV_Q_r4 = KeyValue(c4, cfg.key_dim_16, cfg.value_dim_16)
-        self.KV_M_r3 = KeyValue(c3, cfg.key_dim_8, cfg.value_dim_8)
+        self.KV_M_r3 = KeyValue(m3, cfg.key_dim_8, cfg.value_dim_8)
         self.KV_Q_r3 = KeyValue(c3, cfg.key_dim_8, None)
-        self.KV_M_r2 = KeyValue(c2, cfg.key_dim_4, cfg.value_dim_4)
+        self.KV_M_r2 = KeyValue(m2, cfg.key_dim_4, cfg.value_dim_4)
         self.KV_Q_r2 = KeyValue(c2, cfg.key_dim_4, None)
         self.Decoder = Decoder(cfg)
         self.eval()

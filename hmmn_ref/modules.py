@@ -80,7 +80,10 @@ class MobileEncoderQ(nn.Module):
 class MobileEncoderM(MobileEncoderQ):
     """Memory encoder over MobileNetV2: the frame's stem convolution plus two of its own for the
     object's mask and the other objects (zero at start, so that the ImageNet features are where
-    training begins), then the same trunk. frame [B, 3, H, W], mask and others [B, 1, H, W]."""
+    training begins), then the same trunk; to each map the mask and the other objects, averaged over
+    its cells, are appended (the key/value projections see them directly, not only through the
+    trunk). frame [B, 3, H, W], mask and others [B, 1, H, W] -> r4 [B, 96 + 2, H/16, W/16], r3
+    [B, 32 + 2, H/8, W/8], r2 [B, 24 + 2, H/4, W/4]."""
 
     def __init__(self, cfg: HMMNConfig) -> None:
         super().__init__(cfg)
@@ -94,7 +97,9 @@ class MobileEncoderM(MobileEncoderQ):
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         conv, bn, relu = self.features[0]
         stem = conv((frame - self.mean) / self.std) + self.conv1_m(mask) + self.conv1_o(others)
-        return self.from_stem(relu(bn(stem)))
+        maps = self.from_stem(relu(bn(stem)))
+        masks = torch.cat([mask, others], dim=1)
+        return tuple(torch.cat([x, F.avg_pool2d(masks, s)], dim=1) for x, s in zip(maps, (16, 8, 4)))
 
 
 def query_encoder(cfg: HMMNConfig) -> nn.Module:

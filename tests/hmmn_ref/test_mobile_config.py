@@ -25,6 +25,7 @@ def test_mobile_trunk_widths_and_shapes():
     probs = torch.softmax(torch.randn(3, 96, 128), dim=0)
     memory = model.encode_memory(frame, probs)
     assert tuple(memory.value16.shape) == (2, 128, 6, 8) and tuple(memory.value4.shape) == (2, 16, 24, 32)
+    assert hmmn_ref.MOBILE.memory_channels == (26, 34, 98)  # the mask and the other objects appended
 
 
 def test_a_mobile_state_dict_is_recognised_as_mobile():
@@ -59,4 +60,11 @@ def test_both_encoders_start_as_the_imagenet_trunk():
         m4, _, _ = model.Encoder_M(frame, mask, 1 - mask)
     for got, stride in ((r4, 16), (r3, 8), (r2, 4)):
         assert torch.allclose(got, expected[stride], atol=1e-4), stride
-    assert torch.allclose(m4, expected[16], atol=1e-4)
+    assert torch.allclose(m4[:, :96], expected[16], atol=1e-4)
+    assert torch.allclose(m4[:, 96], torch.nn.functional.avg_pool2d(mask, 16)[:, 0], atol=1e-6)
+    # memory and query keys of the same frame start equal: matching starts as a feature similarity
+    with torch.no_grad():
+        memory = model.encode_memory(frame, torch.cat([1 - mask[0], mask[0]]))
+        query = model.encode_query(frame)
+    for scale in ("key16", "key8", "key4"):
+        assert torch.allclose(getattr(memory, scale)[0], getattr(query, scale)[0], atol=1e-4), scale
