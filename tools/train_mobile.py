@@ -170,10 +170,11 @@ def main() -> int:
         running.append(loss.item())
         kinds.append(kind)
         done = it + 1
-        if done % 25 == 0:
+        validating = done % args.val_every == 0 or done == args.iterations
+        if done % 25 == 0 or validating:
             record = {"iteration": done, "loss": round(float(np.mean(running)), 4), "lr": rate,
                       "photo_clips": kinds.count("photo"), "seconds": round(elapsed + time.perf_counter() - t0, 1)}
-            if done % args.val_every == 0 or done == args.iterations:
+            if validating:
                 height, width = sizes[0][:2]
                 record["val_jf_photo"] = round(validate(model, photos, val_seeds, 12, height, width), 2)
             print(json.dumps(record), file=sys.stderr, flush=True)
