@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 import hmmn_ref
-from hmmn_ref import matching
+from hmmn_ref import matching, protocol
 from hmmn_ref.errors import HMMNError
 from hmmn_ref.sample_video import make_sample_video
 from hmmn_ref.video import grid_16, one_hot, object_labels, pad, padding_for, stack_slots
@@ -217,7 +217,7 @@ def case_dims(first_mask: torch.Tensor, num_objects: int, slots: int = 2) -> Dic
 
 def validate_video(
     model: hmmn_ref.HMMN, backend: Backend, frames: torch.Tensor, first_mask: torch.Tensor,
-    mem_every: int = 5, min_agreement: float = 0.999, margin: float = 1e-3, measure_floor: bool = True,
+    mem_every: int = protocol.DEFAULT_MEM_EVERY, min_agreement: float = 0.999, margin: float = 1e-3, measure_floor: bool = True,
     precision: str = "fp32",
 ) -> VideoCheck:
     """Teacher-forced comparison of the runtime (a Session on `backend`) with run_video: frame

@@ -101,7 +101,7 @@ def run_video(
     model: HMMN,
     frames: torch.Tensor,
     first_mask: torch.Tensor,
-    mem_every: int = 5,
+    mem_every: int = protocol.DEFAULT_MEM_EVERY,
     teacher: Optional[torch.Tensor] = None,
     *,
     capacity: Optional[int] = None,
@@ -143,7 +143,7 @@ def video_steps(
     model: HMMN,
     frames: torch.Tensor,
     first_mask: torch.Tensor,
-    mem_every: int = 5,
+    mem_every: int = protocol.DEFAULT_MEM_EVERY,
     teacher: Optional[torch.Tensor] = None,
     *,
     capacity: Optional[int] = None,
@@ -159,7 +159,7 @@ def protocol_steps(
     model: HMMN,
     frames: torch.Tensor,
     first_mask: torch.Tensor,
-    mem_every: int = 5,
+    mem_every: int = protocol.DEFAULT_MEM_EVERY,
     teacher: Optional[torch.Tensor] = None,
     *,
     capacity: Optional[int] = None,
@@ -170,10 +170,7 @@ def protocol_steps(
     frames = torch.as_tensor(frames)
     first_mask = torch.as_tensor(first_mask)
     check_inputs(model, frames, first_mask)
-    if mem_every < 1:
-        raise ValueError(f"mem_every must be >= 1, got {mem_every}")
-    if capacity is not None and capacity < 2:
-        raise ValueError(f"capacity must be >= 2 (the first frame and the previous frame), got {capacity}")
+    protocol.check_settings(mem_every=mem_every, capacity=capacity)
     labels = object_labels(first_mask.cpu().numpy())
     if not labels:
         raise ValueError("first_mask has no object: every pixel is background (label 0)")

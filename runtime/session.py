@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 import hmmn_ref
+from hmmn_ref import protocol
 from hmmn_ref.video import cells_16, crop, padding_for
 
 from ..core import manifest as manifest_io
@@ -36,7 +37,6 @@ from . import loaders
 from .loaders import LoadOptions
 
 BACKENDS = tuple(loaders.LOADERS)
-DEFAULT_CAPACITY = 48  # the public protocol exactly (mem_every 5) on videos of up to 237 frames
 
 
 @dataclasses.dataclass
@@ -100,12 +100,11 @@ class Session:
     """Graphs on a backend plus the memory policy; shared by any number of videos."""
 
     def __init__(
-        self, backend: Backend, config: hmmn_ref.HMMNConfig, precision: str, mem_every: int = 5,
-        capacity: int = DEFAULT_CAPACITY, max_objects: Optional[int] = None, size: Optional[Tuple[int, int]] = None,
+        self, backend: Backend, config: hmmn_ref.HMMNConfig, precision: str, mem_every: int = protocol.DEFAULT_MEM_EVERY,
+        capacity: int = protocol.DEFAULT_CAPACITY, max_objects: Optional[int] = None, size: Optional[Tuple[int, int]] = None,
         timer=None,
     ) -> None:
-        if mem_every < 1 or capacity < 2:
-            raise ValueError("mem_every must be >= 1 and capacity >= 2")
+        protocol.check_settings(mem_every=mem_every, capacity=capacity)
         self.backend = backend
         self.config = config
         self.precision = precision
@@ -153,8 +152,8 @@ class Session:
 
     @classmethod
     def from_model(
-        cls, model: hmmn_ref.HMMN, precision: str = "fp32", mem_every: int = 5,
-        capacity: int = DEFAULT_CAPACITY, device: str = "cpu", timer=None,
+        cls, model: hmmn_ref.HMMN, precision: str = "fp32", mem_every: int = protocol.DEFAULT_MEM_EVERY,
+        capacity: int = protocol.DEFAULT_CAPACITY, device: str = "cpu", timer=None,
     ) -> "Session":
         """The torch backend straight from a model, without an export folder."""
         specs = graph_specs(model.config, precision)
