@@ -27,6 +27,7 @@ from typing import List, Optional
 import numpy as np
 
 import hmmn_ref
+from hmmn_ref import protocol
 from hmmn_ref.cli import parse_size
 from hmmn_ref.sample_video import make_sample_video
 
@@ -72,8 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objects", type=int, default=2)
     p.add_argument("--frames", type=int, default=10, help="timed frames (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed frames first (default 2)")
-    p.add_argument("--capacity", type=int, help="1/16 memory slots (default 48, or the artifacts')")
-    p.add_argument("--mem-every", type=int, default=5)
+    p.add_argument("--capacity", type=int, help="1/16 memory slots (default "
+                   f"{protocol.DEFAULT_CAPACITY}, or the artifacts')")
+    p.add_argument("--mem-every", type=int, help="keep every N-th frame in memory (default "
+                   f"{protocol.DEFAULT_MEM_EVERY}, or the artifacts')")
     p.add_argument("--input", help="a video file to read frames from (default: a generated clip)")
     p.add_argument("--mask", help="first-frame label PNG for --input (default: --objects boxes)")
     p.add_argument("--compare", action="store_true", help="add the baseline (hmmn_ref.run_video's loop), interleaved")
@@ -181,6 +184,8 @@ def build_runs(args, frames, mask) -> list:
         compute = described["precision"]  # openvino: its compute precision on the FP32 graphs
         name = f"{backend} {compute}"
         runs.append(SessionRun(name, session, backend, compute, described["graphs"]))
+    if args.mem_every is None:  # the export's (its manifest's), or the protocol's default: what the runs use
+        args.mem_every = runs[0].session.mem_every if runs else protocol.DEFAULT_MEM_EVERY
     if args.compare:
         # The baseline runs where the sessions do: on the GPU when any backend is on one.
         on_gpu = any(r.session.device.type == "cuda" for r in runs)
@@ -214,6 +219,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         torch.set_num_threads(args.threads)
     if args.frames < 1 or args.warmup < 0 or args.objects < 1:
         log("hmmn-bench: error: need --frames >= 1, --warmup >= 0 and --objects >= 1")
+        return 2
+    problem = protocol.settings_problem(True, mem_every=args.mem_every, capacity=args.capacity)
+    if problem:
+        log(f"hmmn-bench: error: {problem}")
         return 2
     args.size_given, args.size = args.size is not None, args.size or (480, 854)
     if args.report and not html_report.folder_ok(args.report, log):  # before minutes of timing

@@ -24,17 +24,15 @@ import numpy as np
 
 def match_inputs(folder: str, height: int, width: int, objects: int, slots: int, seed: int = 0) -> Dict[str, np.ndarray]:
     import hmmn_ref
-    from hmmn_ref.video import padding_for
 
     from ..core import manifest as manifest_io
-    from ..core.contracts import dim_values, graph_specs
+    from ..core.contracts import frame_dims, graph_specs
     from ..export.onnx_export import example_inputs
 
     record = manifest_io.read_manifest(folder)
     config = hmmn_ref.HMMNConfig.from_dict(record["model"]["config"])
     spec = graph_specs(config, record["precision"]["name"])["match"]
-    top, bottom, left, right = padding_for(height, width)
-    dims = dim_values(objects, slots, height + top + bottom, width + left + right)
+    dims = frame_dims(objects, slots, height, width)
     return example_inputs(spec, dims, seed)  # random, within the contract
 
 

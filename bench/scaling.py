@@ -16,9 +16,8 @@ import numpy as np
 import torch
 
 from hmmn_ref.sample_video import make_sample_video
-from hmmn_ref.video import padding_for
 
-from ..core.contracts import dim_values
+from ..core.contracts import frame_dims
 from ..runtime.backends import TORCH_DTYPES
 from ..models import ModelChoice, open_session
 from .runs import SessionRun
@@ -45,8 +44,7 @@ def _frames_point(session, size, objects: int) -> dict:
 
 
 def _match_point(session, size, objects: int, slots: int) -> dict:
-    top, bottom, left, right = padding_for(*size)
-    dims = dim_values(objects, slots, size[0] + top + bottom, size[1] + left + right)
+    dims = frame_dims(objects, slots, *size)
     spec = session.specs["match"]
     gen = torch.Generator().manual_seed(0)
 

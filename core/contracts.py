@@ -13,6 +13,7 @@ from typing import Dict, List, Literal, Mapping, Sequence, Tuple, Union
 import numpy as np
 
 from hmmn_ref import HMMNConfig
+from hmmn_ref.video import padded_size
 
 Precision = Literal["fp32", "fp16"]
 PRECISIONS: Tuple[Precision, ...] = ("fp32", "fp16")
@@ -57,6 +58,11 @@ def dim_values(n: int, t: int, height: int, width: int) -> Dict[str, int]:
     values = {"N": n, "T": t, "H": height, "W": width}
     values.update({symbol: values[free] // ratio + offset for symbol, (free, ratio, offset) in DERIVED.items()})
     return values
+
+
+def frame_dims(n: int, t: int, height: int, width: int) -> Dict[str, int]:
+    """`dim_values` for an HxW frame before padding (hmmn_ref.video.padded_size pads it)."""
+    return dim_values(n, t, *padded_size(height, width))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,6 +26,7 @@ from hmmn_ref import HMMN, matching
 from hmmn_ref.model import others_mask, soft_aggregate
 
 from .contracts import Precision
+from .layouts import fine_cells, tracks_from_bank, tracks_to_bank
 
 
 def _working_copy(model: HMMN, precision: Precision) -> HMMN:
@@ -97,11 +98,8 @@ class EncodeMemoryGraph(StageGraph):
         key8, value8 = m.KV_M_r3(r3)
         key4, value4 = m.KV_M_r2(r2)
         h, w = key16.shape[-2:]
-
-        def cells(x, ratio):  # [N, C, h*r, w*r] -> [N, h, w, r*r, C]
-            return matching.to_cells(x, ratio).reshape(n, h, w, ratio * ratio, x.shape[1])
-
-        return key16, value16, cells(key8, 2), cells(value8, 2), cells(key4, 4), cells(value4, 4)
+        return (key16, value16, fine_cells(key8, 2, h, w), fine_cells(value8, 2, h, w), fine_cells(key4, 4, h, w),
+                fine_cells(value4, 4, h, w))
 
 
 class MatchGraph(StageGraph):
@@ -130,7 +128,7 @@ class MatchGraph(StageGraph):
     ):
         cfg = self.model.config
         t, n, _, h, w = mem_key16.shape
-        older = tracks[: t - 1].reshape(t - 1, n, h * w).permute(1, 0, 2).to(torch.int64)  # [N, T-1, hw]
+        older = tracks_from_bank(tracks[: t - 1])  # [N, T-1, hw]
         weights, new_tracks = matching.attention_16(
             mem_key16, query_key16, older, cfg.flow_window, cfg.gaussian_sigma, slot_age
         )
@@ -152,7 +150,7 @@ class MatchGraph(StageGraph):
             readout16,
             matching.from_cells(read8, h, w, 2),  # [N, Cv8, H/8, W/8]
             matching.from_cells(read4, h, w, 4),  # [N, Cv4, H/4, W/4]
-            new_tracks.permute(1, 0, 2).reshape(t, n, h, w).to(torch.int32),  # [T, N, h, w]
+            tracks_to_bank(new_tracks, h, w),  # [T, N, h, w]
         )
 
 

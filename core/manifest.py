@@ -16,7 +16,10 @@ from hmmn_ref.errors import HMMNError
 FORMAT = "hmmn-deploy.manifest"
 # 2: the engine section names its builder (tensorrt or tensorrt-rtx), version and target compute
 # capabilities; `tensorrt_network` holds TensorRT's parse of each graph and its layer precisions.
-SCHEMA_VERSION = 2
+# 3: what libhmmn reads instead of hard-coding: `derived_dims` (each derived dimension as numbers),
+# `input.multiple` and `input.min_cells_16`; `memory.max_objects` is null when no engine limits it.
+# libhmmn reads this version only (cpp/src/manifest.cpp kSchemaVersion).
+SCHEMA_VERSION = 3
 FILE_NAME = "manifest.json"
 
 
@@ -48,7 +51,7 @@ def read_manifest(folder: str) -> Dict[str, Any]:
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ManifestError(
-            f"{path!r} has manifest schema version {version}; this hmmn-deploy reads version {SCHEMA_VERSION}. "
-            "Export again with this version's hmmn-export, or use the hmmn-deploy that wrote it."
+            f"{path!r} has manifest schema version {version}; this hmmn-deploy reads version {SCHEMA_VERSION} only. "
+            "Re-export the folder with this version's hmmn-export, or use the hmmn-deploy that wrote it."
         )
     return manifest

@@ -16,6 +16,7 @@ import sys
 from typing import List, Optional
 
 import hmmn_ref
+from hmmn_ref import protocol
 from hmmn_ref.checkpoint import CheckpointError
 from hmmn_ref.cli import parse_size
 
@@ -44,11 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video size HxW the engines and the validation use (default: the first size the weights' "
                         "record says they were trained at, e.g. 96x128 for the built-in model; else 480x854)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32")
-    p.add_argument("--max-objects", type=int, default=8, help="engine profile: objects 1..N (default 8)")
-    p.add_argument("--capacity", type=int, default=48,
-                   help="engine profile: 1/16 memory slots 1..S (default 48: the public protocol on videos up to "
-                        "237 frames with --mem-every 5)")
-    p.add_argument("--mem-every", type=int, default=5)
+    p.add_argument("--max-objects", type=int, default=protocol.DEFAULT_MAX_OBJECTS,
+                   help="engine profile: objects 1..N (default %(default)s)")
+    p.add_argument("--capacity", type=int, default=protocol.DEFAULT_CAPACITY,
+                   help="engine profile: 1/16 memory slots 1..S (default %(default)s: the public protocol on videos "
+                        f"up to 237 frames with --mem-every {protocol.DEFAULT_MEM_EVERY})")
+    p.add_argument("--mem-every", type=int, default=protocol.DEFAULT_MEM_EVERY)
     p.add_argument("--engines", action="store_true",
                    help="also build TensorRT engines (tensorrt-rtx builds them without a GPU)")
     p.add_argument("--builder", choices=tensorrt_lib.BUILDER_CHOICES, default="auto",

@@ -14,11 +14,10 @@ import time
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hmmn_ref.errors import HMMNError
-from hmmn_ref.video import padding_for
 
 from ..core import tensorrt_lib
 from ..core.tensorrt_lib import Flavor
-from ..core.contracts import GraphSpec, dim_values
+from ..core.contracts import GraphSpec, frame_dims
 from .trt_network import parse_network
 
 
@@ -31,11 +30,9 @@ def profile_shapes(
 ) -> Dict[str, Dict[str, List[int]]]:
     """min / opt / max shapes of every input: objects 1..max_objects, slots 1..capacity, and the
     padded size of HxW frames."""
-    top, bottom, left, right = padding_for(height, width)
-    height, width = height + top + bottom, width + left + right
-    low = dim_values(1, 1, height, width)
-    opt = dim_values(min(2, max_objects), max(1, capacity // 2), height, width)
-    high = dim_values(max_objects, capacity, height, width)
+    low = frame_dims(1, 1, height, width)
+    opt = frame_dims(min(2, max_objects), max(1, capacity // 2), height, width)
+    high = frame_dims(max_objects, capacity, height, width)
     return {
         s.name: {"min": list(s.shape(low)), "opt": list(s.shape(opt)), "max": list(s.shape(high))}
         for s in spec.inputs

@@ -20,6 +20,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import hmmn_ref
+from hmmn_ref import protocol
 from hmmn_ref.errors import HMMNError
 from hmmn_ref.video import cells_16, padding_for
 
@@ -55,9 +56,9 @@ class ExportOptions:
     weights_source: str = "golden fill rule (random)"  # recorded in the manifest: where the weights came from
     size: Tuple[int, int] = (480, 854)  # the size engines are built for and the validation runs at
     precision: str = "fp32"
-    max_objects: int = 8  # engines' profile
-    capacity: int = 48  # engines' profile: 1/16 memory slots
-    mem_every: int = 5  # the protocol of the video check, recorded as the folder's default
+    max_objects: int = protocol.DEFAULT_MAX_OBJECTS  # engines' profile
+    capacity: int = protocol.DEFAULT_CAPACITY  # engines' profile: 1/16 memory slots
+    mem_every: int = protocol.DEFAULT_MEM_EVERY  # the protocol of the video check, recorded as the folder's default
     engines: bool = False
     builder: str = "auto"  # auto, tensorrt or tensorrt-rtx
     gpu_arch: Optional[Sequence[str]] = None  # tensorrt-rtx targets
@@ -84,8 +85,10 @@ def check_options(options: ExportOptions, config: hmmn_ref.HMMNConfig) -> None:
     if cells < config.min_cells_16:
         raise ExportOptionsError(f"size {options.size[0]}x{options.size[1]} has {cells} cells on the 1/16 grid; "
                                  f"the {config.name} model needs at least {config.min_cells_16}")
-    if options.max_objects < 1 or options.capacity < 2 or options.mem_every < 1 or options.check_frames < 3:
-        raise ExportOptionsError("need --max-objects >= 1, --capacity >= 2, --mem-every >= 1 and --check-frames >= 3")
+    problem = protocol.settings_problem(True, max_objects=options.max_objects, capacity=options.capacity,
+                                        mem_every=options.mem_every)
+    if problem or options.check_frames < 3:
+        raise ExportOptionsError(problem or f"--check-frames {options.check_frames}: give a whole number >= 3")
     if options.precision not in ("fp32", "fp16"):
         raise ExportOptionsError(f"precision {options.precision!r}: choose fp32 or fp16")
     if os.path.exists(options.out) and not options.overwrite:

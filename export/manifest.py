@@ -12,10 +12,11 @@ import os
 from typing import Any, Dict, Optional, Sequence
 
 from hmmn_ref import HMMNConfig
+from hmmn_ref.video import PAD_MULTIPLE, padded_size
 
 from ..core.files import sha256_file
 from ..core.manifest import FILE_NAME, FORMAT, SCHEMA_VERSION, ManifestError, read_manifest, weights_sha256
-from ..core.contracts import DIMENSIONS, GraphSpec, Precision
+from ..core.contracts import DERIVED, DIMENSIONS, GraphSpec, Precision
 
 __all__ = ["FILE_NAME", "FORMAT", "SCHEMA_VERSION", "ManifestError", "build_manifest", "file_entry",
            "load_schema", "read_manifest", "weights_sha256", "write_manifest"]
@@ -78,7 +79,7 @@ def build_manifest(
     trained_sizes: Optional[Sequence[Sequence[int]]] = None,
 ) -> Dict[str, Any]:
     height, width = size
-    top, bottom, left, right = pad
+    padded_height, padded_width = padded_size(height, width)
     model = {"name": "HMMN", "config": config.to_dict(), "weights": {"source": weights_source, "sha256": weights_sha256}}
     if trained_sizes:  # the weights' record's: hmmn-run --artifacts picks its working size from them
         model["trained_sizes"] = [list(s) for s in trained_sizes]
@@ -87,12 +88,16 @@ def build_manifest(
         "schema_version": SCHEMA_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "model": model,
-        "input": {"height": height, "width": width, "padded_height": height + top + bottom,
-                  "padded_width": width + left + right, "pad": list(pad)},
+        "input": {"height": height, "width": width, "padded_height": padded_height, "padded_width": padded_width,
+                  "pad": list(pad), "multiple": PAD_MULTIPLE, "min_cells_16": config.min_cells_16},
         "dims": dict(DIMENSIONS),
+        "derived_dims": {symbol: {"of": free, "ratio": ratio, "offset": offset}
+                         for symbol, (free, ratio, offset) in DERIVED.items()},
         "precision": {"name": precision, "compute": "float16" if precision == "fp16" else "float32",
                       "float32_parts": FLOAT32_PARTS if precision == "fp16" else ["everything"]},
-        "memory": {"mem_every": mem_every, "capacity": capacity, "max_objects": max_objects, "policy": POLICY},
+        # max_objects: the engines' profile; graphs without engines take any number (null)
+        "memory": {"mem_every": mem_every, "capacity": capacity,
+                   "max_objects": max_objects if engines.get("built") else None, "policy": POLICY},
         "graphs": {name: {**graph_files[name], "opset": opset, **spec.to_dict()} for name, spec in specs.items()},
         "engines": engines,
         "tensorrt_network": tensorrt_network,

@@ -15,12 +15,13 @@ import numpy as np
 import torch
 
 import hmmn_ref
-from hmmn_ref import matching
+from hmmn_ref import protocol
 from hmmn_ref.errors import HMMNError
 from hmmn_ref.sample_video import make_sample_video
 from hmmn_ref.video import grid_16, one_hot, object_labels, pad, padding_for, stack_slots
 
-from ..core.contracts import GraphSpec, dim_values
+from ..core.contracts import GraphSpec, frame_dims
+from ..core.layouts import fine_cells, tracks_to_bank
 from ..runtime.backends import TORCH_DTYPES, Backend
 from ..runtime.session import Session
 
@@ -143,52 +144,47 @@ def reference_cases(model: hmmn_ref.HMMN, frames: torch.Tensor, first_mask: torc
     cv = model.config.value_dim_16
     f = [pad(frames[i : i + 1], p) for i in range(3)]
     probs0 = pad(one_hot(first_mask, labels), p)
+
+    def read(query, slots, tracks):  # one frame's reads and decoder (hmmn_ref.HMMN.segment, its parts kept)
+        m4, weights, new_tracks = model.read_16(slots.key16, slots.value16, query, tracks)
+        m3, m2 = model.read_fine(*slots[2:], query, weights)
+        return (m4[:, :cv], m3, m2), new_tracks, model.aggregate(model.decode(m4, m3, m2, query))
+
     e0 = model.encode_memory(f[0], probs0)
-    q1 = model.encode_query(f[1])
-    no_tracks = torch.zeros(n, 0, h * w, dtype=torch.int64)
-    m4, w1, tracks1 = model.read_16(e0.key16[None], e0.value16[None], q1, no_tracks)
-    m3, m2 = model.read_fine(*stack_slots([e0])[2:], q1, w1)
-    logits1 = model.aggregate(model.decode(m4, m3, m2, q1))
+    _, tracks1, logits1 = read(model.encode_query(f[1]), stack_slots([e0]), torch.zeros(n, 0, h * w, dtype=torch.int64))
     e1 = model.encode_memory(f[1], torch.softmax(logits1, 0))
     q2 = model.encode_query(f[2])
     slots = stack_slots([e0, e1])
-    m4, w2, tracks2 = model.read_16(slots.key16, slots.value16, q2, tracks1)
-    m3, m2 = model.read_fine(*slots[2:], q2, w2)
-    logits2 = model.aggregate(model.decode(m4, m3, m2, q2))
+    readouts, tracks2, logits2 = read(q2, slots, tracks1)  # T = 2: the maps of slot 0 are read
     height, width = logits2.shape[-2:]
     inside = torch.zeros(height, width)
     inside[p[0] : height - p[1], p[2] : width - p[3]] = 1.0
-
-    def cells(x, ratio):
-        return matching.to_cells(x, ratio).reshape(x.shape[0], h, w, ratio * ratio, x.shape[1])
+    probs2 = torch.softmax(logits2, 0) * inside
 
     fm_query = model.Decoder.convFM(torch.cat([torch.zeros_like(q2.value16), q2.value16], 1))  # linearity
     fs8, fs4 = model.Decoder.RF3.convFS(q2.r3), model.Decoder.RF2.convFS(q2.r2)
-    grid = lambda tr: tr.permute(1, 0, 2).reshape(-1, n, h, w).to(torch.int32)  # [N,T,hw] -> [T,N,h,w]
+    fine = (("key8", 2), ("value8", 2), ("key4", 4), ("value4", 4))  # fine memory and its cells' side
+    decoder_query = {"fm_query": fm_query, "fs8": fs8, "fs4": fs4}
+    readout = dict(zip(("readout16", "readout8", "readout4"), readouts))
     inputs = {
         "encode_query": {"frame": f[2]},
         "encode_memory": {"frame": f[0], "masks": probs0[1:], "objects_sum": probs0[1:].sum(0, keepdim=True)},
         "match": {
             "query_key16": q2.key16, "query_key8": q2.key8, "query_key4": q2.key4,
             "mem_key16": slots.key16, "mem_value16": slots.value16,
-            "tracks": torch.cat([grid(tracks1), torch.zeros(1, n, h, w, dtype=torch.int32)]),
+            "tracks": torch.cat([tracks_to_bank(tracks1, h, w), torch.zeros(1, n, h, w, dtype=torch.int32)]),
             "slot_age": torch.tensor([1, 0], dtype=torch.int32),
-            "mem_key8": torch.stack([cells(e.key8, 2) for e in (e0, e1)]),
-            "mem_value8": torch.stack([cells(e.value8, 2) for e in (e0, e1)]),
-            "mem_key4": torch.stack([cells(e.key4, 4) for e in (e0, e1)]),
-            "mem_value4": torch.stack([cells(e.value4, 4) for e in (e0, e1)]),
+            **{f"mem_{name}": torch.stack([fine_cells(getattr(e, name), r, h, w) for e in (e0, e1)])
+               for name, r in fine},
         },
-        "decode": {"readout16": m4[:, :cv], "readout8": m3, "readout4": m2, "fm_query": fm_query,
-                   "fs8": fs8, "fs4": fs4, "pad": torch.tensor(p, dtype=torch.int32)},
+        "decode": {**readout, **decoder_query, "pad": torch.tensor(p, dtype=torch.int32)},
     }
     expected = {
-        "encode_query": {"query_key16": q2.key16, "query_key8": q2.key8, "query_key4": q2.key4,
-                         "fm_query": fm_query, "fs8": fs8, "fs4": fs4},
-        "encode_memory": {"key16": e0.key16, "value16": e0.value16, "key8": cells(e0.key8, 2),
-                          "value8": cells(e0.value8, 2), "key4": cells(e0.key4, 4), "value4": cells(e0.value4, 4)},
-        "match": {"readout16": m4[:, :cv], "readout8": m3, "readout4": m2, "tracks_out": grid(tracks2)},
-        "decode": {"logits": logits2, "probs": torch.softmax(logits2, 0) * inside,
-                   "objects_sum": (torch.softmax(logits2, 0) * inside)[1:].sum(0, keepdim=True)},
+        "encode_query": {"query_key16": q2.key16, "query_key8": q2.key8, "query_key4": q2.key4, **decoder_query},
+        "encode_memory": {"key16": e0.key16, "value16": e0.value16,
+                          **{name: fine_cells(getattr(e0, name), r, h, w) for name, r in fine}},
+        "match": {**readout, "tracks_out": tracks_to_bank(tracks2, h, w)},
+        "decode": {"logits": logits2, "probs": probs2, "objects_sum": probs2[1:].sum(0, keepdim=True)},
     }  # fmt: skip
     as_numpy = lambda d: {g: {k: v.numpy() for k, v in io.items()} for g, io in d.items()}
     return as_numpy(inputs), as_numpy(expected)
@@ -211,13 +207,12 @@ def validate_graph(
 
 
 def case_dims(first_mask: torch.Tensor, num_objects: int, slots: int = 2) -> Dict[str, int]:
-    p = padding_for(*first_mask.shape)
-    return dim_values(num_objects, slots, first_mask.shape[0] + p[0] + p[1], first_mask.shape[1] + p[2] + p[3])
+    return frame_dims(num_objects, slots, *first_mask.shape)
 
 
 def validate_video(
     model: hmmn_ref.HMMN, backend: Backend, frames: torch.Tensor, first_mask: torch.Tensor,
-    mem_every: int = 5, min_agreement: float = 0.999, margin: float = 1e-3, measure_floor: bool = True,
+    mem_every: int = protocol.DEFAULT_MEM_EVERY, min_agreement: float = 0.999, margin: float = 1e-3, measure_floor: bool = True,
     precision: str = "fp32",
 ) -> VideoCheck:
     """Teacher-forced comparison of the runtime (a Session on `backend`) with run_video: frame

@@ -15,7 +15,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from . import media
+from . import media, protocol
 from .checkpoint import CheckpointError, load_weights
 from .config import CONFIGS, get_config
 from .golden_init import fill_golden_weights
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", choices=sorted(CONFIGS), default="paper", help="model configuration")
     p.add_argument("--size", type=parse_size, help="generated clip size HxW (default 240x432)")
     p.add_argument("--frames", type=int, default=None, help="segment only the first N frames")
-    p.add_argument("--mem-every", type=int, default=5)
+    p.add_argument("--mem-every", type=int, default=protocol.DEFAULT_MEM_EVERY)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("-o", "--out", default="hmmn_ref_out", help="output folder for the masks (default %(default)s)")
     return p

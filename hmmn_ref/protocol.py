@@ -12,6 +12,44 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
+from .errors import HMMNError
+
+# The settings of the rule, their defaults and limits. The manifest records an export's values
+# (export/manifest.py, `memory`); libhmmn's copies of the limits (cpp/src/protocol.hpp) are held
+# to these by tests/data/protocol_cases.json.
+DEFAULT_MEM_EVERY = 5  # the public code's: the first frame and every 5th frame after it are kept
+DEFAULT_CAPACITY = 48  # 1/16 slots per group: with mem_every 5 nothing is evicted on videos of up to 237 frames
+DEFAULT_MAX_OBJECTS = 8  # objects of a video in an engine's profile (TensorRT builds for 1..max_objects)
+MINIMUM = {
+    "capacity": (2, " (the first and the previous frame)"),  # slots read: the first frame and the previous one
+    "mem_every": (1, ""),
+    "max_objects": (1, ""),
+}
+
+
+class SettingsError(HMMNError, ValueError):
+    """A protocol setting below its limit."""
+
+
+def settings_problem(options: bool = False, **settings: Optional[int]) -> str:
+    """What is wrong with `settings` (capacity, mem_every, max_objects; None: not given), '' when
+    nothing. options: name them as command-line options (--mem-every) instead of arguments."""
+    for name, value in settings.items():
+        minimum, why = MINIMUM[name]
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
+            continue
+        if options:
+            return f"--{name.replace('_', '-')} {value}: give a whole number >= {minimum}{why}"
+        return f"{name} must be a whole number >= {minimum}{why}, got {value!r}"
+    return ""
+
+
+def check_settings(options: bool = False, **settings: Optional[int]) -> None:
+    """SettingsError naming the first setting below its limit (see `settings_problem`)."""
+    problem = settings_problem(options, **settings)
+    if problem:
+        raise SettingsError(problem)
+
 
 def is_kept(frame: int, start: int, mem_every: int) -> bool:
     """Whether `frame` stays in the 1/16 memory of a group whose first frame is `start`."""

@@ -14,9 +14,10 @@ from . import protocol
 from .model import HMMN, MemoryEntry
 
 Pad = Tuple[int, int, int, int]  # (top, bottom, left, right)
+PAD_MULTIPLE = 16  # frames are padded to multiples of the coarsest scale, 1/16
 
 
-def padding_for(height: int, width: int, multiple: int = 16) -> Pad:
+def padding_for(height: int, width: int, multiple: int = PAD_MULTIPLE) -> Pad:
     """Zero padding that makes both sides multiples of 16, split as the public code splits it."""
 
     def split(size: int) -> Tuple[int, int]:
@@ -31,10 +32,16 @@ def padding_for(height: int, width: int, multiple: int = 16) -> Pad:
     return top, bottom, left, right
 
 
+def padded_size(height: int, width: int) -> Tuple[int, int]:
+    """(H, W): an HxW frame with its padding (`padding_for`), multiples of 16."""
+    top, bottom, left, right = padding_for(height, width)
+    return height + top + bottom, width + left + right
+
+
 def grid_16(height: int, width: int) -> Tuple[int, int]:
     """Size (h, w) of the 1/16 grid of a padded HxW frame."""
-    top, bottom, left, right = padding_for(height, width)
-    return (height + top + bottom) // 16, (width + left + right) // 16
+    padded_height, padded_width = padded_size(height, width)
+    return padded_height // PAD_MULTIPLE, padded_width // PAD_MULTIPLE
 
 
 def cells_16(height: int, width: int) -> int:
@@ -101,7 +108,7 @@ def run_video(
     model: HMMN,
     frames: torch.Tensor,
     first_mask: torch.Tensor,
-    mem_every: int = 5,
+    mem_every: int = protocol.DEFAULT_MEM_EVERY,
     teacher: Optional[torch.Tensor] = None,
     *,
     capacity: Optional[int] = None,
@@ -143,7 +150,7 @@ def video_steps(
     model: HMMN,
     frames: torch.Tensor,
     first_mask: torch.Tensor,
-    mem_every: int = 5,
+    mem_every: int = protocol.DEFAULT_MEM_EVERY,
     teacher: Optional[torch.Tensor] = None,
     *,
     capacity: Optional[int] = None,
@@ -159,7 +166,7 @@ def protocol_steps(
     model: HMMN,
     frames: torch.Tensor,
     first_mask: torch.Tensor,
-    mem_every: int = 5,
+    mem_every: int = protocol.DEFAULT_MEM_EVERY,
     teacher: Optional[torch.Tensor] = None,
     *,
     capacity: Optional[int] = None,
@@ -170,10 +177,7 @@ def protocol_steps(
     frames = torch.as_tensor(frames)
     first_mask = torch.as_tensor(first_mask)
     check_inputs(model, frames, first_mask)
-    if mem_every < 1:
-        raise ValueError(f"mem_every must be >= 1, got {mem_every}")
-    if capacity is not None and capacity < 2:
-        raise ValueError(f"capacity must be >= 2 (the first frame and the previous frame), got {capacity}")
+    protocol.check_settings(mem_every=mem_every, capacity=capacity)
     labels = object_labels(first_mask.cpu().numpy())
     if not labels:
         raise ValueError("first_mask has no object: every pixel is background (label 0)")

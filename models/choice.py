@@ -16,6 +16,7 @@ import shutil
 from typing import Callable, Optional, Tuple
 
 import hmmn_ref
+from hmmn_ref import protocol
 from hmmn_ref.checkpoint import CheckpointError
 from hmmn_ref.errors import HMMNError
 
@@ -32,7 +33,6 @@ from ..runtime.errors import ArtifactMismatch, BackendUnavailable, RuntimeInputE
 # ONNX Runtime graphs take any frame size; their export is validated at this one (spec size
 # of the golden clips' paper checks), which keeps a first run to a minute or two.
 ORT_VALIDATION_SIZE = (240, 432)
-DEFAULT_MEM_EVERY = 5  # the public protocol's
 
 
 class ModelError(HMMNError, ValueError):
@@ -49,7 +49,7 @@ class ModelChoice:
     artifacts: Optional[str] = None  # an hmmn-export folder
     mem_every: Optional[int] = None
     capacity: Optional[int] = None
-    max_objects: int = 8  # engines' profile, for on-the-fly TensorRT exports
+    max_objects: int = protocol.DEFAULT_MAX_OBJECTS  # engines' profile, for on-the-fly TensorRT exports
     threads: Optional[int] = None
     cache: Optional[str] = None  # where on-the-fly exports live
     device: Optional[str] = None  # 'cpu' or 'cuda'; None: cpu, or cuda for tensorrt; openvino: CPU, GPU, NPU
@@ -169,7 +169,7 @@ def cached_export(choice: ModelChoice, config: str, weights: Optional[str], mode
     check_size = size if engines else ORT_VALIDATION_SIZE
     options = ExportOptions(out=folder, weights_source=weights or "golden fill rule (random)", size=check_size,
                             precision=precision, max_objects=choice.max_objects, capacity=capacity,
-                            mem_every=DEFAULT_MEM_EVERY, engines=engines)
+                            mem_every=protocol.DEFAULT_MEM_EVERY, engines=engines)
     log(f"exporting the graphs once into {folder} (later runs reuse them) ...")
     try:  # Ctrl-C goes through: export_model removes what it had written
         report = export_model(model, options, log)
@@ -222,7 +222,7 @@ def _open_cached(choice: ModelChoice, config, weights, model, precision, size, c
             if chosen == "int8":
                 ensure_int8(folder, choice, log, cached=True)
             return Session.open(folder, choice.backend, capacity=capacity,
-                                mem_every=choice.mem_every or DEFAULT_MEM_EVERY,
+                                mem_every=choice.mem_every or protocol.DEFAULT_MEM_EVERY,
                                 threads=choice.threads, device=device, compute=chosen, timer=timer), folder
         except (ArtifactMismatch, manifest_io.ManifestError) as exc:
             if attempt == 2:
@@ -251,10 +251,10 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
                 "for real videos give --weights HMMN_weights.pth")
         precision, compute = split_precision(choice)
         precision = precision or "fp32"
-        capacity = choice.capacity or 48
+        capacity = choice.capacity or protocol.DEFAULT_CAPACITY
         device = backend_device(choice)
         if choice.backend == "torch":
-            session = Session.from_model(model, precision, choice.mem_every or DEFAULT_MEM_EVERY, capacity,
+            session = Session.from_model(model, precision, choice.mem_every or protocol.DEFAULT_MEM_EVERY, capacity,
                                          device=device, timer=timer)
             folder = None
         else:

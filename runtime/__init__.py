@@ -10,7 +10,9 @@ from .backends import Backend, OnnxRuntimeBackend, TorchBackend
 from .bank import GroupBank
 from .errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
 from .tensorrt_backend import TensorRTBackend
-from .session import BACKENDS, DEFAULT_CAPACITY, Session, StepResult, VideoState
+from hmmn_ref.protocol import DEFAULT_CAPACITY
+
+from .session import BACKENDS, Session, StepResult, VideoState
 
 __all__ = [
     "ArtifactMismatch", "BACKENDS", "Backend", "BackendUnavailable", "DEFAULT_CAPACITY", "GroupBank",

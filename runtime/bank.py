@@ -29,8 +29,7 @@ class GroupBank:
         self, objects: int, start: int, capacity: int, mem_every: int,
         specs: Mapping[str, GraphSpec], dims: Mapping[str, int], device: torch.device,
     ) -> None:
-        if capacity < 2:
-            raise ValueError("capacity must be >= 2 (the first frame and the previous frame)")
+        protocol.check_settings(capacity=capacity, mem_every=mem_every)
         self.objects = objects  # N
         self.start = start  # frame index of the group's first frame
         self.capacity = capacity

@@ -2,8 +2,9 @@
 loaders find, check and load the files; backends only run).
 
 Each loader takes the folder, its manifest record and the graph contracts, and returns a
-`Loaded`: the backend, plus the limits its files were built for (engines fix the frame size,
-the object count and the bank's slots; graphs take any). `Session.open` calls `load`.
+`Loaded`: the backend, plus the limits its files were built for (engines fix the frame size and
+the bank's slots; graphs take any). The object limit is the manifest's, for every backend
+(`Session.open`, which calls `load`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ class LoadOptions:
 class Loaded:
     backend: Backend
     size: Optional[Tuple[int, int]] = None  # the only frame size it serves; None: any
-    max_objects: Optional[int] = None  # None: unbounded
     max_capacity: Optional[int] = None  # most 1/16 slots; None: unbounded
 
 
@@ -52,7 +52,7 @@ def load_tensorrt(folder: str, record: dict, specs: Mapping[str, GraphSpec], opt
     memory = record["memory"]
     return Loaded(TensorRTBackend(folder, specs, record, options.stream),
                   size=(record["input"]["height"], record["input"]["width"]),
-                  max_objects=memory["max_objects"], max_capacity=memory["capacity"])
+                  max_capacity=memory["capacity"])
 
 
 def load_torch(folder: str, record: dict, specs: Mapping[str, GraphSpec], options: LoadOptions) -> Loaded:

@@ -33,14 +33,14 @@ class ObjectTable:
         return rows
 
     def check_new(self, labels: Sequence[int], max_objects: Optional[int]) -> None:
-        """RuntimeInputError unless `labels` can join: not yet objects, within the engines' profile."""
+        """RuntimeInputError unless `labels` can join: not yet objects, within the manifest's max_objects."""
         clash = sorted(set(labels) & set(self.ids))
         if clash:
             raise RuntimeInputError(f"labels {clash} are already objects of this video; new objects need new labels")
         total = len(self.ids) + len(labels)
         if max_objects is not None and total > max_objects:
-            raise RuntimeInputError(f"{total} objects exceed the engines' profile of {max_objects}; "
-                                    "rebuild with hmmn-export --max-objects")
+            raise RuntimeInputError(f"{total} objects exceed the export's limit of {max_objects} (memory.max_objects, "
+                                    "its engines' profile); rebuild with hmmn-export --max-objects")
 
     def add_group(self, labels: Sequence[int]) -> None:
         self.groups.append(list(labels))

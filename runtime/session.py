@@ -23,10 +23,12 @@ import numpy as np
 import torch
 
 import hmmn_ref
+from hmmn_ref import protocol
 from hmmn_ref.video import cells_16, crop, padding_for
 
 from ..core import manifest as manifest_io
-from ..core.contracts import GraphSpec, dim_values, graph_specs
+from ..core.contracts import GraphSpec, frame_dims, graph_specs
+from ..core.layouts import tracks_to_bank
 from .backends import TORCH_DTYPES, Backend, TorchBackend
 from .bank import GroupBank
 from .objects import ObjectTable
@@ -36,7 +38,6 @@ from . import loaders
 from .loaders import LoadOptions
 
 BACKENDS = tuple(loaders.LOADERS)
-DEFAULT_CAPACITY = 48  # the public protocol exactly (mem_every 5) on videos of up to 237 frames
 
 
 @dataclasses.dataclass
@@ -55,8 +56,7 @@ class VideoState:
         self.session = session
         self.size = (height, width)  # H0, W0
         self.pad = padding_for(height, width)  # top, bottom, left, right
-        top, bottom, left, right = self.pad
-        self.dims = dim_values(1, 1, height + top + bottom, width + left + right)
+        self.dims = frame_dims(1, 1, height, width)
         dev, q = session.device, session.specs["encode_query"]
         self.frame_prev = self._alloc(q.input("frame"))  # [1, 3, H, W] float32, frame t-1
         self.frame_cur = self._alloc(q.input("frame"))  # [1, 3, H, W] float32, frame t
@@ -100,19 +100,18 @@ class Session:
     """Graphs on a backend plus the memory policy; shared by any number of videos."""
 
     def __init__(
-        self, backend: Backend, config: hmmn_ref.HMMNConfig, precision: str, mem_every: int = 5,
-        capacity: int = DEFAULT_CAPACITY, max_objects: Optional[int] = None, size: Optional[Tuple[int, int]] = None,
+        self, backend: Backend, config: hmmn_ref.HMMNConfig, precision: str, mem_every: int = protocol.DEFAULT_MEM_EVERY,
+        capacity: int = protocol.DEFAULT_CAPACITY, max_objects: Optional[int] = None, size: Optional[Tuple[int, int]] = None,
         timer=None,
     ) -> None:
-        if mem_every < 1 or capacity < 2:
-            raise ValueError("mem_every must be >= 1 and capacity >= 2")
+        protocol.check_settings(mem_every=mem_every, capacity=capacity)
         self.backend = backend
         self.config = config
         self.precision = precision
         self.specs: Dict[str, GraphSpec] = graph_specs(config, precision)
         self.mem_every = mem_every
         self.capacity = capacity
-        self.max_objects = max_objects  # engines' profile limit, None when unbounded
+        self.max_objects = max_objects  # the manifest's (engines' profile) limit, None when unbounded
         self.fixed_size = size  # engines are built for one size; graphs elsewhere take any
         self.device = backend.device
         # Optional stage timer (hmmn-bench's bench.timing.StageTimer): `timer.attach(device)` once,
@@ -149,12 +148,12 @@ class Session:
             raise RuntimeInputError(f"capacity {capacity} exceeds the engines' {loaded.max_capacity} slots; "
                                     "rebuild them with a larger hmmn-export --capacity")
         return cls(loaded.backend, config, precision, mem_every or memory["mem_every"], capacity,
-                   loaded.max_objects, loaded.size, timer)
+                   memory["max_objects"], loaded.size, timer)
 
     @classmethod
     def from_model(
-        cls, model: hmmn_ref.HMMN, precision: str = "fp32", mem_every: int = 5,
-        capacity: int = DEFAULT_CAPACITY, device: str = "cpu", timer=None,
+        cls, model: hmmn_ref.HMMN, precision: str = "fp32", mem_every: int = protocol.DEFAULT_MEM_EVERY,
+        capacity: int = protocol.DEFAULT_CAPACITY, device: str = "cpu", timer=None,
     ) -> "Session":
         """The torch backend straight from a model, without an export folder."""
         specs = graph_specs(model.config, precision)
@@ -253,7 +252,7 @@ class Session:
         if tuple(tracks.shape) != (n, p, h * w) or tracks.is_floating_point():
             raise RuntimeInputError(f"teacher_tracks must be integer [N, P, hw] = {(n, p, h * w)} (the kept slots "
                                     f"read this frame), got {tracks.dtype} {tuple(tracks.shape)}")
-        return tracks.permute(1, 0, 2).reshape(p, n, h, w).to(device=self.device, dtype=torch.int32)
+        return tracks_to_bank(tracks, h, w).to(self.device)
 
     def _section(self, name: str, inputs=None, outputs=None):
         return contextlib.nullcontext() if self.timer is None else self.timer.section(name, inputs, outputs)

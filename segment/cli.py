@@ -19,6 +19,7 @@ import sys
 from typing import List, Optional
 
 import hmmn_ref
+from hmmn_ref import protocol
 from hmmn_ref.cli import parse_size
 from hmmn_ref.video import cells_16
 
@@ -73,8 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "GPU or NPU as OpenVINO names them (default CPU)")
     p.add_argument("--config", choices=sorted(hmmn_ref.CONFIGS),
                    help="model configuration of --weights / --random-weights (default paper; the demo model is small)")
-    p.add_argument("--mem-every", type=int, help="keep every N-th frame in memory (default 5)")
-    p.add_argument("--capacity", type=int, help="1/16 memory slots per object group (default 48, or the artifacts')")
+    p.add_argument("--mem-every", type=int, help="keep every N-th frame in memory (default "
+                   f"{protocol.DEFAULT_MEM_EVERY}, or the artifacts')")
+    p.add_argument("--capacity", type=int, help="1/16 memory slots per object group (default "
+                   f"{protocol.DEFAULT_CAPACITY}, or the artifacts')")
     p.add_argument("--size", type=size_option,
                    help="process frames at HxW, or 'native' at their own size (masks are written at the frames' size; "
                         "default: a size the model was trained at when its weights' record gives them, as the "
@@ -107,10 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_arguments(args) -> None:
-    if args.mem_every is not None and args.mem_every < 1:
-        raise InputError("--mem-every must be at least 1")
-    if args.capacity is not None and args.capacity < 2:
-        raise InputError("--capacity must be at least 2 (the first frame and the previous one)")
+    problem = protocol.settings_problem(True, mem_every=args.mem_every, capacity=args.capacity)
+    if problem:
+        raise InputError(problem)
     if args.max_frames is not None and args.max_frames < 2:
         raise InputError("--max-frames must be at least 2")
     if os.path.isfile(args.out):

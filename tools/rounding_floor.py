@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 import hmmn_ref
+from hmmn_ref import protocol
 from hmmn_ref.media import read_frames, read_mask
 from hmmn_ref.video import object_labels
 from hmmn_deploy.evaluate.davis import read_labels
@@ -66,7 +67,7 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=31, help="frames to run, the first included")
     p.add_argument("--weights", help="a checkpoint (default: the demo model)")
     p.add_argument("--config", help="paper or small (default: paper with --weights)")
-    p.add_argument("--mem-every", type=int, default=5)
+    p.add_argument("--mem-every", type=int, default=protocol.DEFAULT_MEM_EVERY)
     p.add_argument("--noise", type=float, default=1e-6, help="largest change of a frame value (0..1 scale)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--capacity", type=int, help="run the runtime's protocol (torch backend, this many 1/16 slots, "

@@ -35,6 +35,7 @@ import hmmn_ref
 from hmmn_deploy.core.files import sha256_file
 from hmmn_deploy.demo.synthetic import PLAIN, VARIETIES, Variety, make_video
 from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores
+from hmmn_ref import protocol
 from hmmn_ref.cli import parse_size
 from hmmn_ref.video import object_labels, protocol_steps, run_video
 
@@ -260,10 +261,9 @@ def main() -> int:
     args = p.parse_args()
     if not 0.0 < args.hard_pixels <= 1.0:
         p.error(f"--hard-pixels {args.hard_pixels}: give a fraction in (0, 1]")
-    if args.mem_every < 1:
-        p.error(f"--mem-every {args.mem_every}: give a whole number >= 1")
-    if args.capacity is not None and args.capacity < 2:
-        p.error(f"--capacity {args.capacity}: give a whole number >= 2 (the first and the previous frame)")
+    problem = protocol.settings_problem(True, mem_every=args.mem_every, capacity=args.capacity)
+    if problem:
+        p.error(problem)
     if not args.jaccard >= 0.0:
         p.error(f"--jaccard {args.jaccard}: give a weight >= 0")
     if not args.time_limit >= 0.0:

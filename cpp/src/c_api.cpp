@@ -1,5 +1,7 @@
 // The C ABI: opaque handles over Model and Video, a status from every call, and a
 // thread-local message for hmmn_last_error(). No exception crosses this file.
+#include <algorithm>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -41,6 +43,26 @@ hmmn_status guarded(F&& body) {
 void need(const void* pointer, const char* what) {
   if (!pointer) hmmn::fail(HMMN_ERROR_ARGUMENT, std::string(what) + " is a null pointer");
 }
+
+// The caller's options, of any struct_size from the first release's up (the rule: hmmn.h).
+hmmn_options read_options(const hmmn_options* given) {
+  hmmn_options o;
+  hmmn_options_init(&o);
+  if (!given) return o;
+  const size_t size = given->struct_size, known = sizeof(hmmn_options);
+  if (size < HMMN_OPTIONS_SIZE_V1)
+    hmmn::fail(HMMN_ERROR_ARGUMENT, "hmmn_options.struct_size is " + std::to_string(size) + ", less than the first "
+                                    "release's " + std::to_string(HMMN_OPTIONS_SIZE_V1) + ": call hmmn_options_init first");
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(given);
+  for (size_t i = known; i < size; ++i)
+    if (bytes[i])
+      hmmn::fail(HMMN_ERROR_ARGUMENT, "hmmn_options sets fields this libhmmn " HMMN_VERSION " does not know (byte " +
+                                      std::to_string(i) + " of " + std::to_string(size) + "; it knows " +
+                                      std::to_string(known) + "): update libhmmn, or leave them zero");
+  std::memcpy(&o, given, std::min(size, known));
+  o.struct_size = static_cast<uint32_t>(known);
+  return o;
+}
 }  // namespace
 
 extern "C" {
@@ -62,13 +84,7 @@ hmmn_status hmmn_model_open(const char* folder, const hmmn_options* options, hmm
     need(out, "out");
     *out = nullptr;
     need(folder, "folder");
-    hmmn_options o;
-    hmmn_options_init(&o);
-    if (options) {
-      if (options->struct_size != sizeof(hmmn_options))
-        hmmn::fail(HMMN_ERROR_ARGUMENT, "hmmn_options.struct_size is not sizeof(hmmn_options): call hmmn_options_init first");
-      o = *options;
-    }
+    const hmmn_options o = read_options(options);
     hmmn::RunnerOptions r;
     if (o.backend) r.backend = o.backend;
     if (o.device) r.device = o.device;

@@ -10,9 +10,9 @@
 namespace hmmn {
 
 namespace {
-void split(int size, int& before, int& after) {
-  const int rem = size % 16;
-  const int d = rem ? 16 - rem : 0;
+void split(int size, int multiple, int& before, int& after) {
+  const int rem = size % multiple;
+  const int d = rem ? multiple - rem : 0;
   before = d / 2;
   after = d - d / 2;
 }
@@ -20,10 +20,10 @@ void split(int size, int& before, int& after) {
 std::string size_text(int h, int w) { return std::to_string(h) + "x" + std::to_string(w); }
 }  // namespace
 
-Padding padding_for(int height, int width) {
+Padding padding_for(int height, int width, int multiple) {
   Padding p;
-  split(height, p.top, p.bottom);
-  split(width, p.left, p.right);
+  split(height, multiple, p.top, p.bottom);
+  split(width, multiple, p.left, p.right);
   return p;
 }
 

@@ -1,4 +1,4 @@
-// Frames and label maps in and out: padding to multiples of 16, RGB/BGR to float planes,
+// Frames and label maps in and out: padding to the manifest's multiple, RGB/BGR to float planes,
 // label ids to one-hot probabilities, logits to label ids and probabilities (cropped).
 #pragma once
 
@@ -13,8 +13,9 @@ struct Padding {
   int top = 0, bottom = 0, left = 0, right = 0;
 };
 
-// Zero padding that makes both sides multiples of 16, split as hmmn_ref.video.padding_for.
-Padding padding_for(int height, int width);
+// Zero padding that makes both sides multiples of `multiple` (the manifest's input.multiple),
+// split as hmmn_ref.video.padding_for.
+Padding padding_for(int height, int width, int multiple);
 
 // Error(ARGUMENT) unless the image is usable and height x width.
 void check_image(const hmmn_image* image, int height, int width);

@@ -2,11 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include "error.hpp"
+#include "protocol.hpp"
 #include "sha256.hpp"
 
 #include <nlohmann/json.hpp>
@@ -19,8 +21,9 @@ namespace {
 using Json = nlohmann::json;
 
 const char* kFormat = "hmmn-deploy.manifest";
-// Schema versions whose fields this reader uses unchanged (2 added TensorRT build records).
-const int kOldestSchema = 1, kNewestSchema = 2;
+// The one schema version this reader takes, as Python's core/manifest.py SCHEMA_VERSION.
+const int kSchemaVersion = 3;
+const char* const kFreeDims[] = {"N", "T", "H", "W"};  // bound by the runtime; every other symbol is derived
 
 // A whole number (JSON writers may spell 96 as 96.0); throws std::runtime_error otherwise.
 int64_t integer(const Json& j) {
@@ -37,7 +40,23 @@ std::string reason(const std::exception& e) {
   return w.rfind("[json.exception.", 0) == 0 && end != std::string::npos ? w.substr(end + 2) : w;
 }
 
-TensorSpec tensor_spec(const Json& j) {
+std::vector<DerivedDim> derived_dims(const Json& j) {
+  std::vector<DerivedDim> out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    DerivedDim d;
+    d.symbol = it.key();
+    d.of = it.value().at("of").get<std::string>();
+    d.ratio = integer(it.value().at("ratio"));
+    d.offset = integer(it.value().at("offset"));
+    const bool free = std::find(std::begin(kFreeDims), std::end(kFreeDims), d.of) != std::end(kFreeDims);
+    if (!free || d.ratio < 1) throw std::runtime_error("derived dimension " + d.symbol + " of " + d.of + " / " +
+                                                       std::to_string(d.ratio) + " is not of N, T, H or W by a ratio >= 1");
+    out.push_back(d);
+  }
+  return out;
+}
+
+TensorSpec tensor_spec(const Json& j, const DimValues& known) {
   TensorSpec s;
   s.name = j.at("name").get<std::string>();
   s.dtype = dtype_from_name(j.at("dtype").get<std::string>());
@@ -46,7 +65,7 @@ TensorSpec tensor_spec(const Json& j) {
     Dim d;
     if (dims.at(i).is_string()) {
       d.symbol = dims.at(i).get<std::string>();
-      DimValues{}.get(d.symbol);  // refuses unknown symbols now, not per frame
+      known.get(d.symbol);  // refuses unknown symbols now, not per frame
     } else {
       d.value = integer(dims.at(i));
     }
@@ -55,46 +74,40 @@ TensorSpec tensor_spec(const Json& j) {
   return s;
 }
 
-GraphSpec graph_spec(const Json& j, const std::string& name) {
+GraphSpec graph_spec(const Json& j, const std::string& name, const DimValues& known) {
   GraphSpec g;
   g.name = name;
   g.file = j.at("file").get<std::string>();
   g.sha256 = j.at("sha256").get<std::string>();
   g.bytes = integer(j.at("bytes"));
-  for (size_t i = 0; i < j.at("inputs").size(); ++i) g.inputs.push_back(tensor_spec(j.at("inputs").at(i)));
-  for (size_t i = 0; i < j.at("outputs").size(); ++i) g.outputs.push_back(tensor_spec(j.at("outputs").at(i)));
+  for (size_t i = 0; i < j.at("inputs").size(); ++i) g.inputs.push_back(tensor_spec(j.at("inputs").at(i), known));
+  for (size_t i = 0; i < j.at("outputs").size(); ++i) g.outputs.push_back(tensor_spec(j.at("outputs").at(i), known));
   return g;
 }
 }  // namespace
 
-DimValues DimValues::make(int64_t n, int64_t t, int64_t height, int64_t width) {
-  if (height % 16 || width % 16)
-    fail(HMMN_ERROR_INTERNAL, "padded size " + std::to_string(height) + "x" + std::to_string(width) + " is not a multiple of 16");
+DimValues DimValues::make(const std::vector<DerivedDim>& derived, int64_t n, int64_t t, int64_t height, int64_t width) {
   DimValues v;
-  v.N = n, v.K = n + 1, v.T = t, v.H = height, v.W = width;
-  v.h = height / 16, v.w = width / 16, v.h8 = height / 8, v.w8 = width / 8, v.h4 = height / 4, v.w4 = width / 4;
+  v.derived_ = derived;
+  v.values_ = {{"N", n}, {"T", t}, {"H", height}, {"W", width}};
+  for (const DerivedDim& d : derived) {
+    const int64_t of = v.values_.at(d.of);
+    if (of % d.ratio)
+      fail(HMMN_ERROR_INTERNAL, d.of + " = " + std::to_string(of) + " is not a multiple of " + std::to_string(d.ratio) +
+                                    " (derived dimension " + d.symbol + ")");
+    v.values_[d.symbol] = of / d.ratio + d.offset;
+  }
   return v;
 }
 
 DimValues DimValues::with_objects(int64_t n) const {
-  DimValues v = *this;
-  v.N = n, v.K = n + 1;
-  return v;
+  return make(derived_, n, values_.at("T"), values_.at("H"), values_.at("W"));
 }
 
 int64_t DimValues::get(const std::string& s) const {
-  if (s == "N") return N;
-  if (s == "K") return K;
-  if (s == "T") return T;
-  if (s == "H") return H;
-  if (s == "W") return W;
-  if (s == "h") return h;
-  if (s == "w") return w;
-  if (s == "h8") return h8;
-  if (s == "w8") return w8;
-  if (s == "h4") return h4;
-  if (s == "w4") return w4;
-  fail(HMMN_ERROR_ARTIFACT, "unknown dimension symbol '" + s + "' in the manifest");
+  const auto it = values_.find(s);
+  if (it == values_.end()) fail(HMMN_ERROR_ARTIFACT, "unknown dimension symbol '" + s + "' in the manifest");
+  return it->second;
 }
 
 Shape TensorSpec::shape(const DimValues& values) const {
@@ -131,32 +144,42 @@ Manifest read_manifest(const std::string& folder) {
   if (!root.is_object() || !root.contains("format") || !root.at("format").is_string() ||
       root.at("format").get<std::string>() != kFormat)
     fail(HMMN_ERROR_ARTIFACT, "'" + path + "' is not an hmmn-deploy manifest");
-  const double version = root.contains("schema_version") && root.at("schema_version").is_number()
-                             ? root.at("schema_version").get<double>() : -1;
-  if (version < kOldestSchema || version > kNewestSchema)
-    fail(HMMN_ERROR_ARTIFACT, "'" + path + "' has a manifest schema version this libhmmn does not read (it reads " +
-                                  std::to_string(kOldestSchema) + " to " + std::to_string(kNewestSchema) +
-                                  "); export again with a matching hmmn-export, or update libhmmn");
+  const Json version = root.contains("schema_version") ? root.at("schema_version") : Json();
+  if (!version.is_number() || version.get<double>() != kSchemaVersion)
+    fail(HMMN_ERROR_ARTIFACT, "'" + path + "' has manifest schema version " + (version.is_null() ? "(none)" : version.dump()) +
+                                  "; this libhmmn reads version " + std::to_string(kSchemaVersion) +
+                                  " only. Re-export the folder with the hmmn-export that matches this libhmmn, or use "
+                                  "the libhmmn of the hmmn-deploy that wrote it");
   Manifest m;
   m.folder = folder;
   try {
     m.precision = root.at("precision").at("name").get<std::string>();
-    m.height = integer(root.at("input").at("height"));
-    m.width = integer(root.at("input").at("width"));
+    const Json& input = root.at("input");
+    m.height = integer(input.at("height"));
+    m.width = integer(input.at("width"));
+    m.pad_multiple = static_cast<int>(integer(input.at("multiple")));
+    m.min_cells_16 = integer(input.at("min_cells_16"));
     const Json& memory = root.at("memory");
     m.mem_every = static_cast<int>(integer(memory.at("mem_every")));
     m.capacity = static_cast<int>(integer(memory.at("capacity")));
-    m.max_objects = static_cast<int>(integer(memory.at("max_objects")));
-    m.top_k = static_cast<int>(integer(root.at("model").at("config").at("top_k")));
-    for (int g = 0; g < kGraphCount; ++g) m.graphs[g] = graph_spec(root.at("graphs").at(kGraphNames[g]), kGraphNames[g]);
+    if (!memory.at("max_objects").is_null()) {  // null: 0, any number; a number below 1: -1, refused below
+      const int64_t most = integer(memory.at("max_objects"));
+      m.max_objects = most < 1 ? -1 : static_cast<int>(most);
+    }
+    m.derived = derived_dims(root.at("derived_dims"));
+    const DimValues known = m.dims(1, 1, 0, 0);  // every symbol, to refuse unknown ones while reading
+    for (int g = 0; g < kGraphCount; ++g)
+      m.graphs[g] = graph_spec(root.at("graphs").at(kGraphNames[g]), kGraphNames[g], known);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
     fail(HMMN_ERROR_ARTIFACT, "'" + path + "' does not have what libhmmn needs (" + reason(e) +
                                   "); export again with hmmn-export");
   }
-  if (m.mem_every < 1 || m.capacity < 2)
-    fail(HMMN_ERROR_ARTIFACT, "'" + path + "' has mem_every < 1 or capacity < 2");
+  std::string problem = settings_problem(m.capacity, m.mem_every);
+  if (m.pad_multiple < 1) problem = "input.multiple must be >= 1";
+  if (m.max_objects < 0) problem = "max_objects must be >= 1 or null";
+  if (!problem.empty()) fail(HMMN_ERROR_ARTIFACT, "'" + path + "': " + problem + "; export again with hmmn-export");
   return m;
 }
 

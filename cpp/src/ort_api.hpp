@@ -21,10 +21,14 @@ struct SessionOptions;
 struct Value;
 struct MemoryInfo;
 
-// C API version of ONNX Runtime 1.18, the oldest the project supports (pyproject: onnxruntime>=1.18).
-constexpr uint32_t kMinApiVersion = 18;
+// The C API version whose table the slots below were counted in: ONNX Runtime 1.18's, the oldest
+// the project supports (pyproject: onnxruntime>=1.18). GetApi(kApiVersion) returns that table's
+// layout (later entries appended) or NULL from an older ORT; Library::load checks both.
+constexpr uint32_t kApiVersion = 18;
 
 enum Slot : size_t {
+  kCreateStatus = 0,
+  kGetErrorCode = 1,
   kGetErrorMessage = 2,
   kCreateEnv = 3,
   kCreateSession = 7,
@@ -48,7 +52,10 @@ constexpr int kFloat = 1, kInt32 = 6, kInt64 = 7, kFloat16 = 10;
 constexpr int kLogError = 3;
 constexpr int kEnableAll = 99;
 constexpr int kArenaAllocator = 1, kMemTypeDefault = 0;
+constexpr int kInvalidArgument = 2;  // OrtErrorCode ORT_INVALID_ARGUMENT
 
+using CreateStatusFn = Status* (*)(int code, const char* message);
+using GetErrorCodeFn = int (*)(const Status*);
 using GetErrorMessageFn = const char* (*)(const Status*);
 using CreateEnvFn = Status* (*)(int level, const char* logid, Env** out);
 using CreateSessionFn = Status* (*)(const Env*, const char* path, const SessionOptions*, Session** out);
@@ -67,7 +74,8 @@ using ReleaseFn = void (*)(T*);
 class Library {
  public:
   // Finds the library (explicit path, then $HMMN_ORT_LIBRARY, then the configured path), loads
-  // it and checks its API version. Error(HMMN_ERROR_BACKEND) says what to do otherwise.
+  // it, checks its API version and that the counted slots hold what they should (a status made,
+  // read back and released). Error(HMMN_ERROR_BACKEND) says what to do otherwise.
   static const Library& load(const std::string& explicit_path);
 
   template <typename F>
@@ -80,6 +88,7 @@ class Library {
 
  private:
   Library() = default;
+  bool slots_agree() const;  // the status round trip above, through slots 0, 1, 2 and kReleaseStatus
   void* const* table_ = nullptr;
   Env* env_ = nullptr;
   std::string version_, path_;

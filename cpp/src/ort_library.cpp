@@ -55,20 +55,37 @@ const Library& Library::load(const std::string& explicit_path) {
   }
   const ApiBase* base = get_base();
   const std::string version = base && base->GetVersionString ? base->GetVersionString() : "unknown";
-  const void* table = base && base->GetApi ? base->GetApi(kMinApiVersion) : nullptr;
+  const void* table = base && base->GetApi ? base->GetApi(kApiVersion) : nullptr;
   if (!table) {
     dlclose(handle);
-    fail(HMMN_ERROR_BACKEND, "ONNX Runtime " + version + " at '" + path + "' is too old: libhmmn needs 1." +
-                                 std::to_string(kMinApiVersion) + " or newer (C API version " +
-                                 std::to_string(kMinApiVersion) + "); pip install -U onnxruntime");
+    fail(HMMN_ERROR_BACKEND, "ONNX Runtime " + version + " at '" + path + "' does not serve C API version " +
+                                 std::to_string(kApiVersion) + ", the one libhmmn was written for: it is too old (libhmmn "
+                                 "needs 1." + std::to_string(kApiVersion) + " or newer); pip install -U onnxruntime");
   }
   auto* lib = new Library();
   lib->table_ = static_cast<void* const*>(table);
   lib->version_ = version;
   lib->path_ = path;
+  if (!lib->slots_agree()) {
+    delete lib;  // the handle stays open: what it registered may not survive dlclose
+    fail(HMMN_ERROR_BACKEND, "ONNX Runtime " + version + " at '" + path + "': its C API table does not hold what "
+                             "libhmmn expects at the positions counted for API version " + std::to_string(kApiVersion) +
+                             " (a status made, read back and released); this libhmmn cannot use it. Report it, with "
+                             "the ONNX Runtime version");
+  }
   lib->check(lib->fn<CreateEnvFn>(kCreateEnv)(kLogError, "hmmn", &lib->env_), "creating the ONNX Runtime environment");
   (*loaded)[path] = lib;
   return *lib;
+}
+
+bool Library::slots_agree() const {
+  const char* probe = "hmmn slot check";
+  Status* s = fn<CreateStatusFn>(kCreateStatus)(kInvalidArgument, probe);
+  if (!s) return false;
+  const char* message = fn<GetErrorMessageFn>(kGetErrorMessage)(s);
+  const bool same = fn<GetErrorCodeFn>(kGetErrorCode)(s) == kInvalidArgument && message && std::string(message) == probe;
+  if (same) fn<ReleaseFn<Status>>(kReleaseStatus)(s);  // released only through a table that agreed so far
+  return same;
 }
 
 void Library::check(Status* status, const std::string& what) const {

@@ -6,9 +6,18 @@
 
 namespace hmmn {
 
+std::string settings_problem(int capacity, int mem_every) {
+  if (capacity < kMinCapacity)
+    return "capacity must be a whole number >= " + std::to_string(kMinCapacity) + " (the first and the previous frame), got " +
+           std::to_string(capacity);
+  if (mem_every < kMinMemEvery)
+    return "mem_every must be a whole number >= " + std::to_string(kMinMemEvery) + ", got " + std::to_string(mem_every);
+  return "";
+}
+
 SlotPolicy::SlotPolicy(int start, int capacity, int mem_every) : start_(start), capacity_(capacity), mem_every_(mem_every) {
-  if (capacity < 2) fail(HMMN_ERROR_ARGUMENT, "capacity must be >= 2 (the first frame and the previous frame), got " + std::to_string(capacity));
-  if (mem_every < 1) fail(HMMN_ERROR_ARGUMENT, "mem_every must be >= 1, got " + std::to_string(mem_every));
+  const std::string problem = settings_problem(capacity, mem_every);
+  if (!problem.empty()) fail(HMMN_ERROR_ARGUMENT, problem);
   frames_.reserve(static_cast<size_t>(capacity));
 }
 

@@ -5,13 +5,22 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace hmmn {
 
+// The limits of the settings, as Python's hmmn_ref/protocol.py MINIMUM (tests/data/protocol_cases.json
+// holds both to the same cases). Defaults are not here: they are the manifest's.
+constexpr int kMinCapacity = 2;  // slots read: the first frame and the previous one
+constexpr int kMinMemEvery = 1;
+
+// What is wrong with these settings ("" when nothing), worded as Python's settings_problem.
+std::string settings_problem(int capacity, int mem_every);
+
 class SlotPolicy {
  public:
-  SlotPolicy(int start, int capacity, int mem_every);  // Error(ARGUMENT) for capacity < 2 or mem_every < 1
+  SlotPolicy(int start, int capacity, int mem_every);  // Error(ARGUMENT) for settings below their limits
 
   int start() const { return start_; }
   int capacity() const { return capacity_; }

@@ -18,21 +18,24 @@ Buffer alloc(const TensorSpec& spec, const DimValues& dims) { return Buffer(spec
 std::shared_ptr<Model> open_model(const std::string& folder, const RunnerOptions& options, int capacity, int mem_every) {
   auto model = std::make_shared<Model>();
   model->manifest = read_manifest(folder);
+  if (capacity < 0 || mem_every < 0)
+    fail(HMMN_ERROR_ARGUMENT, "capacity and mem_every must not be negative (0 takes the manifest's)");
   model->capacity = capacity > 0 ? capacity : model->manifest.capacity;
   model->mem_every = mem_every > 0 ? mem_every : model->manifest.mem_every;
-  if (capacity < 0 || mem_every < 0 || model->capacity < 2)
-    fail(HMMN_ERROR_ARGUMENT, "capacity must be >= 2 and mem_every >= 1 (0 takes the manifest's)");
+  const std::string problem = settings_problem(model->capacity, model->mem_every);
+  if (!problem.empty()) fail(HMMN_ERROR_ARGUMENT, problem);
   model->runner = make_runner(model->manifest, options);
   return model;
 }
 
 Video::Video(std::shared_ptr<const Model> model, const hmmn_image& frame, const hmmn_labels& labels)
-    : model_(std::move(model)), height_(frame.height), width_(frame.width), pad_(padding_for(frame.height, frame.width)) {
+    : model_(std::move(model)), height_(frame.height), width_(frame.width),
+      pad_(padding_for(frame.height, frame.width, model_->manifest.pad_multiple)) {
   const Manifest& m = model_->manifest;
-  dims_ = DimValues::make(1, 1, height_ + pad_.top + pad_.bottom, width_ + pad_.left + pad_.right);
-  if (dims_.h * dims_.w < m.top_k)
+  dims_ = m.dims(1, 1, padded_height(), padded_width());
+  if (dims_.get("h") * dims_.get("w") < m.min_cells_16)
     fail(HMMN_ERROR_ARGUMENT, std::to_string(height_) + "x" + std::to_string(width_) +
-                                  " frames are too small for this model (at least " + std::to_string(m.top_k) +
+                                  " frames are too small for this model (at least " + std::to_string(m.min_cells_16) +
                                   " cells of 16x16 pixels)");
   check_labels(&labels, height_, width_);
   const GraphSpec& q = m.graph(kEncodeQuery);
@@ -47,9 +50,9 @@ Video::Video(std::shared_ptr<const Model> model, const hmmn_image& frame, const 
   std::memcpy(pad_tensor_.as<int32_t>(), pad, sizeof(pad));
 
   const std::vector<int32_t> ids = new_labels(labels);
-  write_frame(frame, pad_, frame_prev_.as<float>(), static_cast<int>(dims_.H), static_cast<int>(dims_.W));
-  Buffer probs(DType::F32, {static_cast<int64_t>(ids.size()) + 1, dims_.H, dims_.W});
-  write_one_hot(labels, ids, pad_, probs.as<float>(), static_cast<int>(dims_.H), static_cast<int>(dims_.W));
+  write_frame(frame, pad_, frame_prev_.as<float>(), padded_height(), padded_width());
+  Buffer probs(DType::F32, {static_cast<int64_t>(ids.size()) + 1, dims_.H(), dims_.W()});
+  write_one_hot(labels, ids, pad_, probs.as<float>(), padded_height(), padded_width());
   groups_.emplace_back(ids, 0, model_->capacity, model_->mem_every, m, dims_);
   allocate_objects(std::move(probs));
 }
@@ -74,6 +77,11 @@ std::vector<int32_t> Video::new_labels(const hmmn_labels& labels) const {
     for (int32_t c : clash) list += (list.empty() ? "" : ", ") + std::to_string(c);
     fail(HMMN_ERROR_ARGUMENT, "labels [" + list + "] are already objects of this video; new objects need new labels");
   }
+  const size_t most = static_cast<size_t>(model_->manifest.max_objects);  // 0: any number
+  if (most && existing.size() + ids.size() > most)
+    fail(HMMN_ERROR_ARGUMENT, std::to_string(existing.size() + ids.size()) + " objects exceed the export's limit of " +
+                                  std::to_string(most) + " (memory.max_objects, its engines' profile); rebuild with "
+                                  "hmmn-export --max-objects");
   return ids;
 }
 
@@ -83,12 +91,12 @@ void Video::allocate_objects(Buffer probs) {
   for (int i = 0; i < 3; ++i) readouts_[i] = alloc(m.graph(kDecode).input(kReadouts[i]), d);
   logits_ = alloc(m.graph(kDecode).output("logits"), d);
   probs_ = std::move(probs);
-  objects_sum_ = Buffer(DType::F32, {1, dims_.H, dims_.W});
+  objects_sum_ = Buffer(DType::F32, {1, dims_.H(), dims_.W()});
   // objects_sum = probs[1:] summed over the objects, in channel order
-  const size_t plane = static_cast<size_t>(dims_.H * dims_.W);
+  const size_t plane = static_cast<size_t>(dims_.H() * dims_.W());
   float* sum = objects_sum_.as<float>();
   const float* p = probs_.as<float>();
-  for (int64_t c = 1; c < d.K; ++c)
+  for (int64_t c = 1; c < probs_.shape()[0]; ++c)  // K channels, background first
     for (size_t i = 0; i < plane; ++i) sum[i] += p[static_cast<size_t>(c) * plane + i];
 }
 
@@ -96,7 +104,7 @@ void Video::step(const hmmn_image& frame, int32_t* labels_out, float* probs_out)
   check_image(&frame, height_, width_);
   const Manifest& m = model_->manifest;
   Runner& runner = *model_->runner;
-  write_frame(frame, pad_, frame_cur_.as<float>(), static_cast<int>(dims_.H), static_cast<int>(dims_.W));
+  write_frame(frame, pad_, frame_cur_.as<float>(), padded_height(), padded_width());
 
   int64_t offset = 0;
   for (const GroupBank& g : groups_) {  // 1. memorise frame t-1 for every group
@@ -142,7 +150,7 @@ void Video::step(const hmmn_image& frame, int32_t* labels_out, float* probs_out)
   ++t_;
 
   const int k = static_cast<int>(logits_.shape()[0]);
-  const int ph = static_cast<int>(dims_.H), pw = static_cast<int>(dims_.W);
+  const int ph = padded_height(), pw = padded_width();
   write_labels(logits_.as<float>(), k, ph, pw, pad_, object_ids(), labels_out);
   if (probs_out) write_probs(logits_.as<float>(), k, ph, pw, pad_, probs_out);
 }
@@ -151,11 +159,11 @@ void Video::add_objects(const hmmn_labels& labels) {
   check_labels(&labels, height_, width_);
   const std::vector<int32_t> ids = new_labels(labels);
   const int64_t k_old = probs_.shape()[0], m_new = static_cast<int64_t>(ids.size());
-  const size_t plane = static_cast<size_t>(dims_.H * dims_.W);
-  Buffer one_hot(DType::F32, {m_new + 1, dims_.H, dims_.W});
-  write_one_hot(labels, ids, pad_, one_hot.as<float>(), static_cast<int>(dims_.H), static_cast<int>(dims_.W));
+  const size_t plane = static_cast<size_t>(dims_.H() * dims_.W());
+  Buffer one_hot(DType::F32, {m_new + 1, dims_.H(), dims_.W()});
+  write_one_hot(labels, ids, pad_, one_hot.as<float>(), padded_height(), padded_width());
   // merged = [probs * (1 - new_area), one_hot[1:]]: the new objects win where their mask is
-  Buffer merged(DType::F32, {k_old + m_new, dims_.H, dims_.W});
+  Buffer merged(DType::F32, {k_old + m_new, dims_.H(), dims_.W()});
   const float* oh = one_hot.as<float>();
   float* out = merged.as<float>();
   for (size_t i = 0; i < plane; ++i) {
@@ -177,11 +185,11 @@ void Video::remove_objects(const std::vector<int32_t>& ids) {
   auto dropped = [&](int32_t id) { return std::find(ids.begin(), ids.end(), id) != ids.end(); };
   if (std::all_of(all.begin(), all.end(), dropped))
     fail(HMMN_ERROR_ARGUMENT, "that would remove every object; start a new video instead");
-  const size_t plane = static_cast<size_t>(dims_.H * dims_.W);
+  const size_t plane = static_cast<size_t>(dims_.H() * dims_.W());
   std::vector<size_t> channels = {0};
   for (size_t i = 0; i < all.size(); ++i)
     if (!dropped(all[i])) channels.push_back(1 + i);
-  Buffer probs(DType::F32, {static_cast<int64_t>(channels.size()), dims_.H, dims_.W});
+  Buffer probs(DType::F32, {static_cast<int64_t>(channels.size()), dims_.H(), dims_.W()});
   const float* src = probs_.as<float>();
   float* dst = probs.as<float>();
   for (size_t c = 0; c < channels.size(); ++c) std::memcpy(dst + c * plane, src + channels[c] * plane, plane * sizeof(float));

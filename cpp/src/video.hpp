@@ -19,7 +19,7 @@ namespace hmmn {
 struct Model {
   Manifest manifest;
   std::unique_ptr<Runner> runner;
-  int capacity = 48, mem_every = 5;
+  int capacity = 0, mem_every = 0;  // the options', else the manifest's
 };
 
 std::shared_ptr<Model> open_model(const std::string& folder, const RunnerOptions& options, int capacity, int mem_every);
@@ -42,6 +42,8 @@ class Video {
   void allocate_objects(Buffer probs);  // per-object buffers for the current groups; probs [K, H, W]
   std::vector<int32_t> new_labels(const hmmn_labels& labels) const;
   View probs_rows(int64_t begin, int64_t end) const { return probs_.rows(begin, end); }
+  int padded_height() const { return height_ + pad_.top + pad_.bottom; }  // H
+  int padded_width() const { return width_ + pad_.left + pad_.right; }     // W
 
   std::shared_ptr<const Model> model_;
   int height_, width_;

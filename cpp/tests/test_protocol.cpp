@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -16,57 +17,64 @@
 #include "protocol.hpp"
 #include "sha256.hpp"
 
+#include <nlohmann/json.hpp>
+
 using namespace hmmn;
+using Json = nlohmann::json;
 
 namespace {
 
-// Runs the policy over frames 0..last-1 as previous frames; returns the kept frames.
-std::vector<int> run_policy(SlotPolicy& p, int from, int last) {
-  for (int prev = from; prev < last; ++prev) p.apply(p.decide(prev), prev);
-  return p.frames();
+// tests/data/protocol_cases.json, the cases Python's tests/runtime/test_protocol.py runs too.
+Json load_cases(const char* path) {
+  std::ifstream file(path ? path : "");
+  CHECK(file.good());
+  return file.good() ? Json::parse(file) : Json::object();
 }
 
-void test_keep_every_mem_every() {
-  SlotPolicy p(0, 48, 5);
-  CHECK(p.fine_slot() == 0 && p.slot16() == 0);
-  p.apply(p.decide(0), 0);
-  CHECK(p.fine_slot() == 1 && p.slot16() == 1);
-  CHECK((run_policy(p, 1, 13) == std::vector<int>{0, 5, 10}));
-  CHECK(p.slots_read() == 4);
-  CHECK((p.ages(12) == std::vector<int32_t>{3, 2, 1, 0}));
+void test_schedule_cases(const Json& cases) {
+  for (const Json& c : cases.value("schedules", Json::array())) {
+    const int start = c.at("start").get<int>(), steps = c.at("steps").get<int>();
+    SlotPolicy p(start, c.at("capacity").get<int>(), c.at("mem_every").get<int>());
+    Json placed = Json::array();
+    for (int previous = start; previous < start + steps; ++previous) {
+      const SlotPolicy::Decision d = p.decide(previous);
+      placed.push_back(d.kind == SlotPolicy::Decision::kDrop ? Json() : Json(d.slot));
+      CHECK(p.fine_slot() == (p.permanent() == 0 ? 0 : 1) && p.slot16() == p.permanent());
+      p.apply(d, previous);
+    }
+    const std::string name = c.at("name").get<std::string>();
+    if (c.contains("placed") && placed != c.at("placed")) std::fprintf(stderr, "case '%s': placed %s\n", name.c_str(), placed.dump().c_str());
+    CHECK(!c.contains("placed") || placed == c.at("placed"));
+    CHECK(Json(p.frames()) == c.at("slot_frames"));
+    CHECK(Json(p.ages(start + steps)) == c.at("ages_next"));
+    CHECK(p.slots_read() == static_cast<int>(c.at("slot_frames").size()) + 1);
+  }
+  CHECK(cases.value("schedules", Json::array()).size() >= 5);  // the table was read
 }
 
-void test_group_joining_later_counts_from_its_start() {
-  SlotPolicy p(7, 48, 5);
-  CHECK((run_policy(p, 7, 20) == std::vector<int>{7, 12, 17}));
+void test_settings_cases(const Json& cases) {
+  for (const Json& c : cases.value("settings", Json::array())) {
+    const int capacity = c.at("capacity").get<int>(), mem_every = c.at("mem_every").get<int>();
+    CHECK(settings_problem(capacity, mem_every).empty() == c.at("accepted").get<bool>());
+    bool refused = false;
+    try { SlotPolicy(0, capacity, mem_every); } catch (const Error& e) { refused = e.status() == HMMN_ERROR_ARGUMENT; }
+    CHECK(refused != c.at("accepted").get<bool>());
+  }
+  CHECK(cases.value("settings", Json::array()).size() >= 4);
 }
 
-void test_eviction_replaces_the_oldest_after_the_first() {
-  SlotPolicy p(0, 4, 1);
-  CHECK((run_policy(p, 0, 3) == std::vector<int>{0, 1, 2}));  // T = 4 = capacity now
-  SlotPolicy::Decision d = p.decide(3);
-  CHECK(d.kind == SlotPolicy::Decision::kReplace && d.slot == 1);
-  p.apply(d, 3);
-  CHECK((p.frames() == std::vector<int>{0, 3, 2}));
-  CHECK((p.ages(4) == std::vector<int32_t>{3, 1, 2, 0}));  // temporal ranks, not slot order
-  p.apply(p.decide(4), 4);
-  CHECK((p.frames() == std::vector<int>{0, 3, 4}));
-  CHECK(p.slots_read() == 4);  // flat from here on
+void test_padding_cases(const Json& cases) {
+  for (const Json& c : cases.value("padding", Json::array())) {
+    const Padding p = padding_for(c.at("height").get<int>(), c.at("width").get<int>(), c.at("multiple").get<int>());
+    CHECK((Json({p.top, p.bottom, p.left, p.right}) == c.at("pad")));
+  }
+  CHECK(cases.value("padding", Json::array()).size() >= 1);
 }
 
-void test_capacity_two_reads_only_first_and_previous() {
-  SlotPolicy p(0, 2, 1);
-  CHECK((run_policy(p, 0, 10) == std::vector<int>{0}));
-  CHECK((p.ages(9) == std::vector<int32_t>{1, 0}));
-}
-
-void test_bad_settings() {
-  bool thrown = false;
-  try { SlotPolicy(0, 1, 5); } catch (const Error& e) { thrown = e.status() == HMMN_ERROR_ARGUMENT; }
-  CHECK(thrown);
-  thrown = false;
-  try { SlotPolicy(0, 4, 0); } catch (const Error&) { thrown = true; }
-  CHECK(thrown);
+// The derived dimensions of the Python export (K = N + 1, h = H / 16, ...), as manifest.json writes them.
+std::vector<DerivedDim> derived() {
+  return {{"K", "N", 1, 1}, {"h", "H", 16, 0}, {"w", "W", 16, 0}, {"h8", "H", 8, 0}, {"w8", "W", 8, 0},
+          {"h4", "H", 4, 0}, {"w4", "W", 4, 0}};
 }
 
 // A match contract with tiny channels (2) for a bank test without an export folder.
@@ -75,6 +83,7 @@ Manifest tiny_manifest() {
   auto sym = [](const char* s) { return Dim{0, s}; };
   auto num = [](int64_t v) { return Dim{v, ""}; };
   Manifest m;
+  m.derived = derived();
   GraphSpec& g = m.graphs[kMatch];
   g.name = "match";
   g.inputs = {spec("mem_key16", DType::F32, {sym("T"), sym("N"), num(2), sym("h"), sym("w")}),
@@ -113,7 +122,7 @@ void fake_frame(GroupBank& bank, int prev) {
 
 void test_bank_writes_in_place() {
   const Manifest m = tiny_manifest();
-  const DimValues dims = DimValues::make(1, 1, 32, 48);  // h = 2, w = 3
+  const DimValues dims = m.dims(1, 1, 32, 48);  // h = 2, w = 3
   GroupBank bank({4, 9}, 0, 3, 1, m, dims);
   std::vector<Binding> feeds;
   bank.match_inputs(0, feeds);
@@ -139,7 +148,7 @@ void test_bank_writes_in_place() {
 
 void test_bank_select_objects() {
   const Manifest m = tiny_manifest();
-  GroupBank bank({4, 9, 11}, 0, 4, 1, m, DimValues::make(1, 1, 16, 16));
+  GroupBank bank({4, 9, 11}, 0, 4, 1, m, m.dims(1, 1, 16, 16));
   std::vector<Binding> targets;
   bank.memory_targets(targets);
   float* key = static_cast<float*>(find(targets, "key16").view.data);  // [N=3, 2, 1, 1]
@@ -152,14 +161,19 @@ void test_bank_select_objects() {
   CHECK(k[0] == 0.0f && k[1] == 1.0f && k[2] == 4.0f && k[3] == 5.0f);
 }
 
-// manifest.json through the reader (nlohmann-json): whole numbers written as 96.0 are taken,
-// broken JSON, a missing key and a fraction are refused with HMMN_ERROR_ARTIFACT naming why.
-std::string manifest_text(const std::string& height, const std::string& config) {
+// manifest.json through the reader (nlohmann-json): whole numbers written as 96.0 are taken;
+// broken JSON, a missing key, a fraction, another schema version and an unknown symbol are
+// refused with HMMN_ERROR_ARTIFACT naming why.
+std::string manifest_text(const std::string& height, const std::string& min_cells, int version = 3,
+                          const std::string& symbol = "H") {
   const std::string graph = R"({"file": "g.onnx", "sha256": "00", "bytes": 1,
-      "inputs": [{"name": "image", "dtype": "float32", "dims": [1, 3, "H", "W"]}], "outputs": []})";
-  return R"({"format": "hmmn-deploy.manifest", "schema_version": 1, "precision": {"name": "fp32"},
-      "input": {"height": )" + height + R"(, "width": 128},
-      "memory": {"mem_every": 5, "capacity": 8, "max_objects": 4}, "model": {"config": )" + config + R"(},
+      "inputs": [{"name": "image", "dtype": "float32", "dims": [1, 3, ")" + symbol + R"(", "h4"]}], "outputs": []})";
+  return R"({"format": "hmmn-deploy.manifest", "schema_version": )" + std::to_string(version) +
+         R"(, "precision": {"name": "fp32"},
+      "input": {"height": )" + height + R"(, "width": 128, "multiple": 16)" + min_cells + R"(},
+      "derived_dims": {"K": {"of": "N", "ratio": 1, "offset": 1}, "h4": {"of": "W", "ratio": 4, "offset": 0},
+                       "g": {"of": "H", "ratio": 32, "offset": 2}},
+      "memory": {"mem_every": 5, "capacity": 8, "max_objects": null},
       "graphs": {"encode_query": )" + graph + ", \"encode_memory\": " + graph + ", \"match\": " + graph +
          ", \"decode\": " + graph + "}}";
 }
@@ -176,16 +190,26 @@ std::string manifest_error(const std::string& folder, const std::string& text) {
   return "";
 }
 
+bool has(const std::string& text, const char* part) { return text.find(part) != std::string::npos; }
+
 void test_manifest_reader() {
   char folder[] = "/tmp/hmmn_manifest_XXXXXX";
   CHECK(mkdtemp(folder) != nullptr);
-  CHECK(manifest_error(folder, manifest_text("96.0", R"({"top_k": 30})")).empty());
+  const std::string cells = R"(, "min_cells_16": 30)";
+  CHECK(manifest_error(folder, manifest_text("96.0", cells)).empty());
   const Manifest m = read_manifest(folder);
-  CHECK(m.height == 96 && m.width == 128 && m.top_k == 30 && m.capacity == 8);
+  CHECK(m.height == 96 && m.width == 128 && m.min_cells_16 == 30 && m.capacity == 8 && m.max_objects == 0);
+  CHECK(m.pad_multiple == 16 && m.derived.size() == 3);
+  // the derived dimensions are the manifest's numbers, whatever they are: none is built in
+  const DimValues d = m.dims(3, 2, 64, 96);
+  CHECK(d.get("K") == 4 && d.get("h4") == 24 && d.get("g") == 4 && d.with_objects(5).get("K") == 6);
   CHECK(m.graph(kEncodeQuery).inputs[0].dims[2].symbol == "H" && m.graph(kDecode).inputs[0].dims[1].value == 3);
-  CHECK(manifest_error(folder, "{\"format\": ").find("not valid JSON") != std::string::npos);
-  CHECK(manifest_error(folder, manifest_text("96", "{}")).find("top_k") != std::string::npos);
-  CHECK(manifest_error(folder, manifest_text("96.5", R"({"top_k": 30})")).find("expected an integer") != std::string::npos);
+  CHECK(has(manifest_error(folder, "{\"format\": "), "not valid JSON"));
+  CHECK(has(manifest_error(folder, manifest_text("96", "")), "min_cells_16"));
+  CHECK(has(manifest_error(folder, manifest_text("96.5", cells)), "expected an integer"));
+  CHECK(has(manifest_error(folder, manifest_text("96", cells, 2)), "schema version 2; this libhmmn reads version 3 only"));
+  CHECK(has(manifest_error(folder, manifest_text("96", cells, 2)), "Re-export"));
+  CHECK(has(manifest_error(folder, manifest_text("96", cells, 3, "h")), "unknown dimension symbol 'h'"));
   std::remove((std::string(folder) + "/manifest.json").c_str());
   rmdir(folder);
 }
@@ -198,9 +222,7 @@ void test_sha256() {
         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
-void test_padding_and_labels() {
-  Padding p = padding_for(97, 128);
-  CHECK(p.top == 7 && p.bottom == 8 && p.left == 0 && p.right == 0);
+void test_labels() {
   int32_t ids[6] = {0, 5, 5, 2, 0, 9};
   hmmn_labels l{ids, 3, 2, 3};
   CHECK((object_ids(l) == std::vector<int32_t>{2, 5, 9}));
@@ -214,17 +236,17 @@ void test_padding_and_labels() {
 
 }  // namespace
 
-int main() {
-  test_keep_every_mem_every();
-  test_group_joining_later_counts_from_its_start();
-  test_eviction_replaces_the_oldest_after_the_first();
-  test_capacity_two_reads_only_first_and_previous();
-  test_bad_settings();
+// argv[1]: tests/data/protocol_cases.json (pytest and ctest pass it).
+int main(int argc, char** argv) {
+  const Json cases = load_cases(argc > 1 ? argv[1] : nullptr);
+  test_schedule_cases(cases);
+  test_settings_cases(cases);
+  test_padding_cases(cases);
   test_bank_writes_in_place();
   test_bank_select_objects();
   test_manifest_reader();
   test_sha256();
-  test_padding_and_labels();
+  test_labels();
   std::printf("%d failure(s)\n", check_failures());
   return check_failures() ? 1 : 0;
 }

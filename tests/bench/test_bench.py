@@ -5,6 +5,7 @@ from the graphs, the interleaved comparison with the baseline, scaling and profi
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 
@@ -80,6 +81,21 @@ def test_scaling_table_and_plot(small_export, tmp_path, capsys):
     bank = [result["slots"][t]["bank_mb"] for t in ("1", "2", "4")]
     assert np.all(np.diff(bank) > 0)
     assert (out / "scaling.png").stat().st_size > 1000 and "| memory slots |" in (out / "scaling.md").read_text()
+
+
+def test_mem_every_is_the_exports_unless_given(small_export, tmp_path, capsys):
+    """As hmmn-run: the manifest's memory.mem_every by default, --mem-every when given."""
+    folder = tmp_path / "export"
+    shutil.copytree(small_export, folder)
+    record = json.loads((folder / "manifest.json").read_text())
+    record["memory"]["mem_every"] = 3
+    (folder / "manifest.json").write_text(json.dumps(record))
+    args = ["--artifacts", str(folder), "--size", "96x128", "--frames", "1", "--warmup", "0", "--json", "--no-probe"]
+    for extra, expected in (([], 3), (["--mem-every", "2"], 2)):
+        assert cli.main(args + extra) == 0
+        assert json.loads(capsys.readouterr().out)["settings"]["mem_every"] == expected
+    assert cli.main(args + ["--mem-every", "0"]) == 2
+    assert "--mem-every 0: give a whole number >= 1" in capsys.readouterr().err
 
 
 def test_bad_arguments(tmp_path, capsys):

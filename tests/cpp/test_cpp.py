@@ -7,6 +7,7 @@ The C++ builds are cached in cpp/build/pytest-* (git-ignored; incremental on lat
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import shutil
@@ -18,8 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hmmn_deploy.core import manifest
 from hmmn_deploy.demo.synthetic import make_video
 from hmmn_deploy.runtime import Session
+from hmmn_deploy.runtime.errors import RuntimeInputError
 from hmmn_deploy.segment import cli as run_cli
 from hmmn_ref.media import davis_palette
 
@@ -95,8 +98,80 @@ def _cpp_probs(cpp_dir: pathlib.Path, name: str, height: int, width: int) -> np.
 
 
 def test_protocol_unit_tests(build):
-    done = subprocess.run([str(build / "test_protocol")], capture_output=True, text=True)
+    """The protocol's cases (tests/data/protocol_cases.json, also Python's), the bank, the manifest reader."""
+    done = subprocess.run([str(build / "test_protocol"), str(DATA / "protocol_cases.json")], capture_output=True,
+                          text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_options_struct_size_rule_and_the_ort_version_check(build):
+    """hmmn_options from the first release's size up (test_abi.c); ORT stand-ins that are too old or
+    whose table disagrees with the counted slots are refused with a message (test_ort_check.cpp)."""
+    done = subprocess.run([str(build / "test_abi")], capture_output=True, text=True)
+    assert done.returncode == 0 and "0 failure(s)" in done.stdout, done.stdout + done.stderr
+    done = subprocess.run([str(build / "test_ort_check"), str(build / "libfake_ort_old.so"),
+                           str(build / "libfake_ort_miscounted.so")], capture_output=True, text=True)
+    assert done.returncode == 0 and "0 failure(s)" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("defines, expected", [
+    ([], '__attribute__((visibility("default")))'),
+    (["-D_WIN32", "-DHMMN_BUILDING_LIBRARY"], "__declspec(dllexport)"),
+    (["-D_WIN32"], "__declspec(dllimport)"),
+    (["-D_WIN32", "-DHMMN_STATIC"], ""),
+])
+def test_hmmn_api_exports_when_building_and_imports_when_using(defines, expected):
+    """What HMMN_API becomes, by the C preprocessor alone (Windows' macros need no Windows compiler)."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if not compiler:
+        pytest.skip("no C compiler (cc) on PATH")
+    source = '#include "hmmn/hmmn.h"\nAPI=[HMMN_API]\n'
+    done = subprocess.run([compiler, "-E", "-P", "-x", "c", "-I", str(CPP / "include"), *defines, "-"], input=source,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.startswith("API="))
+    assert line.replace(" ", "") == f"API=[{expected}]".replace(" ", "")
+
+
+def _edited_manifest(export: pathlib.Path, folder: pathlib.Path, section: str, key: str, value) -> pathlib.Path:
+    """A copy of an export folder with one manifest value changed."""
+    shutil.copytree(export, folder)
+    record = json.loads((folder / "manifest.json").read_text())
+    (record[section] if section else record)[key] = value
+    (folder / "manifest.json").write_text(json.dumps(record))
+    return folder
+
+
+def test_both_runtimes_read_the_manifests_limits(build, small_export, tmp_path):
+    """One schema version for both (the error names the one found and says to re-export); the
+    manifest's max_objects refused past by both; the fewest 1/16 cells are the manifest's."""
+    frames, labels = make_video(3, 2, *SIZE)
+    _write_frames(tmp_path / "clip", frames)
+    _save_mask(tmp_path / "first.png", labels[0])
+    objects = len(np.unique(labels[0])) - 1
+    assert objects >= 2
+
+    def cpp_error(folder) -> str:
+        done = subprocess.run([str(build / "hmmn_segment"), "--artifacts", str(folder), "--frames",
+                               str(tmp_path / "clip"), "--mask", str(tmp_path / "first.png"), "--out",
+                               str(tmp_path / "out")], capture_output=True, text=True)
+        assert done.returncode != 0
+        return done.stderr
+
+    old = _edited_manifest(small_export, tmp_path / "old", None, "schema_version", manifest.SCHEMA_VERSION - 1)
+    message = cpp_error(old)
+    assert f"schema version {manifest.SCHEMA_VERSION - 1}" in message and "Re-export" in message
+    with pytest.raises(manifest.ManifestError, match=f"schema version {manifest.SCHEMA_VERSION - 1}.*Re-export"):
+        Session.open(str(old))
+
+    few = _edited_manifest(small_export, tmp_path / "few", "memory", "max_objects", objects - 1)
+    assert f"{objects} objects exceed the export's limit of {objects - 1}" in cpp_error(few)
+    with pytest.raises(RuntimeInputError, match=f"{objects} objects exceed"):
+        Session.open(str(few)).start(frames[0], labels[0])
+
+    cells = SIZE[0] // 16 * SIZE[1] // 16
+    large = _edited_manifest(small_export, tmp_path / "cells", "input", "min_cells_16", cells + 1)
+    assert f"at least {cells + 1} cells" in cpp_error(large)
 
 
 def _bad_input_folders(export: pathlib.Path, tmp_path: pathlib.Path):
@@ -235,7 +310,7 @@ def test_sanitizers_find_no_leak_or_invalid_access(small_export, tmp_path):
     foreign, missing, edited = _bad_input_folders(small_export, tmp_path)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=23",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-    for argv in ([build / "test_protocol"],
+    for argv in ([build / "test_protocol", DATA / "protocol_cases.json"],
                  [build / "test_bad_input", small_export, foreign, missing, build / "libhmmn.so", edited],
                  [build / "test_threads", small_export],
                  [build / "hmmn_example", small_export]):

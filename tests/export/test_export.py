@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import hmmn_ref
+from hmmn_ref import protocol
 from hmmn_deploy.core import contracts
 from hmmn_deploy.export import audit, cli, engines, exporter, manifest, validate
 from hmmn_deploy.runtime import Session
@@ -244,6 +245,24 @@ def test_manifest_reader_refuses_other_versions(small_fp32, tmp_path):
         manifest.read_manifest(str(tmp_path))
     with pytest.raises(manifest.ManifestError, match="not an hmmn-export folder"):
         manifest.read_manifest(str(tmp_path / "nowhere"))
+
+
+def test_manifest_holds_what_libhmmn_reads_as_numbers(small_fp32):
+    """Derived dims as numbers, the padding multiple, the fewest 1/16 cells, the protocol's settings;
+    the JSON schema's limits are the protocol's."""
+    record = read(small_fp32)
+    config = hmmn_ref.HMMNConfig.from_dict(record["model"]["config"])
+    assert record["input"]["min_cells_16"] == config.min_cells_16 and record["input"]["multiple"] == 16
+    free = {"N": 3, "T": 2, "H": record["input"]["padded_height"], "W": record["input"]["padded_width"]}
+    derived = {s: free[r["of"]] // r["ratio"] + r["offset"] for s, r in record["derived_dims"].items()}
+    assert derived == {"K": 4, "h": 6, "w": 8, "h8": 12, "w8": 16, "h4": 24, "w4": 32}  # 96x128
+    assert set(derived) | set(free) == set(record["dims"])
+    memory = record["memory"]
+    assert (memory["mem_every"], memory["capacity"]) == (protocol.DEFAULT_MEM_EVERY, 8)  # conftest's --capacity 8
+    assert memory["max_objects"] == (protocol.DEFAULT_MAX_OBJECTS if record["engines"]["built"] else None)
+    limits = manifest.load_schema()["properties"]["memory"]["properties"]
+    assert {name: limits[name]["minimum"] for name in protocol.MINIMUM} == {
+        name: minimum for name, (minimum, _) in protocol.MINIMUM.items()}
 
 
 def test_engine_profiles_cover_objects_and_slots():

@@ -1,7 +1,11 @@
-"""The memory protocol (hmmn_ref.protocol): its rules, and the runtime's capped bank against
+"""The memory protocol (hmmn_ref.protocol): its rules on the cases libhmmn runs too
+(tests/data/protocol_cases.json), and the runtime's capped bank against
 hmmn_ref.run_video(capacity=...), the reference that follows the same rules."""
 
 from __future__ import annotations
+
+import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -11,20 +15,45 @@ import hmmn_ref
 from hmmn_deploy.runtime import Session
 from hmmn_ref import protocol
 from hmmn_ref.sample_video import make_sample_video
+from hmmn_ref.video import padded_size, padding_for
 
 
-def test_kept_frames_slots_and_ranks():
-    assert [f for f in range(12) if protocol.is_kept(f, 0, 5)] == [0, 5, 10]
-    assert [f for f in range(4, 12) if protocol.is_kept(f, 4, 3)] == [4, 7, 10]  # a group that joined at 4
-    assert protocol.slot_ages([0, 2, 4, 5]) == [3, 2, 1, 0]
-    assert protocol.slot_ages([0, 8, 6, 9]) == [3, 1, 2, 0]  # slot 1 was replaced in place
-    slots, placed = [], []
-    for frame in range(0, 12, 2):  # every 2nd frame kept, 4 slots read: 3 kept + the previous
-        placed.append(protocol.place_kept(slots, frame, 4))
-    assert placed == [0, 1, 2, 1, 2, 1] and slots == [0, 10, 8]
-    assert protocol.place_kept([0], 3, 2) is None  # capacity 2: first and previous frame only
-    unbounded = []
+CASES = json.loads((pathlib.Path(__file__).resolve().parents[1] / "data" / "protocol_cases.json").read_text())
+
+
+@pytest.mark.parametrize("case", CASES["schedules"], ids=lambda c: c["name"])
+def test_schedule_cases(case):
+    start, slots, placed = case["start"], [], []
+    for previous in range(start, start + case["steps"]):
+        kept = protocol.is_kept(previous, start, case["mem_every"])
+        placed.append(protocol.place_kept(slots, previous, case["capacity"]) if kept else None)
+    assert placed == case.get("placed", placed)
+    assert slots == case["slot_frames"]
+    assert protocol.slot_ages(slots + [start + case["steps"]]) == case["ages_next"]
+
+
+@pytest.mark.parametrize("case", CASES["settings"], ids=str)
+def test_settings_cases(case):
+    problem = protocol.settings_problem(capacity=case["capacity"], mem_every=case["mem_every"])
+    assert (problem == "") is case["accepted"], problem
+    if not case["accepted"]:
+        with pytest.raises(protocol.SettingsError, match="must be a whole number >="):
+            protocol.check_settings(capacity=case["capacity"], mem_every=case["mem_every"])
+
+
+@pytest.mark.parametrize("case", CASES["padding"], ids=str)
+def test_padding_cases(case):
+    assert list(padding_for(case["height"], case["width"], case["multiple"])) == case["pad"]
+    assert padded_size(case["height"], case["width"]) == (case["height"] + sum(case["pad"][:2]),
+                                                          case["width"] + sum(case["pad"][2:]))
+
+
+def test_unbounded_bank_and_option_wording():
+    unbounded = []  # Python only: libhmmn always has a capacity
     assert [protocol.place_kept(unbounded, f, None) for f in (0, 5, 10)] == [0, 1, 2]
+    assert protocol.settings_problem(True, mem_every=0) == "--mem-every 0: give a whole number >= 1"
+    assert protocol.settings_problem(True, max_objects=0, capacity=3) == "--max-objects 0: give a whole number >= 1"
+    assert protocol.settings_problem(capacity=None, mem_every=None) == ""
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,17 @@
 extern "C" {
 #endif
 
+/* HMMN_API: exported when building libhmmn (its build defines HMMN_BUILDING_LIBRARY), imported
+ * when using it. On Windows that is dllexport / dllimport (define HMMN_STATIC to link the static
+ * library: neither); elsewhere default visibility both ways (the library hides everything else). */
 #if defined(_WIN32)
+#if defined(HMMN_BUILDING_LIBRARY)
 #define HMMN_API __declspec(dllexport)
+#elif defined(HMMN_STATIC)
+#define HMMN_API
+#else
+#define HMMN_API __declspec(dllimport)
+#endif
 #else
 #define HMMN_API __attribute__((visibility("default")))
 #endif
@@ -53,8 +62,13 @@ typedef struct hmmn_labels {
   int64_t stride; /* elements (not bytes) from one row to the next, >= width */
 } hmmn_labels;
 
+/* Options, versioned by size: struct_size is set by hmmn_options_init to the size this libhmmn
+ * knows. New fields are only ever added at the end. hmmn_model_open takes any struct_size from
+ * HMMN_OPTIONS_SIZE_V1 (the fields of the first release) up: fields a caller's older header
+ * lacks keep their defaults; fields past the ones this libhmmn knows (a newer header) must be
+ * zero, their default, or the call fails with HMMN_ERROR_ARGUMENT (nothing is silently ignored). */
 typedef struct hmmn_options {
-  uint32_t struct_size;    /* sizeof(hmmn_options); set by hmmn_options_init */
+  uint32_t struct_size;    /* bytes of the caller's hmmn_options; set by hmmn_options_init */
   const char* backend;     /* "onnxruntime" (NULL: the same) */
   const char* device;      /* "cpu" (NULL: the same) */
   const char* ort_library; /* libonnxruntime.so.* path; NULL: $HMMN_ORT_LIBRARY, then the configured one */
@@ -62,6 +76,9 @@ typedef struct hmmn_options {
   int32_t capacity;        /* 1/16 slots per object group; 0: the manifest's */
   int32_t mem_every;       /* keep every n-th frame; 0: the manifest's */
 } hmmn_options;
+
+/* The bytes of the first release's fields: the smallest struct_size accepted. */
+#define HMMN_OPTIONS_SIZE_V1 (offsetof(hmmn_options, mem_every) + sizeof(int32_t))
 
 typedef struct hmmn_model hmmn_model;
 typedef struct hmmn_video hmmn_video;
