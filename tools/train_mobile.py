@@ -45,7 +45,15 @@ def as_tensors(video: np.ndarray, labels: np.ndarray):
 
 
 def draw_clip(rng: np.random.Generator, sizes: list, photos: dict, photo_share: float):
-    """-> (kind, seed, frames float [T, 3, H, W], labels long [T, H, W]) of a fresh training clip."""
+    """-> (kind, seed, frames float [T, 3, H, W], labels long [T, H, W]) of a fresh training clip with
+    an object in its first frame (a clip whose cut-outs all start hidden is drawn again)."""
+    while True:
+        clip = draw_any_clip(rng, sizes, photos, photo_share)
+        if clip[3][0].any():
+            return clip
+
+
+def draw_any_clip(rng: np.random.Generator, sizes: list, photos: dict, photo_share: float):
     height, width, length = sizes[int(rng.integers(len(sizes)))]
     seed = int(rng.integers(TRAIN_SEED_BASE, 2**31 - 1))
     if rng.random() < photo_share:
