@@ -68,12 +68,21 @@ class HMMN(nn.Module):
         m2, m3, m4 = cfg.memory_channels
         self.Encoder_M = memory_encoder(cfg)
         self.Encoder_Q = query_encoder(cfg)
-        self.KV_M_r4 = KeyValue(m4, cfg.key_dim_16, cfg.value_dim_16)
+        shared = cfg.trunk == "mobilenet_v2"  # memory keys are query keys (below)
+        self.KV_M_r4 = KeyValue(m4, cfg.key_dim_16, cfg.value_dim_16, c4 if shared else None)
         self.KV_Q_r4 = KeyValue(c4, cfg.key_dim_16, cfg.value_dim_16)
-        self.KV_M_r3 = KeyValue(m3, cfg.key_dim_8, cfg.value_dim_8)
+        self.KV_M_r3 = KeyValue(m3, cfg.key_dim_8, cfg.value_dim_8, c3 if shared else None)
         self.KV_Q_r3 = KeyValue(c3, cfg.key_dim_8, None)
-        self.KV_M_r2 = KeyValue(m2, cfg.key_dim_4, cfg.value_dim_4)
+        self.KV_M_r2 = KeyValue(m2, cfg.key_dim_4, cfg.value_dim_4, c2 if shared else None)
         self.KV_Q_r2 = KeyValue(c2, cfg.key_dim_4, None)
+        if shared:
+            # The mobile configuration keys memory and query frames alike: one trunk and one key
+            # projection per scale (as STCN does), so that a frame's memory and query keys are equal
+            # and matching compares ImageNet features of real things, which no mask can bend.
+            self.Encoder_M.features = self.Encoder_Q.features
+            for memory, query in ((self.KV_M_r4, self.KV_Q_r4), (self.KV_M_r3, self.KV_Q_r3),
+                                  (self.KV_M_r2, self.KV_Q_r2)):
+                memory.Key = query.Key
         self.Decoder = Decoder(cfg)
         self.eval()
 

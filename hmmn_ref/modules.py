@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import HMMNConfig
-from .mobilenet_v2 import STEM_CHANNELS, TAPS, feature_layers
+from .mobilenet_v2 import TAPS, feature_layers
 from .resnet import Trunk
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -78,27 +78,16 @@ class MobileEncoderQ(nn.Module):
 
 
 class MobileEncoderM(MobileEncoderQ):
-    """Memory encoder over MobileNetV2: the frame's stem convolution plus two of its own for the
-    object's mask and the other objects (zero at start, so that the ImageNet features are where
-    training begins), then the same trunk; to each map the mask and the other objects, averaged over
-    its cells, are appended (the key/value projections see them directly, not only through the
-    trunk). frame [B, 3, H, W], mask and others [B, 1, H, W] -> r4 [B, 96 + 2, H/16, W/16], r3
-    [B, 32 + 2, H/8, W/8], r2 [B, 24 + 2, H/4, W/4]."""
-
-    def __init__(self, cfg: HMMNConfig) -> None:
-        super().__init__(cfg)
-        self.conv1_m = nn.Conv2d(1, STEM_CHANNELS, 3, stride=2, padding=1, bias=False)
-        self.conv1_o = nn.Conv2d(1, STEM_CHANNELS, 3, stride=2, padding=1, bias=False)
-        nn.init.zeros_(self.conv1_m.weight)
-        nn.init.zeros_(self.conv1_o.weight)
+    """Memory encoder over MobileNetV2: the query encoder's trunk (HMMN shares the module: one set of
+    ImageNet weights), then the object's mask and the other objects, averaged over each map's cells,
+    appended to each map for the value projections. frame [B, 3, H, W], mask and others
+    [B, 1, H, W] -> r4 [B, 96 + 2, H/16, W/16], r3 [B, 32 + 2, H/8, W/8], r2 [B, 24 + 2, H/4, W/4]."""
 
     def forward(
         self, frame: torch.Tensor, mask: torch.Tensor, others: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        conv, bn, relu = self.features[0]
-        stem = conv((frame - self.mean) / self.std) + self.conv1_m(mask) + self.conv1_o(others)
-        maps = self.from_stem(relu(bn(stem)))
         masks = torch.cat([mask, others], dim=1)
+        maps = super().forward(frame)
         return tuple(torch.cat([x, F.avg_pool2d(masks, s)], dim=1) for x, s in zip(maps, (16, 8, 4)))
 
 
@@ -111,16 +100,18 @@ def memory_encoder(cfg: HMMNConfig) -> nn.Module:
 
 
 class KeyValue(nn.Module):
-    """3x3 key projection and, unless key-only, a 3x3 value projection."""
+    """3x3 key projection and, unless key-only, a 3x3 value projection. key_in: the key reads only the
+    first key_in channels (the mobile memory maps: the trunk's, not the appended masks)."""
 
-    def __init__(self, in_dim: int, key_dim: int, value_dim: Optional[int]) -> None:
+    def __init__(self, in_dim: int, key_dim: int, value_dim: Optional[int], key_in: Optional[int] = None) -> None:
         super().__init__()
-        self.Key = nn.Conv2d(in_dim, key_dim, 3, padding=1)
+        self.key_in = key_in
+        self.Key = nn.Conv2d(key_in or in_dim, key_dim, 3, padding=1)
         self.Value = nn.Conv2d(in_dim, value_dim, 3, padding=1) if value_dim else None
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         value = self.Value(x) if self.Value is not None else None
-        return self.Key(x), value
+        return self.Key(x if self.key_in is None else x[:, : self.key_in]), value
 
 
 class ResBlock(nn.Module):

@@ -2,10 +2,9 @@
 
     python tools/train_mobile.py --out runs/mobile --iterations 6000 --export W.pth   # resumes from runs/mobile
 
-Starts from torchvision's ImageNet MobileNetV2 (hmmn_ref.imagenet_weights) in both encoders. The
-query trunk stays frozen, so that what ImageNet taught it about real things survives training on a
-few photos; the memory trunk's layers from 1/8 on (features.7-13) train at `--trunk-lr-scale` of the
-learning rate, its mask convolutions and everything else at the full rate. Each iteration draws a
+Starts from torchvision's ImageNet MobileNetV2 (hmmn_ref.imagenet_weights) as the trunk, which both
+encoders share and which stays frozen, so that what ImageNet taught it about real things survives
+training on a few photos; the key and value projections and the decoder train. Each iteration draws a
 clip: with probability `--photo-share` a video made of real photos (demo/photo_clips.py), else one
 of the blob generator's varied videos (demo/synthetic.py), at one of the `--size`s. The clip runs
 through the inference protocol and the loss of tools/train_demo.py (cross-entropy of the aggregated
@@ -36,9 +35,6 @@ from hmmn_ref.imagenet_weights import init_mobile_trunks, sha256_of, weights_pat
 from hmmn_ref.video import object_labels, run_video  # noqa: E402
 from train_demo import TRAIN_SEED_BASE, clip_loss, learning_rate, parse_sizes  # noqa: E402
 
-FROZEN_MEMORY_LAYERS = 7  # features.0-6 (up to 1/8) of the memory trunk stay as ImageNet made them
-
-
 def as_tensors(video: np.ndarray, labels: np.ndarray):
     """uint8 [T, H, W, 3], [T, H, W] -> float [T, 3, H, W] in [0, 1], long [T, H, W]."""
     return torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0, torch.from_numpy(labels.astype(np.int64))
@@ -64,15 +60,11 @@ def draw_any_clip(rng: np.random.Generator, sizes: list, photos: dict, photo_sha
     return ("blob", seed, *as_tensors(video[index], labels[index]))
 
 
-def split_parameters(model: hmmn_ref.HMMN, lr: float, trunk_lr_scale: float) -> list:
-    """Freezes the query trunk and the memory trunk's first layers; -> the optimiser's groups."""
+def trainable_parameters(model: hmmn_ref.HMMN) -> list:
+    """Freezes the trunk (shared by both encoders); -> the parameters that train: the key and value
+    projections and the decoder."""
     model.Encoder_Q.features.requires_grad_(False)
-    model.Encoder_M.features[:FROZEN_MEMORY_LAYERS].requires_grad_(False)
-    trunk = [p for p in model.Encoder_M.features[FROZEN_MEMORY_LAYERS:].parameters()]
-    trunk_ids = {id(p) for p in trunk}
-    heads = [p for p in model.parameters() if p.requires_grad and id(p) not in trunk_ids]
-    return [{"params": heads, "lr": lr, "scale": 1.0}, {"params": trunk, "lr": lr * trunk_lr_scale,
-                                                        "scale": trunk_lr_scale}]
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def validate(model: hmmn_ref.HMMN, photos: dict, seeds, num_frames: int, height: int, width: int) -> float:
@@ -112,7 +104,6 @@ def main() -> int:
     p.add_argument("--out", required=True, help="run folder: checkpoint.pth, log.jsonl")
     p.add_argument("--iterations", type=int, default=6000)
     p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--trunk-lr-scale", type=float, default=0.1, help="memory trunk features.7-13: this times --lr")
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--clip", type=int, default=4, help="frames per clip (a --size without :FRAMES)")
     p.add_argument("--size", nargs="+", default=["192x256"], metavar="HxW[:FRAMES]")
@@ -139,8 +130,8 @@ def main() -> int:
     else:
         init_mobile_trunks(model)
     model.eval()  # BatchNorm in inference mode
-    groups = split_parameters(model, args.lr, args.trunk_lr_scale)
-    optimiser = torch.optim.AdamW(groups, lr=args.lr, weight_decay=1e-4)
+    parameters = trainable_parameters(model)
+    optimiser = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=1e-4)
     rng = np.random.default_rng(args.seed)
     checkpoint = os.path.join(args.out, "checkpoint.pth")
     start, elapsed = 0, 0.0
@@ -168,12 +159,12 @@ def main() -> int:
     for it in range(start, args.iterations):
         rate = learning_rate(it, args.lr, args.warmup, args.iterations)
         for group in optimiser.param_groups:
-            group["lr"] = rate * group["scale"]
+            group["lr"] = rate
         kind, _, frames, labels = draw_clip(rng, sizes, photos, args.photo_share)
         loss = clip_loss(model, frames, labels, jaccard_weight=args.jaccard)
         optimiser.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([q for g in groups for q in g["params"]], 5.0)
+        torch.nn.utils.clip_grad_norm_(parameters, 5.0)
         optimiser.step()
         running.append(loss.item())
         kinds.append(kind)

@@ -28,6 +28,14 @@ def test_mobile_trunk_widths_and_shapes():
     assert hmmn_ref.MOBILE.memory_channels == (26, 34, 98)  # the mask and the other objects appended
 
 
+def test_memory_and_query_share_the_trunk_and_the_key_projections():
+    model = hmmn_ref.HMMN(hmmn_ref.MOBILE)
+    assert model.Encoder_M.features is model.Encoder_Q.features
+    assert model.KV_M_r4.Key is model.KV_Q_r4.Key and model.KV_M_r2.Key is model.KV_Q_r2.Key
+    paper = hmmn_ref.HMMN(hmmn_ref.SMALL)  # the ResNet configurations keep two of each, as published
+    assert paper.KV_M_r4.Key is not paper.KV_Q_r4.Key
+
+
 def test_a_mobile_state_dict_is_recognised_as_mobile():
     state = hmmn_ref.HMMN(hmmn_ref.MOBILE).state_dict()
     assert fitting_configs(state) == ["mobile"]
@@ -48,7 +56,7 @@ def test_the_trunk_is_part_of_the_recorded_configuration():
 @needs_weights
 def test_both_encoders_start_as_the_imagenet_trunk():
     """With the ImageNet weights copied in, the query encoder's maps are the ImageNet network's, and
-    so are the memory encoder's (its mask convolutions start at zero), whatever the mask."""
+    so are the memory encoder's (the same trunk) before the masks appended to them."""
     model = init_mobile_trunks(hmmn_ref.HMMN(hmmn_ref.MOBILE)).eval()
     imagenet = load_imagenet_mobilenet_v2()
     image = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)
