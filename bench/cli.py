@@ -142,10 +142,10 @@ def load_frames(args):
 
 def working_frames(args, frames, mask):
     """No --size, and weights whose record gives trained sizes (the built-in model's): the frames
-    and mask resized to the size hmmn-run processes them at (models.working_size). -> frames,
+    and mask resized to the size hmmn-run processes them at (core.working_size). -> frames,
     mask, summary record (None when nothing changed)."""
     from ..models.working_size import for_run
-    from ..segment.reader import resize_frame
+    from ..core.resize import resize_frame, resize_labels
 
     if args.size_given or args.random_weights or args.artifacts:
         return frames, mask, None
@@ -153,13 +153,11 @@ def working_frames(args, frames, mask):
     size = working.size_for(frames.shape[1:3]) if working else None
     if size is None:
         return frames, mask, None
-    import cv2
-
     log(f"hmmn-bench: the weights were trained at {working.sentence()}: timing at {size[0]}x{size[1]}, the size "
         f"hmmn-run processes {frames.shape[1]}x{frames.shape[2]} frames at (--size HxW times another)")
     record = {**working.describe(), "frames": list(frames.shape[1:3]), "processing_size": list(size)}
     frames = np.stack([resize_frame(f, size) for f in frames])
-    mask = cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+    mask = resize_labels(mask, size)
     return frames, mask, record
 
 

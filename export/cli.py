@@ -22,6 +22,7 @@ from hmmn_ref.cli import parse_size
 from .. import demo
 from ..core import tensorrt_lib
 from ..core.contracts import PRECISIONS
+from ..core.working_size import WorkingSize
 from .exporter import ExportOptions, export_model
 from .onnx_export import ExportError
 
@@ -84,8 +85,6 @@ def resolve_source(args) -> None:
 def choose_size(args) -> None:
     """No --size: a size the weights were trained at (their record's trained_sizes, as hmmn-run
     uses them), else 480x854. The trained sizes go into the manifest for hmmn-run --artifacts."""
-    from ..models.working_size import WorkingSize
-
     working = WorkingSize.for_weights(args.weights) if args.weights else None
     args.trained_sizes = [list(s) for s in working.trained_sizes] if working else None
     if args.size is not None:

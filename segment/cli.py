@@ -24,14 +24,15 @@ from hmmn_ref.video import cells_16
 from ..runtime import BACKENDS
 from ..runtime.errors import RuntimeInputError
 from ..models import ModelChoice, ModelError, open_session
-from ..models.working_size import WorkingSize, WorkingSizeError, for_run
+from ..core.working_size import WorkingSize, WorkingSizeError
+from ..models.working_size import for_run
 from . import signals
 from .outdir import WORK, OutputError, OutputFolder
 from .ownership import DONE, FOREIGN, inspect
 from .progress import bar as progress_bar, say as progress_line
 from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import InputError, check_output_outside_inputs, discover
-from .summary import load_summary, record_done, record_failed, write_summary
+from .summary import closing_line, load_summary, record_done, record_failed, save_summary
 
 
 DEMO_SEED, DEMO_FRAMES, DEMO_SIZE = 4242, 24, (96, 128)  # the demo model works at its training size
@@ -183,7 +184,7 @@ def run(args, out: str, data=None) -> int:
     todo = sequences_to_do(out, data, args.force)
     if not todo:
         log("hmmn-run: nothing to do")
-        return 0 if save_summary(out, summary) else 1
+        return 0 if save_summary(out, summary, log) else 1
 
     choice = ModelChoice(backend=args.backend, precision=args.precision, config=args.config, weights=args.weights,
                          random_weights=args.random_weights, artifacts=args.artifacts, mem_every=args.mem_every,
@@ -312,41 +313,18 @@ def run_sequences(session, todo, out: str, options: SequenceOptions, summary: di
                 record_failed(out, records, sequence.name, str(exc), log)
             finally:
                 bar.close()
-            saved = save_summary(out, summary) and saved
+            saved = save_summary(out, summary, log) and saved
             total.update(1)
     except KeyboardInterrupt as exc:
         log(f"hmmn-run: {signals.describe(exc)}; finished sequences are kept in {out}; run the same command again "
             "to resume")
-        save_summary(out, summary)
+        save_summary(out, summary, log)
         return signals.exit_code(exc)
     finally:
         total.close()
-    saved = save_summary(out, summary) and saved
+    saved = save_summary(out, summary, log) and saved
     log(closing_line(f"{len(todo) - failed} of {len(todo)} sequences done", failed, saved, this_run, ""))
     return 1 if failed or not saved else 0
-
-
-def closing_line(done: str, failed: int, saved: bool, records: list, per: str) -> str:
-    """The run's last line: its frames and rate are this run's (not of sequences skipped as done);
-    summary.json is pointed to only when it was written."""
-    frames = sum(r["frames"] for r in records)
-    stepped = sum(r.get("model_frames", 0) for r in records)
-    seconds = sum(r.get("model_seconds") or 0 for r in records)
-    rate = f" at {round(stepped / seconds, 4)} frames/s{per}" if seconds else ""
-    return (f"hmmn-run: {done}" + (f", {failed} FAILED" if failed else "")
-            + (" (see summary.json)" if failed and saved else "")
-            + (f"; {frames} frames{rate}" if records else ""))
-
-
-def save_summary(out: str, summary: dict) -> bool:
-    """write_summary, with a message instead of a traceback when the disk refuses it."""
-    try:
-        write_summary(out, summary)
-        return True
-    except OSError as exc:
-        log(f"hmmn-run: error: cannot write {os.path.join(out, 'summary.json')}: {exc.strerror or exc}; the "
-            "sequences on disk are complete, and the next run rewrites it from them")
-        return False
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from .outdir import WORK
 from .progress import say
 from .ray_cluster import Cluster, ClusterError, check_resources
 from .ray_worker import VideoWorker, worker_choice
-from .summary import record_done, record_failed
+from .summary import closing_line, record_done, record_failed, save_summary
 
 IN_FLIGHT = 2  # videos queued per worker: the next one starts as soon as the last is published
 MAX_DEATHS = 3  # a video during which its worker died this often fails (it likely kills workers)
@@ -166,7 +166,6 @@ def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo:
                progress: bool) -> int:
     """Segment `todo` on the cluster; the exit status of a run (0, 1; 2 for a cluster that
     cannot serve; 130 on Ctrl-C)."""
-    from .cli import save_summary
     from .progress import bar as progress_bar
 
     address = None if args.ray == "local" else args.ray
@@ -196,7 +195,7 @@ def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo:
     except KeyboardInterrupt as exc:
         log(f"hmmn-run: {signals.describe(exc)}; the workers are stopped, finished sequences are kept in {out}; run "
             "the same command again to resume")
-        save_summary(out, summary)
+        save_summary(out, summary, log)
         return signals.exit_code(exc)
 
 
@@ -216,8 +215,6 @@ def wait_gone(pids: List[int], seconds: float = 10.0) -> None:
 
 
 def collect(pool: Pool, out: str, summary: dict) -> int:
-    from .cli import closing_line, save_summary
-
     records = summary.setdefault("sequences", {})
     total, failed, saved = len(pool.queue), 0, True
     started, frames = time.perf_counter(), 0
@@ -235,12 +232,12 @@ def collect(pool: Pool, out: str, summary: dict) -> int:
             record_failed(out, records, name, value, log)
         else:
             continue
-        saved = save_summary(out, summary) and saved
+        saved = save_summary(out, summary, log) and saved
     seconds = time.perf_counter() - started  # from the workers' start (ready) to the last video's end
     summary["ray"].update({"segment_seconds": round(seconds, 3),
                            "videos_per_minute": round(60 * (total - failed) / seconds, 2),
                            "frames_per_second": round(frames / seconds, 2)})
-    saved = save_summary(out, summary) and saved
+    saved = save_summary(out, summary, log) and saved
     log(closing_line(f"{total - failed} of {total} sequences done on Ray", failed, saved, this_run, " per worker"))
     return 1 if failed or not saved else 0
 

@@ -107,6 +107,29 @@ def write_summary(out: str, summary: dict) -> None:
         raise
 
 
+def closing_line(done: str, failed: int, saved: bool, records: list, per: str) -> str:
+    """The run's last line: its frames and rate are this run's (not of sequences skipped as done);
+    summary.json is pointed to only when it was written (hmmn-run and its Ray driver)."""
+    frames = sum(r["frames"] for r in records)
+    stepped = sum(r.get("model_frames", 0) for r in records)
+    seconds = sum(r.get("model_seconds") or 0 for r in records)
+    rate = f" at {round(stepped / seconds, 4)} frames/s{per}" if seconds else ""
+    return (f"hmmn-run: {done}" + (f", {failed} FAILED" if failed else "")
+            + (" (see summary.json)" if failed and saved else "")
+            + (f"; {frames} frames{rate}" if records else ""))
+
+
+def save_summary(out: str, summary: dict, log: Callable[[str], None]) -> bool:
+    """write_summary, with a message instead of a traceback when the disk refuses it."""
+    try:
+        write_summary(out, summary)
+        return True
+    except OSError as exc:
+        log(f"hmmn-run: error: cannot write {os.path.join(out, 'summary.json')}: {exc.strerror or exc}; the "
+            "sequences on disk are complete, and the next run rewrites it from them")
+        return False
+
+
 def _device_peak_mb() -> Optional[float]:
     import torch
 

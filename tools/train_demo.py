@@ -396,7 +396,7 @@ def main() -> int:
         if teacher_sha256:
             record["teacher_sha256"] = teacher_sha256
         previous = os.path.splitext(args.init)[0] + ".json" if args.init else None
-        trained = [list(s) for s in dict.fromkeys((h, w) for h, w, _ in sizes)]  # each once (models.working_size)
+        trained = [list(s) for s in dict.fromkeys((h, w) for h, w, _ in sizes)]  # each once (core.working_size)
         if previous and os.path.isfile(previous):  # the stage these weights started from
             with open(previous) as f:
                 record["previous_stage"] = json.load(f)
