@@ -35,7 +35,7 @@ import hmmn_ref
 from hmmn_deploy.core.files import sha256_file
 from hmmn_deploy.demo.synthetic import PLAIN, VARIETIES, Variety, make_video
 from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores
-from hmmn_ref.cli import parse_size
+from hmmn_ref.shell import parse_size
 from hmmn_ref.video import object_labels, protocol_steps, run_video
 
 TRAIN_SEED_BASE = 1_000_000  # validation videos use seeds below this
