@@ -25,7 +25,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from hmmn_ref import shell
+from hmmn_ref import matching, shell
 from hmmn_ref.errors import Exit, UsageError
 from hmmn_ref.sample_video import make_sample_video
 from hmmn_ref.shell import parse_size
@@ -33,7 +33,7 @@ from hmmn_ref.shell import parse_size
 from ..runtime import BACKENDS
 from ..core.report_page import check_folder
 from ..models import ModelChoice, load_model, open_session, resolve_weights
-from . import machine, scaling
+from . import machine, public_matching, scaling
 from . import report as html_report
 from .flops import FlopModel
 from .runs import BaselineRun, SessionRun, summarise
@@ -182,12 +182,9 @@ def build_runs(args, frames, mask) -> list:
     if args.compare:
         # The baseline runs where the sessions do: on the GPU when any backend is on one.
         on_gpu = any(r.session.device.type == "cuda" for r in runs)
-        baseline = BaselineRun(reference_model(args), frames, mask, args.mem_every, "cuda" if on_gpu else "cpu")
-        if args.baseline_matching == "public":
-            from .public_matching import PublicBaseline
-
-            baseline = PublicBaseline(baseline)
-        runs.insert(0, baseline)
+        reads = public_matching.READS if args.baseline_matching == "public" else matching.READS
+        runs.insert(0, BaselineRun(reference_model(args), frames, mask, args.mem_every, "cuda" if on_gpu else "cpu",
+                                   reads))
     return runs
 
 

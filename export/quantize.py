@@ -35,7 +35,7 @@ from hmmn_ref.errors import Exit, HMMNError
 from ..core.int8_files import INT8_FOLDER, QUANTIZED, record_path
 
 CALIBRATION_SEED = 1_000_000  # the generator's training split: disjoint from the accuracy seeds
-ACCURACY_SEED = 13_000  # the README's held-out validation seeds
+ACCURACY_SEED = 13_000  # the held-out check set, seeds 13000-13019 (docs/demo_training.md, stage 8's table)
 
 
 class QuantizeError(HMMNError, RuntimeError):
@@ -84,23 +84,17 @@ def collect_inputs(folder: str, videos, threads: Optional[int] = None) -> Dict[s
     each call's inputs of the graphs to quantize: graph -> [ {input name: array} ]."""
     from ..runtime import Session
 
-    session = Session.open(folder, "openvino", compute="fp32", threads=threads)
     samples: Dict[str, List[dict]] = {g: [] for g in QUANTIZED}
-    run = session.backend.run
 
-    def keep(graph, inputs, outputs):
+    def keep(graph, inputs):
         if graph in samples:
             samples[graph].append({name: t.numpy().copy() for name, t in inputs.items()})
-        run(graph, inputs, outputs)
 
-    session.backend.run = keep
-    try:
-        for _, frames, labels in videos:
-            state = session.start(frames[0], labels[0])
-            for frame in frames[1:]:
-                session.step(state, frame)
-    finally:
-        session.backend.run = run
+    session = Session.open(folder, "openvino", compute="fp32", threads=threads, on_graph_inputs=keep)
+    for _, frames, labels in videos:
+        state = session.start(frames[0], labels[0])
+        for frame in frames[1:]:
+            session.step(state, frame)
     return samples
 
 
