@@ -22,10 +22,10 @@ from hmmn_ref.errors import Exit
 from hmmn_ref.shell import parse_size
 from hmmn_ref.video import cells_16
 
+from ..core.working_size import WorkingSize, WorkingSizeError
 from ..runtime import BACKENDS
 from ..runtime.errors import RuntimeInputError
 from ..models import ModelChoice, open_session
-from ..core.working_size import WorkingSize, WorkingSizeError
 from ..models.working_size import for_run
 from . import signals
 from .outdir import WORK, OutputError, OutputFolder
