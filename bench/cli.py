@@ -25,6 +25,7 @@ from typing import List, Optional
 
 import numpy as np
 
+import hmmn_ref
 from hmmn_ref import matching, shell
 from hmmn_ref.errors import Exit, UsageError
 from hmmn_ref.sample_video import make_sample_video
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--artifacts", help="an hmmn-export folder")
     source.add_argument("--weights", help="checkpoint (default: the built-in demo model)")
     source.add_argument("--random-weights", action="store_true", help="random weights (golden fill rule)")
-    p.add_argument("--config", choices=("paper", "small"), help="with --weights / --random-weights (default paper)")
+    p.add_argument("--config", choices=sorted(hmmn_ref.CONFIGS), help="with --weights / --random-weights (default paper)")
     p.add_argument("--backend", nargs="+", choices=BACKENDS, default=["onnxruntime"])
     p.add_argument("--precision", nargs="+", choices=PRECISIONS, default=None,
                    help="default fp32 (or the artifacts' precision); openvino's default is auto (its rule: "

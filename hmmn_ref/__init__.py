@@ -7,7 +7,7 @@
 """
 
 from .checkpoint import CheckpointError, load_model, load_weights, read_state_dict
-from .config import CONFIGS, PAPER, SMALL, HMMNConfig, get_config
+from .config import CONFIGS, MOBILE, PAPER, SMALL, HMMNConfig, get_config
 from .errors import HMMNError
 from .golden_init import fill_golden_weights
 from .model import HMMN, MemoryEntry, QueryFeatures, soft_aggregate
@@ -23,6 +23,7 @@ __all__ = [
     "PAPER",
     "QueryFeatures",
     "SMALL",
+    "MOBILE",
     "fill_golden_weights",
     "get_config",
     "load_model",

@@ -11,6 +11,11 @@ import json
 from typing import Any, Dict, Tuple
 
 
+TRUNKS = ("resnet", "mobilenet_v2")
+# MobileNetV2's widths at strides 4, 8, 16 (features.3, .6, .13; hmmn_ref/mobilenet_v2.py TAPS).
+MOBILENET_V2_CHANNELS = (24, 32, 96)
+
+
 @dataclasses.dataclass(frozen=True)
 class HMMNConfig:
     """Shapes and constants of an HMMN model.
@@ -19,6 +24,10 @@ class HMMNConfig:
     """
 
     name: str = "paper"
+    # The image trunk: "resnet" (the paper's; the widths below) or "mobilenet_v2" (torchvision's
+    # ImageNet MobileNetV2 up to 1/16, hmmn_ref/mobilenet_v2.py; its widths are fixed and the
+    # ResNet fields below are not used).
+    trunk: str = "resnet"
     # ResNet trunk: stem width, bottleneck widths and depths of res2 (1/4), res3 (1/8), res4 (1/16).
     stem_channels: int = 64
     stage_planes: Tuple[int, int, int] = (64, 128, 256)
@@ -42,13 +51,24 @@ class HMMNConfig:
     def __post_init__(self) -> None:
         if self.top_k_fine > self.top_k:
             raise ValueError(f"top_k_fine ({self.top_k_fine}) must not exceed top_k ({self.top_k})")
+        if self.trunk not in TRUNKS:
+            raise ValueError(f"unknown trunk {self.trunk!r}; choose one of {', '.join(TRUNKS)}")
         if self.flow_window % 2 != 1:
             raise ValueError(f"flow_window must be odd, got {self.flow_window}")
 
     @property
     def stage_channels(self) -> Tuple[int, int, int]:
-        """Output channels of res2, res3, res4 (256, 512, 1024 for the paper)."""
+        """Channels of the trunk's maps at 1/4, 1/8, 1/16 (the paper's res2, res3, res4: 256, 512, 1024)."""
+        if self.trunk == "mobilenet_v2":
+            return MOBILENET_V2_CHANNELS
         return tuple(p * self.expansion for p in self.stage_planes)  # type: ignore[return-value]
+
+    @property
+    def memory_channels(self) -> Tuple[int, int, int]:
+        """Channels of the memory encoder's maps at 1/4, 1/8, 1/16: the trunk's, and for MobileNetV2
+        two more (the object's mask and the other objects, averaged over each cell)."""
+        extra = 2 if self.trunk == "mobilenet_v2" else 0
+        return tuple(c + extra for c in self.stage_channels)  # type: ignore[return-value]
 
     @property
     def min_cells_16(self) -> int:
@@ -94,11 +114,29 @@ SMALL = HMMNConfig(
     top_k_fine=2,
 )
 
-CONFIGS = {"paper": PAPER, "small": SMALL}
+# HMMN's memory, matching and decoder over torchvision's ImageNet MobileNetV2 (issue 38): features
+# that know real things, at a cost meant for real time on a CPU. Memory and query encoders are
+# each a MobileNetV2 up to 1/16 (the memory one also reads the mask and the other objects at its
+# stem). Needs 32 cells on the 1/16 grid (for instance 96x128).
+MOBILE = HMMNConfig(
+    name="mobile",
+    trunk="mobilenet_v2",
+    key_dim_16=64,
+    value_dim_16=128,
+    key_dim_8=32,
+    value_dim_8=32,
+    key_dim_4=16,
+    value_dim_4=16,
+    decoder_dim=32,  # the decoder's 1/4 stage dominates its cost: 4 convolutions of d x d at 1/4 per object
+    top_k=32,
+    top_k_fine=8,
+)
+
+CONFIGS = {"paper": PAPER, "small": SMALL, "mobile": MOBILE}
 
 
 def get_config(name: str) -> HMMNConfig:
-    """Look up a named configuration ('paper' or 'small')."""
+    """Look up a named configuration ('paper', 'small' or 'mobile')."""
     try:
         return CONFIGS[name]
     except KeyError:

@@ -90,3 +90,22 @@ def imagenet_input(images: np.ndarray) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (x.permute(0, 3, 1, 2) - mean) / std
+
+
+def init_mobile_trunks(model: torch.nn.Module, path: "str | pathlib.Path | None" = None) -> torch.nn.Module:
+    """Where training of the mobile configuration starts: the ImageNet MobileNetV2's features.0-13
+    in both encoders (the memory encoder's mask convolutions stay zero), and each memory key
+    projection equal to the query one on the trunk's channels (zero on the mask channels). Then
+    memory and query keys of the same image are equal, and matching starts as a similarity of
+    (randomly projected) ImageNet features, as the propagation baseline does."""
+    trunk = load_imagenet_mobilenet_v2(path).features
+    for encoder in (model.Encoder_Q, model.Encoder_M):
+        encoder.features.load_state_dict(trunk[: len(encoder.features)].state_dict(), strict=True)
+    with torch.no_grad():
+        for memory, query in ((model.KV_M_r4, model.KV_Q_r4), (model.KV_M_r3, model.KV_Q_r3),
+                              (model.KV_M_r2, model.KV_Q_r2)):
+            channels = query.Key.weight.shape[1]
+            memory.Key.weight.zero_()
+            memory.Key.weight[:, :channels] = query.Key.weight
+            memory.Key.bias.copy_(query.Key.bias)
+    return model

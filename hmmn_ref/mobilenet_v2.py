@@ -75,19 +75,24 @@ class InvertedResidual(nn.Module):
         return x + out if self.use_residual else out
 
 
+def feature_layers(last: int = TAPS[32]) -> List[nn.Module]:
+    """features.0 .. features.`last` (18: the whole; TAPS[16] = 13: up to 1/16), torchvision's order."""
+    layers: List[nn.Module] = [conv_bn_relu6(3, STEM_CHANNELS, 3, stride=2)]
+    channels = STEM_CHANNELS
+    for expansion, out_channels, repeats, stride in BLOCK_TABLE:
+        for i in range(repeats):
+            layers.append(InvertedResidual(channels, out_channels, stride if i == 0 else 1, expansion))
+            channels = out_channels
+    layers.append(conv_bn_relu6(channels, LAST_CHANNELS, 1))
+    return layers[: last + 1]
+
+
 class MobileNetV2(nn.Module):
     """ImageNet classifier (width 1.0). Input: float [B, 3, H, W], ImageNet-normalised RGB."""
 
     def __init__(self, num_classes: int = IMAGENET_CLASSES) -> None:
         super().__init__()
-        layers: List[nn.Module] = [conv_bn_relu6(3, STEM_CHANNELS, 3, stride=2)]
-        channels = STEM_CHANNELS
-        for expansion, out_channels, repeats, stride in BLOCK_TABLE:
-            for i in range(repeats):
-                layers.append(InvertedResidual(channels, out_channels, stride if i == 0 else 1, expansion))
-                channels = out_channels
-        layers.append(conv_bn_relu6(channels, LAST_CHANNELS, 1))
-        self.features = nn.Sequential(*layers)
+        self.features = nn.Sequential(*feature_layers())
         self.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(LAST_CHANNELS, num_classes))
 
     def trunk(self, x: torch.Tensor, strides: Tuple[int, ...] = (4, 8, 16)) -> Dict[int, torch.Tensor]:

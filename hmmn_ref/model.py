@@ -14,7 +14,7 @@ from torch import nn
 
 from . import matching
 from .config import PAPER, HMMNConfig
-from .modules import Decoder, EncoderM, EncoderQ, KeyValue
+from .modules import Decoder, KeyValue, memory_encoder, query_encoder
 
 
 class QueryFeatures(NamedTuple):
@@ -65,13 +65,14 @@ class HMMN(nn.Module):
         cfg = config or PAPER
         self.config = cfg
         c2, c3, c4 = cfg.stage_channels
-        self.Encoder_M = EncoderM(cfg)
-        self.Encoder_Q = EncoderQ(cfg)
-        self.KV_M_r4 = KeyValue(c4, cfg.key_dim_16, cfg.value_dim_16)
+        m2, m3, m4 = cfg.memory_channels
+        self.Encoder_M = memory_encoder(cfg)
+        self.Encoder_Q = query_encoder(cfg)
+        self.KV_M_r4 = KeyValue(m4, cfg.key_dim_16, cfg.value_dim_16)
         self.KV_Q_r4 = KeyValue(c4, cfg.key_dim_16, cfg.value_dim_16)
-        self.KV_M_r3 = KeyValue(c3, cfg.key_dim_8, cfg.value_dim_8)
+        self.KV_M_r3 = KeyValue(m3, cfg.key_dim_8, cfg.value_dim_8)
         self.KV_Q_r3 = KeyValue(c3, cfg.key_dim_8, None)
-        self.KV_M_r2 = KeyValue(c2, cfg.key_dim_4, cfg.value_dim_4)
+        self.KV_M_r2 = KeyValue(m2, cfg.key_dim_4, cfg.value_dim_4)
         self.KV_Q_r2 = KeyValue(c2, cfg.key_dim_4, None)
         self.Decoder = Decoder(cfg)
         # The memory reads' formulation (matching.Reads); hmmn-bench's baseline sets the public code's.

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import HMMNConfig
+from .mobilenet_v2 import STEM_CHANNELS, TAPS, feature_layers
 from .resnet import Trunk
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -52,6 +53,61 @@ class EncoderM(_NormalisedTrunk):
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         stem = self.conv1(self.normalise(frame)) + self.conv1_m(mask) + self.conv1_o(others)
         return self.stages(stem)
+
+
+class MobileEncoderQ(nn.Module):
+    """Query encoder over MobileNetV2 (features.0-13, torchvision's names): frame [B, 3, H, W] in
+    [0, 1] -> r4 [B, 96, H/16, W/16], r3 [B, 32, H/8, W/8], r2 [B, 24, H/4, W/4]."""
+
+    def __init__(self, cfg: HMMNConfig) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.features = nn.Sequential(*feature_layers(TAPS[16]))
+
+    def forward(self, frame: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.from_stem(self.features[0]((frame - self.mean) / self.std))
+
+    def from_stem(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x: features.0's output [B, 32, H/2, W/2] -> r4, r3, r2."""
+        taps = {}
+        for index in range(1, len(self.features)):
+            x = self.features[index](x)
+            taps[index] = x
+        return taps[TAPS[16]], taps[TAPS[8]], taps[TAPS[4]]
+
+
+class MobileEncoderM(MobileEncoderQ):
+    """Memory encoder over MobileNetV2: the frame's stem convolution plus two of its own for the
+    object's mask and the other objects (zero at start, so that the ImageNet features are where
+    training begins), then the same trunk; to each map the mask and the other objects, averaged over
+    its cells, are appended (the key/value projections see them directly, not only through the
+    trunk). frame [B, 3, H, W], mask and others [B, 1, H, W] -> r4 [B, 96 + 2, H/16, W/16], r3
+    [B, 32 + 2, H/8, W/8], r2 [B, 24 + 2, H/4, W/4]."""
+
+    def __init__(self, cfg: HMMNConfig) -> None:
+        super().__init__(cfg)
+        self.conv1_m = nn.Conv2d(1, STEM_CHANNELS, 3, stride=2, padding=1, bias=False)
+        self.conv1_o = nn.Conv2d(1, STEM_CHANNELS, 3, stride=2, padding=1, bias=False)
+        nn.init.zeros_(self.conv1_m.weight)
+        nn.init.zeros_(self.conv1_o.weight)
+
+    def forward(
+        self, frame: torch.Tensor, mask: torch.Tensor, others: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        conv, bn, relu = self.features[0]
+        stem = conv((frame - self.mean) / self.std) + self.conv1_m(mask) + self.conv1_o(others)
+        maps = self.from_stem(relu(bn(stem)))
+        masks = torch.cat([mask, others], dim=1)
+        return tuple(torch.cat([x, F.avg_pool2d(masks, s)], dim=1) for x, s in zip(maps, (16, 8, 4)))
+
+
+def query_encoder(cfg: HMMNConfig) -> nn.Module:
+    return MobileEncoderQ(cfg) if cfg.trunk == "mobilenet_v2" else EncoderQ(cfg)
+
+
+def memory_encoder(cfg: HMMNConfig) -> nn.Module:
+    return MobileEncoderM(cfg) if cfg.trunk == "mobilenet_v2" else EncoderM(cfg)
 
 
 class KeyValue(nn.Module):

@@ -296,10 +296,18 @@ class Session:
         logits = crop(state.logits, state.pad)
         result = StepResult(frame=state.t, object_ids=state.object_ids)
         if "labels" in outputs:
-            result.labels = state.objects.label_map(logits.argmax(dim=0).cpu().numpy())
+            result.labels = state.objects.label_map(channel_argmax(logits))
         if "probs" in outputs:
             result.probs = torch.softmax(logits.float(), dim=0).cpu().numpy()
         if "logits" in outputs:
             result.logits = logits.float().cpu().numpy().copy()  # the buffer is reused next frame
         return result
 
+
+def channel_argmax(logits: torch.Tensor) -> np.ndarray:
+    """[K, H, W] -> int64 [H, W], the first channel of the largest value. On the CPU through numpy:
+    torch's argmax over the outer dimension of a CPU tensor walks it with a stride and took 63 ms for
+    [3, 480, 640] (numpy: 11 ms) on a 2-core Xeon."""
+    if logits.device.type != "cpu":
+        return logits.argmax(dim=0).cpu().numpy()
+    return np.argmax(logits.float().numpy(), axis=0)

@@ -17,6 +17,7 @@ import os
 import sys
 from typing import List, Optional
 
+import hmmn_ref
 from hmmn_ref import shell
 from hmmn_ref.errors import Exit
 from hmmn_ref.shell import parse_size
@@ -75,7 +76,7 @@ def build_parser():
     p.add_argument("--device", choices=("cpu", "cuda", "CPU", "GPU", "NPU"),
                    help="where torch / onnxruntime run (default cpu; tensorrt always runs on cuda); openvino: CPU, "
                         "GPU or NPU as OpenVINO names them (default CPU)")
-    p.add_argument("--config", choices=("paper", "small"),
+    p.add_argument("--config", choices=sorted(hmmn_ref.CONFIGS),
                    help="model configuration of --weights / --random-weights (default paper; the demo model is small)")
     p.add_argument("--mem-every", type=int, help="keep every N-th frame in memory (default 5)")
     p.add_argument("--capacity", type=int, help="1/16 memory slots per object group (default 48, or the artifacts')")

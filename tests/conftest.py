@@ -101,6 +101,19 @@ def paper_export(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def mobile_export(tmp_path_factory):
+    """hmmn-export of the mobile configuration (golden-fill weights) at 96x128, FP32, engines asked
+    (built by TensorRT-RTX without a GPU where it is installed; exit 3 where no TensorRT is)."""
+    from hmmn_deploy.export import cli
+
+    out = tmp_path_factory.mktemp("mobile_export") / "export"
+    code = cli.main(["--random-weights", "--config", "mobile", "--size", "96x128", "--check-frames", "3",
+                     "--capacity", "8", "--max-objects", "4", "--out", str(out), "--engines"])
+    assert code == (0 if engines_buildable() else 3)
+    return out
+
+
 def _has_cuda() -> bool:
     return torch.cuda.is_available()
 

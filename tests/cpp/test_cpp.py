@@ -243,3 +243,21 @@ def test_sanitizers_find_no_leak_or_invalid_access(small_export, tmp_path):
         report = done.stdout[-3000:] + done.stderr[-6000:]
         assert done.returncode == 0, report
         assert "Sanitizer" not in done.stderr and "runtime error" not in done.stderr, report
+
+
+def test_the_mobile_configuration_gives_the_same_masks(build, mobile_export, tmp_path):
+    """The mobile configuration (MobileNetV2 trunks, other widths) through libhmmn: what it reads
+    from the manifest is enough; masks identical to hmmn-run's, probabilities within 1e-5."""
+    frames, labels = make_video(8, 8, *SIZE)
+    _write_frames(tmp_path / "clip", frames)
+    _save_mask(tmp_path / "first.png", labels[0])
+    assert run_cli.main([str(tmp_path / "clip"), "--mask", str(tmp_path / "first.png"), "-o", str(tmp_path / "py"),
+                         "--artifacts", str(mobile_export), "--backend", "onnxruntime", "--no-progress"]) == 0
+    _segment(build, "--artifacts", mobile_export, "--frames", tmp_path / "clip", "--mask", tmp_path / "first.png",
+             "--out", tmp_path / "cpp", "--save-probs")
+    _same_masks(tmp_path / "py" / "clip", tmp_path / "cpp", 8)
+    session = Session.open(str(mobile_export), "onnxruntime")
+    state = session.start(frames[0], labels[0])
+    for t in range(1, 8):
+        expected = session.step(state, frames[t], outputs=("probs",)).probs
+        assert np.abs(_cpp_probs(tmp_path / "cpp", f"{t:05d}", *SIZE) - expected).max() <= 1e-5, t

@@ -1,0 +1,70 @@
+"""The mobile configuration (issue 38): HMMN's memory, matching and decoder over MobileNetV2 trunks
+that start from torchvision's ImageNet weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import hmmn_ref
+from hmmn_ref.checkpoint import fitting_configs
+from hmmn_ref.config import HMMNConfig
+from hmmn_ref.imagenet_weights import imagenet_input, init_mobile_trunks, load_imagenet_mobilenet_v2
+
+from tests.hmmn_ref.test_mobilenet_v2 import needs_weights
+
+
+def test_mobile_trunk_widths_and_shapes():
+    model = hmmn_ref.HMMN(hmmn_ref.MOBILE)
+    assert hmmn_ref.MOBILE.stage_channels == (24, 32, 96)
+    frame = torch.rand(1, 3, 96, 128)
+    query = model.encode_query(frame)
+    assert tuple(query.key16.shape) == (1, 64, 6, 8) and tuple(query.value16.shape) == (1, 128, 6, 8)
+    assert tuple(query.r3.shape) == (1, 32, 12, 16) and tuple(query.r2.shape) == (1, 24, 24, 32)
+    probs = torch.softmax(torch.randn(3, 96, 128), dim=0)
+    memory = model.encode_memory(frame, probs)
+    assert tuple(memory.value16.shape) == (2, 128, 6, 8) and tuple(memory.value4.shape) == (2, 16, 24, 32)
+    assert hmmn_ref.MOBILE.memory_channels == (26, 34, 98)  # the mask and the other objects appended
+
+
+def test_a_mobile_state_dict_is_recognised_as_mobile():
+    state = hmmn_ref.HMMN(hmmn_ref.MOBILE).state_dict()
+    assert fitting_configs(state) == ["mobile"]
+    assert "Encoder_Q.features.13.conv.3.weight" in state  # torchvision's names under the encoder
+    with pytest.raises(hmmn_ref.HMMNError, match="pass --config mobile"):
+        hmmn_ref.checkpoint.check_state_dict(hmmn_ref.HMMN(hmmn_ref.SMALL), state)
+
+
+def test_the_trunk_is_part_of_the_recorded_configuration():
+    data = hmmn_ref.MOBILE.to_dict()
+    assert data["trunk"] == "mobilenet_v2" and HMMNConfig.from_dict(data) == hmmn_ref.MOBILE
+    old = {k: v for k, v in hmmn_ref.PAPER.to_dict().items() if k != "trunk"}  # manifests written before it
+    assert HMMNConfig.from_dict(old).trunk == "resnet"
+    with pytest.raises(ValueError, match="unknown trunk 'vgg'"):
+        HMMNConfig(trunk="vgg")
+
+
+@needs_weights
+def test_both_encoders_start_as_the_imagenet_trunk():
+    """With the ImageNet weights copied in, the query encoder's maps are the ImageNet network's, and
+    so are the memory encoder's (its mask convolutions start at zero), whatever the mask."""
+    model = init_mobile_trunks(hmmn_ref.HMMN(hmmn_ref.MOBILE)).eval()
+    imagenet = load_imagenet_mobilenet_v2()
+    image = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)
+    frame = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+    with torch.no_grad():
+        expected = imagenet.trunk(imagenet_input(image), (4, 8, 16))
+        r4, r3, r2 = model.Encoder_Q(frame)
+        mask = torch.rand(1, 1, 64, 96)
+        m4, _, _ = model.Encoder_M(frame, mask, 1 - mask)
+    for got, stride in ((r4, 16), (r3, 8), (r2, 4)):
+        assert torch.allclose(got, expected[stride], atol=1e-4), stride
+    assert torch.allclose(m4[:, :96], expected[16], atol=1e-4)
+    assert torch.allclose(m4[:, 96], torch.nn.functional.avg_pool2d(mask, 16)[:, 0], atol=1e-6)
+    # memory and query keys of the same frame start equal: matching starts as a feature similarity
+    with torch.no_grad():
+        memory = model.encode_memory(frame, torch.cat([1 - mask[0], mask[0]]))
+        query = model.encode_query(frame)
+    for scale in ("key16", "key8", "key4"):
+        assert torch.allclose(getattr(memory, scale)[0], getattr(query, scale)[0], atol=1e-4), scale

@@ -1,0 +1,39 @@
+"""tools/train_mobile.py: a short run trains only what it should, resumes, and records its inputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import torch
+
+import hmmn_ref
+from conftest import TOOLS
+
+from tests.hmmn_ref.test_mobilenet_v2 import needs_weights
+
+
+@needs_weights
+def test_a_short_run_trains_the_heads_keeps_the_query_trunk_and_records_its_inputs(tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, str(TOOLS / "train_mobile.py"), "--out", str(run), "--iterations", "2",
+               "--size", "96x128:3", "--val-every", "2", "--val-videos", "1", "--save-every", "1",
+               "--threads", "1", "--export", str(tmp_path / "w.pth")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trained = hmmn_ref.load_weights(hmmn_ref.HMMN(hmmn_ref.MOBILE), tmp_path / "w.pth")
+    start = hmmn_ref.imagenet_weights.init_mobile_trunks(hmmn_ref.HMMN(hmmn_ref.MOBILE))
+    same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))  # noqa: E731
+    assert same(trained.Encoder_Q, start.Encoder_Q)  # frozen: ImageNet's
+    assert same(trained.Encoder_M.features[:7], start.Encoder_M.features[:7])
+    assert not same(trained.Decoder, start.Decoder) and not same(trained.Encoder_M.features[7:], start.Encoder_M.features[7:])
+    record = json.loads((tmp_path / "w.json").read_text())
+    assert record["config"] == "mobile" and record["iterations_done"] == 2
+    assert record["imagenet_weights"]["sha256"].startswith("b0353104")
+    assert record["photos"]["chelsea"]["licence"].startswith("CC0") and record["trained_sizes"] == [[96, 128]]
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [line["iteration"] for line in log] == [2] and 0 <= log[0]["val_jf_photo"] <= 100
+    # a finished run resumes as finished: nothing more is trained
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "resuming at iteration 2" in again.stderr
