@@ -25,6 +25,8 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
+from hmmn_ref.errors import HMMNError
+
 # name -> (package, path inside the package, licence as the package states it)
 PHOTO_SOURCES: Dict[str, Tuple[str, str, str]] = {
     "astronaut": ("skimage", "data/astronaut.png", "public domain (NASA), scikit-image data"),
@@ -46,7 +48,7 @@ PHOTO_SOURCES: Dict[str, Tuple[str, str, str]] = {
 }
 
 
-class PhotoLibraryError(RuntimeError):
+class PhotoLibraryError(HMMNError, RuntimeError):
     """A photo source is missing: the message names the package to install."""
 
 
