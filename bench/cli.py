@@ -295,32 +295,32 @@ def print_table(result: dict) -> None:
     peaks = result["machine"].get("cpu_peak_gflops") or {}
     log.detail("")
     log.detail(f"{'run':<32} {'median ms':>10} {'p90':>9} {'min':>9} {'max':>9} {'fps':>7} {'GFLOP/s':>8} "
-        f"{'state MB':>9} {'agree %':>8} {'speed-up':>8}")
+               f"{'state MB':>9} {'agree %':>8} {'speed-up':>8}")
     for e in result["runs"]:
         ratio = result["ratios"].get(e["name"])
         log.detail(f"{e['name']:<32} {e['median_ms']:>10.1f} {e['p90_ms']:>9.1f} {e['min_ms']:>9.1f} {e['max_ms']:>9.1f} "
-            f"{e['fps']:>7.3f} {e.get('achieved_gflops', float('nan')):>8.1f} "
-            f"{e['peak_mem_mb'] if e['peak_mem_mb'] is not None else '-':>9} {e['mask_agreement']:>8.3f} "
-            f"{(f'{ratio:.2f}x' if ratio else '-'):>8}")
+                   f"{e['fps']:>7.3f} {e.get('achieved_gflops', float('nan')):>8.1f} "
+                   f"{e['peak_mem_mb'] if e['peak_mem_mb'] is not None else '-':>9} {e['mask_agreement']:>8.3f} "
+                   f"{(f'{ratio:.2f}x' if ratio else '-'):>8}")
         for stage, s in e["stages"].items():
             rate = s.get("achieved_gflops")
             against = machine.stage_peak(peaks, e.get("precision"), stage)
             share = f"{rate / against * 100:.1f}% of {e.get('precision') if stage != 'match' else 'fp32'} peak" \
                 if rate and against else ""
             log.detail(f"    {stage:<28} {s['median_ms']:>10.1f} {s['p90_ms']:>9.1f} {s['min_ms']:>9.1f} {s['max_ms']:>9.1f}"
-                f" {'':>7} {rate if rate else '':>8} {share}")
+                       f" {'':>7} {rate if rate else '':>8} {share}")
     m = result["machine"]
     if peaks.get("fp32"):
         per_cycle = m.get("ops_per_cycle_per_core", {})
         log.detail(f"(CPU peak per native precision, {m['threads']} threads x {m.get('clock_ghz')} GHz "
-            f"({m.get('clock_source')}) x operations per cycle per core of {m.get('microarchitecture')} "
-            f"({m.get('ops_per_cycle_source')}): "
-            + ", ".join(f"{p} {per_cycle.get(p)} -> {v} GFLOP/s" for p, v in peaks.items())
-            + "; each stage's % is against its run's precision, match always against FP32, which it runs in)")
+                   f"({m.get('clock_source')}) x operations per cycle per core of {m.get('microarchitecture')} "
+                   f"({m.get('ops_per_cycle_source')}): "
+                   + ", ".join(f"{p} {per_cycle.get(p)} -> {v} GFLOP/s" for p, v in peaks.items())
+                   + "; each stage's % is against its run's precision, match always against FP32, which it runs in)")
     if m.get("matmul_probe"):
         log.detail(f"(matrix-product probe, torch {m.get('torch')}, time-bounded: "
-            + ", ".join(f"{p} {r['gflops']} GFLOP/s at {r['size']}x{r['size']} (best of {r['repeats']})"
+                   + ", ".join(f"{p} {r['gflops']} GFLOP/s at {r['size']}x{r['size']} (best of {r['repeats']})"
                         for p, r in m["matmul_probe"].items()) + ")")
     if m.get("load_average"):
         log.detail(f"(load average when the report was made: {' '.join(str(x) for x in m['load_average'])}; "
-            f"{m.get('cpu_count')} CPUs)")
+                   f"{m.get('cpu_count')} CPUs)")

@@ -133,7 +133,7 @@ def build_engines(
     for name, spec in specs.items():
         profile = profile_shapes(spec, height, width, max_objects, capacity)
         detail(log, f"  engine {name}: building with {flavor.name} (objects 1..{max_objects}, slots 1..{capacity}, "
-            f"{height}x{width})")
+                    f"{height}x{width})")
         started = time.perf_counter()
         build_engine(flavor, os.path.join(folder, f"{name}.onnx"), os.path.join(folder, f"{name}.engine"),
                      profile, targets, timing_cache)

@@ -243,10 +243,10 @@ def print_summary(specs, graph_files, checks, precision, video, network_record, 
         engine = engine_info["files"].get(name)
         engine = "-" if engine is None else f"{engine['bytes'] / 2**20:.1f} MiB, {engine['build_seconds']:.1f} s"
         detail(log, f"{name:<14} {graph_files[name]['file']:<20} {graph_files[name]['bytes'] / 2**20:>7.1f} MiB  "
-            f"{parity:<34} {precision:<10} {layers:<26} {engine}")
+                    f"{parity:<34} {precision:<10} {layers:<26} {engine}")
     floor = "" if video.floor_agreement is None else f", hmmn_ref vs itself {video.floor_agreement * 100:.3f}%"
     detail(log, f"{'video':<14} {'':<20} {'':>10}  {'PASS' if video.passed else 'FAIL'} agreement "
-        f"{video.decided_agreement * 100:.3f}% (decided pixels), {video.agreement * 100:.3f}% (all){floor}")
+                f"{video.decided_agreement * 100:.3f}% (decided pixels), {video.agreement * 100:.3f}% (all){floor}")
 
 
 def publish(work: str, out: str) -> None:

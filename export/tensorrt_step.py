@@ -45,24 +45,24 @@ def verdict(folder: str, specs: Mapping[str, GraphSpec], precision: str, preferr
     flavor = tensorrt_lib.parser_flavor(preferred)
     if flavor is None:
         detail(log, "TensorRT check: no TensorRT is installed, so the transcribed TensorRT 10 operator table stands in "
-            f"(NVIDIA's own parser runs when one is: {tensorrt_lib.TENSORRT_RTX.install}):")
+                    f"(NVIDIA's own parser runs when one is: {tensorrt_lib.TENSORRT_RTX.install}):")
         models = {name: onnx.load(os.path.join(folder, f"{name}.onnx"), load_external_data=False) for name in specs}
         findings = audit.audit_models(models)
         for name, items in findings.items():
             detail(log, f"  {'PASS' if not items else 'FAIL'}  {name}: {len(models[name].graph.node)} nodes"
-                + "".join(f"\n        {f}" for f in items))
+                        + "".join(f"\n        {f}" for f in items))
         return not any(findings.values()), {
             "checked_by": None, "note": "no TensorRT installed: the transcribed operator table (audit) was checked",
             "audit": {name: [str(f) for f in items] for name, items in findings.items()}}
     detail(log, f"TensorRT check: each graph parsed by {flavor.name} {tensorrt_lib.version(flavor)}'s ONNX parser into a "
-        "strongly typed network (no GPU needed):")
+                "strongly typed network (no GPU needed):")
     graphs = {}
     for name, spec in specs.items():
         result = check_graph(flavor, os.path.join(folder, f"{name}.onnx"), spec, precision)
         graphs[name] = result.to_dict()
         islands = "; ".join(f"{k}: {v}" for k, v in result.islands.items())
         detail(log, f"  {'PASS' if result.passed else 'FAIL'}  {name}: {result.layers} layers, {result.precision_line()}"
-            + (f"; {islands}" if islands else "") + "".join(f"\n        {p}" for p in result.problems))
+                    + (f"; {islands}" if islands else "") + "".join(f"\n        {p}" for p in result.problems))
     passed = all(g["passed"] for g in graphs.values())
     return passed, {"checked_by": f"{flavor.name} {tensorrt_lib.version(flavor)}", "graphs": graphs}
 
@@ -98,5 +98,5 @@ def build(folder: str, specs: Mapping[str, GraphSpec], size, max_objects: int, c
     }  # fmt: skip
     where = "" if gpu is None else f" ({gpu})"
     detail(log, f"  engines run on compute capability {', '.join(targets)}{where}"
-        + (" (the builder's default set)" if default else ""))
+                + (" (the builder's default set)" if default else ""))
     return record, Exit.DONE
