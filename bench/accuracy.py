@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+from hmmn_ref.shell import detail
+
 from ..models import ModelChoice, open_session
 
 
@@ -17,17 +19,17 @@ def demo_accuracy(videos: int, threads: Optional[int], cache: Optional[str], log
     _, described = open_session(ModelChoice(backend="openvino", precision="int8", threads=threads, cache=cache),
                                 None, log)
     folder = described["graphs"]
-    log(f"hmmn-bench: accuracy of each precision on the demo model ({folder}), {videos} generated videos ...")
+    log(f"accuracy of each precision on the demo model ({folder}), {videos} generated videos ...")
     result = quantize.measure_accuracy(folder, videos, threads=threads, log=log, others=("onnxruntime",))
     result["graphs"] = folder
     return result
 
 
 def print_accuracy(result: dict, log: Callable[[str], None]) -> None:
-    log("")
-    log(f"accuracy on the demo model: {result['videos']} (J&F against ground truth; agreement with openvino fp32's masks)")
-    log(f"{'run':<20} {'J&F':>7} {'J':>7} {'F':>7} {'dJ&F':>7} {'agree %':>9}")
+    detail(log, "")
+    detail(log, f"accuracy on the demo model: {result['videos']} (J&F against ground truth; agreement with openvino fp32's masks)")
+    detail(log, f"{'run':<20} {'J&F':>7} {'J':>7} {'F':>7} {'dJ&F':>7} {'agree %':>9}")
     for name, r in result["computes"].items():
         label = name if name == "onnxruntime" else f"openvino {name}"
         label = "onnxruntime fp32" if name == "onnxruntime" else label
-        log(f"{label:<20} {r['J&F']:>7.2f} {r['J']:>7.2f} {r['F']:>7.2f} {r['dJ&F']:>+7.2f} {r['agreement_%']:>9.3f}")
+        detail(log, f"{label:<20} {r['J&F']:>7.2f} {r['J']:>7.2f} {r['F']:>7.2f} {r['dJ&F']:>+7.2f} {r['agreement_%']:>9.3f}")

@@ -21,31 +21,31 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 from typing import List, Optional
 
 import numpy as np
 
 import hmmn_ref
-from hmmn_ref import protocol
-from hmmn_ref.cli import parse_size
+from hmmn_ref import matching, protocol, shell
+from hmmn_ref.errors import Exit, UsageError
 from hmmn_ref.sample_video import make_sample_video
+from hmmn_ref.shell import parse_size
 
 from ..runtime import BACKENDS
-from ..models import ModelChoice, ModelError, load_model, open_session, resolve_weights
-from . import machine, scaling
+from ..core.report_page import check_folder
+from ..models import ModelChoice, load_model, open_session, resolve_weights
+from . import machine, public_matching, scaling
 from . import report as html_report
 from .flops import FlopModel
 from .runs import BaselineRun, SessionRun, summarise
 from .timing import StageTimer
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+log = shell.Logger("hmmn-bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hmmn-bench", description=__doc__.split("\n")[0])
+    p = shell.parser("hmmn-bench", __doc__)
     source = p.add_mutually_exclusive_group()
     source.add_argument("--artifacts", help="an hmmn-export folder")
     source.add_argument("--weights", help="checkpoint (default: the built-in demo model)")
@@ -113,7 +113,7 @@ def run_pairs(args) -> list:
     for backend in args.backend:
         for precision in args.precision or [None]:
             if precision in ("bf16", "int8") and backend != "openvino" or precision == "fp16" and backend == "openvino":
-                log(f"hmmn-bench: {backend} has no {precision}: skipped")
+                log(f"{backend} has no {precision}: skipped")
                 continue
             pairs.append((backend, precision))
     return pairs
@@ -146,10 +146,10 @@ def load_frames(args):
 
 def working_frames(args, frames, mask):
     """No --size, and weights whose record gives trained sizes (the built-in model's): the frames
-    and mask resized to the size hmmn-run processes them at (models.working_size). -> frames,
+    and mask resized to the size hmmn-run processes them at (core.working_size). -> frames,
     mask, summary record (None when nothing changed)."""
     from ..models.working_size import for_run
-    from ..segment.reader import resize_frame
+    from ..core.resize import resize_frame, resize_labels
 
     if args.size_given or args.random_weights or args.artifacts:
         return frames, mask, None
@@ -157,13 +157,11 @@ def working_frames(args, frames, mask):
     size = working.size_for(frames.shape[1:3]) if working else None
     if size is None:
         return frames, mask, None
-    import cv2
-
-    log(f"hmmn-bench: the weights were trained at {working.sentence()}: timing at {size[0]}x{size[1]}, the size "
+    log(f"the weights were trained at {working.sentence()}: timing at {size[0]}x{size[1]}, the size "
         f"hmmn-run processes {frames.shape[1]}x{frames.shape[2]} frames at (--size HxW times another)")
     record = {**working.describe(), "frames": list(frames.shape[1:3]), "processing_size": list(size)}
     frames = np.stack([resize_frame(f, size) for f in frames])
-    mask = cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+    mask = resize_labels(mask, size)
     return frames, mask, record
 
 
@@ -179,7 +177,7 @@ def build_runs(args, frames, mask) -> list:
                              random_weights=args.random_weights, artifacts=args.artifacts,
                              mem_every=args.mem_every, capacity=args.capacity, threads=args.threads,
                              cache=args.cache, device=device)
-        session, described = open_session(choice, frames.shape[1:3], lambda m: log(f"hmmn-bench: {m}"),
+        session, described = open_session(choice, frames.shape[1:3], log,
                                           timer=StageTimer())
         compute = described["precision"]  # openvino: its compute precision on the FP32 graphs
         name = f"{backend} {compute}"
@@ -189,12 +187,9 @@ def build_runs(args, frames, mask) -> list:
     if args.compare:
         # The baseline runs where the sessions do: on the GPU when any backend is on one.
         on_gpu = any(r.session.device.type == "cuda" for r in runs)
-        baseline = BaselineRun(reference_model(args), frames, mask, args.mem_every, "cuda" if on_gpu else "cpu")
-        if args.baseline_matching == "public":
-            from .public_matching import PublicBaseline
-
-            baseline = PublicBaseline(baseline)
-        runs.insert(0, baseline)
+        reads = public_matching.READS if args.baseline_matching == "public" else matching.READS
+        runs.insert(0, BaselineRun(reference_model(args), frames, mask, args.mem_every, "cuda" if on_gpu else "cpu",
+                                   reads))
     return runs
 
 
@@ -213,47 +208,31 @@ def reference_model(args):
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    return shell.run(lambda: bench(args), log)
+
+
+def bench(args) -> int:
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     if args.frames < 1 or args.warmup < 0 or args.objects < 1:
-        log("hmmn-bench: error: need --frames >= 1, --warmup >= 0 and --objects >= 1")
-        return 2
+        raise UsageError("need --frames >= 1, --warmup >= 0 and --objects >= 1")
     problem = protocol.settings_problem(True, mem_every=args.mem_every, capacity=args.capacity)
     if problem:
-        log(f"hmmn-bench: error: {problem}")
-        return 2
+        raise UsageError(problem)
     args.size_given, args.size = args.size is not None, args.size or (480, 854)
-    if args.report and not html_report.folder_ok(args.report, log):  # before minutes of timing
-        return 2
-    try:
-        frames, mask = load_frames(args)
-        frames, mask, working = working_frames(args, frames, mask)
-        runs = build_runs(args, frames, mask)
-    except (ModelError, ValueError) as exc:
-        log(f"hmmn-bench: error: {exc}")
-        return 2
+    if args.report:
+        check_folder(args.report)  # before minutes of timing
+    frames, mask = load_frames(args)
+    frames, mask, working = working_frames(args, frames, mask)
+    runs = build_runs(args, frames, mask)
     import torch
 
     threads = torch.get_num_threads()
-    log(f"hmmn-bench: {len(runs)} runs, {frames.shape[1]}x{frames.shape[2]}, {len(np.unique(mask)) - 1} objects, "
+    log(f"{len(runs)} runs, {frames.shape[1]}x{frames.shape[2]}, {len(np.unique(mask)) - 1} objects, "
         f"{args.warmup} warm-up + {args.frames} timed frames, {threads} threads")
-    for run in runs:
-        run.start(frames[0], mask)
-    masks = {run.name: [] for run in runs}
-    for i, frame in enumerate(frames[1:]):  # interleaved: every run does frame i before any does i + 1
-        timed = i >= args.warmup
-        for run in runs:
-            labels = run.step(frame, timed)
-            if timed:
-                masks[run.name].append(labels)
-        if timed:
-            log(f"  frame {i + 1}/{len(frames) - 1}: "
-                + ", ".join(f"{run.name} {run.frame_seconds[-1] * 1000:.0f} ms" for run in runs))
-        else:
-            log(f"  frame {i + 1}/{len(frames) - 1}: warm-up (not timed)")
-
+    masks = time_runs(args, runs, frames, mask)
     result = report(args, runs, masks, threads, len(np.unique(mask)) - 1)
     if working:
         result["settings"]["working_size"] = working
@@ -268,17 +247,33 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.accuracy:
         from .accuracy import demo_accuracy, print_accuracy
 
-        try:
-            result["accuracy"] = demo_accuracy(args.accuracy, args.threads, args.cache, log)
-        except ModelError as exc:
-            log(f"hmmn-bench: error: {exc}")
-            return 2
+        result["accuracy"] = demo_accuracy(args.accuracy, args.threads, args.cache, log)
         print_accuracy(result["accuracy"], log)
     if args.json:
         print(json.dumps(result, indent=2))
-    if args.report and not html_report.write_and_say(args.report, result, log):
-        return 2
-    return 0
+    if args.report:
+        log(f"report written: {html_report.write_report(args.report, result)} (open it in a browser)")
+    return Exit.DONE
+
+
+def time_runs(args, runs, frames, mask) -> dict:
+    """Every run over the frames, interleaved: each does frame i before any does i + 1.
+    -> run name -> the timed frames' label maps."""
+    for run in runs:
+        run.start(frames[0], mask)
+    masks = {run.name: [] for run in runs}
+    for i, frame in enumerate(frames[1:]):
+        timed = i >= args.warmup
+        for run in runs:
+            labels = run.step(frame, timed)
+            if timed:
+                masks[run.name].append(labels)
+        if timed:
+            log.detail(f"  frame {i + 1}/{len(frames) - 1}: "
+                       + ", ".join(f"{run.name} {run.frame_seconds[-1] * 1000:.0f} ms" for run in runs))
+        else:
+            log.detail(f"  frame {i + 1}/{len(frames) - 1}: warm-up (not timed)")
+    return masks
 
 
 def report(args, runs, masks, threads: int, objects: int) -> dict:
@@ -305,34 +300,34 @@ def report(args, runs, masks, threads: int, objects: int) -> dict:
 
 def print_table(result: dict) -> None:
     peaks = result["machine"].get("cpu_peak_gflops") or {}
-    log("")
-    log(f"{'run':<32} {'median ms':>10} {'p90':>9} {'min':>9} {'max':>9} {'fps':>7} {'GFLOP/s':>8} "
-        f"{'state MB':>9} {'agree %':>8} {'speed-up':>8}")
+    log.detail("")
+    log.detail(f"{'run':<32} {'median ms':>10} {'p90':>9} {'min':>9} {'max':>9} {'fps':>7} {'GFLOP/s':>8} "
+               f"{'state MB':>9} {'agree %':>8} {'speed-up':>8}")
     for e in result["runs"]:
         ratio = result["ratios"].get(e["name"])
-        log(f"{e['name']:<32} {e['median_ms']:>10.1f} {e['p90_ms']:>9.1f} {e['min_ms']:>9.1f} {e['max_ms']:>9.1f} "
-            f"{e['fps']:>7.3f} {e.get('achieved_gflops', float('nan')):>8.1f} "
-            f"{e['peak_mem_mb'] if e['peak_mem_mb'] is not None else '-':>9} {e['mask_agreement']:>8.3f} "
-            f"{(f'{ratio:.2f}x' if ratio else '-'):>8}")
+        log.detail(f"{e['name']:<32} {e['median_ms']:>10.1f} {e['p90_ms']:>9.1f} {e['min_ms']:>9.1f} {e['max_ms']:>9.1f} "
+                   f"{e['fps']:>7.3f} {e.get('achieved_gflops', float('nan')):>8.1f} "
+                   f"{e['peak_mem_mb'] if e['peak_mem_mb'] is not None else '-':>9} {e['mask_agreement']:>8.3f} "
+                   f"{(f'{ratio:.2f}x' if ratio else '-'):>8}")
         for stage, s in e["stages"].items():
             rate = s.get("achieved_gflops")
             against = machine.stage_peak(peaks, e.get("precision"), stage)
             share = f"{rate / against * 100:.1f}% of {e.get('precision') if stage != 'match' else 'fp32'} peak" \
                 if rate and against else ""
-            log(f"    {stage:<28} {s['median_ms']:>10.1f} {s['p90_ms']:>9.1f} {s['min_ms']:>9.1f} {s['max_ms']:>9.1f}"
-                f" {'':>7} {rate if rate else '':>8} {share}")
+            log.detail(f"    {stage:<28} {s['median_ms']:>10.1f} {s['p90_ms']:>9.1f} {s['min_ms']:>9.1f} {s['max_ms']:>9.1f}"
+                       f" {'':>7} {rate if rate else '':>8} {share}")
     m = result["machine"]
     if peaks.get("fp32"):
         per_cycle = m.get("ops_per_cycle_per_core", {})
-        log(f"(CPU peak per native precision, {m['threads']} threads x {m.get('clock_ghz')} GHz "
-            f"({m.get('clock_source')}) x operations per cycle per core of {m.get('microarchitecture')} "
-            f"({m.get('ops_per_cycle_source')}): "
-            + ", ".join(f"{p} {per_cycle.get(p)} -> {v} GFLOP/s" for p, v in peaks.items())
-            + "; each stage's % is against its run's precision, match always against FP32, which it runs in)")
+        log.detail(f"(CPU peak per native precision, {m['threads']} threads x {m.get('clock_ghz')} GHz "
+                   f"({m.get('clock_source')}) x operations per cycle per core of {m.get('microarchitecture')} "
+                   f"({m.get('ops_per_cycle_source')}): "
+                   + ", ".join(f"{p} {per_cycle.get(p)} -> {v} GFLOP/s" for p, v in peaks.items())
+                   + "; each stage's % is against its run's precision, match always against FP32, which it runs in)")
     if m.get("matmul_probe"):
-        log(f"(matrix-product probe, torch {m.get('torch')}, time-bounded: "
-            + ", ".join(f"{p} {r['gflops']} GFLOP/s at {r['size']}x{r['size']} (best of {r['repeats']})"
+        log.detail(f"(matrix-product probe, torch {m.get('torch')}, time-bounded: "
+                   + ", ".join(f"{p} {r['gflops']} GFLOP/s at {r['size']}x{r['size']} (best of {r['repeats']})"
                         for p, r in m["matmul_probe"].items()) + ")")
     if m.get("load_average"):
-        log(f"(load average when the report was made: {' '.join(str(x) for x in m['load_average'])}; "
-            f"{m.get('cpu_count')} CPUs)")
+        log.detail(f"(load average when the report was made: {' '.join(str(x) for x in m['load_average'])}; "
+                   f"{m.get('cpu_count')} CPUs)")

@@ -184,7 +184,7 @@ def describe(threads: int, probe: bool = False, log=None) -> dict:
     if probe:
         probed_precisions = [p for p in ("fp32", "bf16") if p in native]
         if log is not None and "bf16" not in native:
-            log(f"hmmn-bench: no BF16 matrix-product probe: {cpu.why_not_native('bf16', info)}")
+            log(f"no BF16 matrix-product probe: {cpu.why_not_native('bf16', info)}")
         machine["matmul_probe"] = probed = probe_gflops(threads, probed_precisions)
         machine["matmul_probe_gflops"] = {p: r["gflops"] for p, r in probed.items()}
         fp32 = probed["fp32"]["gflops"]

@@ -85,7 +85,7 @@ def _rank(totals: Dict[str, float]) -> List[dict]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from hmmn_ref.cli import parse_size
+    from hmmn_ref.shell import parse_size
 
     p = argparse.ArgumentParser(prog="python -m hmmn_deploy.bench.match_profile", description=__doc__.split("\n")[0])
     p.add_argument("folder")

@@ -10,6 +10,8 @@ from typing import Callable, Dict
 
 import torch
 
+from hmmn_ref.shell import detail
+
 GRAPHS = ("encode_query", "encode_memory", "match", "decode")
 REPEATS = 3
 
@@ -27,7 +29,7 @@ def profile_slowest_stage(run, frames, mask, folder: str, log: Callable[[str], N
     graph = max(stages, key=lambda k: stages[k]["median_ms"])
     os.makedirs(folder, exist_ok=True)
     inputs, outputs = capture_inputs(run, frames[-1], graph)
-    log(f"hmmn-bench: profiling {graph} ({stages[graph]['median_ms']:.1f} ms median) on {run.name} -> {folder}")
+    log(f"profiling {graph} ({stages[graph]['median_ms']:.1f} ms median) on {run.name} -> {folder}")
     if run.backend == "onnxruntime":
         result = _onnxruntime(run, graph, inputs, folder)
     elif run.backend == "torch":
@@ -42,7 +44,7 @@ def profile_slowest_stage(run, frames, mask, folder: str, log: Callable[[str], N
     lines += [f"{op:<28} {ms:>12.2f} {100 * ms / total:>8.1f}" for op, ms in result["top_ops"]]
     with open(os.path.join(folder, f"{graph}_operators.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    log("\n".join("    " + line for line in lines[:12]))
+    detail(log, "\n".join("    " + line for line in lines[:12]))
     return result
 
 

@@ -9,9 +9,9 @@ scaling curves when --scaling ran. Self-contained and published whole (core/repo
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Dict
 
-from ..core.report_page import ReportError, check_folder, esc, image, page, publish, table
+from ..core.report_page import esc, image, page, publish, table
 from .machine import stage_peak
 from .report_plots import fps_bars, peak_bars, scaling_curves, stage_bars
 
@@ -25,26 +25,6 @@ MACHINE_FIELDS = (("cpu", "CPU"), ("microarchitecture", "microarchitecture"), ("
 def write_report(folder: str, result: dict) -> str:
     """-> DIR/index.html. ReportError when DIR cannot be written."""
     return publish(folder, lambda work: _page(result))
-
-
-def folder_ok(folder: str, log: Callable[[str], None]) -> bool:
-    """False, with the one-line reason, when --report DIR cannot take a report."""
-    try:
-        check_folder(folder)
-        return True
-    except ReportError as exc:
-        log(f"hmmn-bench: error: {exc}")
-        return False
-
-
-def write_and_say(folder: str, result: dict, log: Callable[[str], None]) -> bool:
-    """write_report, then the line that names the page (or the error's); False on failure."""
-    try:
-        log(f"hmmn-bench: report written: {write_report(folder, result)} (open it in a browser)")
-        return True
-    except ReportError as exc:
-        log(f"hmmn-bench: error: {exc}")
-        return False
 
 
 def peak_shares(result: dict) -> Dict[str, Dict[str, float]]:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 import hmmn_ref
-from hmmn_ref import protocol
+from hmmn_ref import matching, protocol
 
 from ..runtime.backends import exact_fp32
 from .timing import StageTimer, stats_ms
@@ -59,10 +59,13 @@ class BaselineRun:
     backend, precision, graphs = "hmmn_ref (eager)", "fp32", None
 
     def __init__(self, model: hmmn_ref.HMMN, frames: np.ndarray, mask: np.ndarray, mem_every: int,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", reads: matching.Reads = matching.READS) -> None:
+        """reads: the formulation of the memory reads the loop runs (bench/public_matching.py's
+        READS: the public code's)."""
         self.name = "baseline: hmmn_ref.run_video"
         self.device = torch.device(device)
         model = model.to(self.device)
+        model.reads = reads
         video = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float() / 255.0
         self.ids = np.array([0] + hmmn_ref.object_labels(mask))
         self._steps = hmmn_ref.video_steps(model, video, torch.from_numpy(mask.astype(np.int64)).to(self.device),

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from hmmn_ref.sample_video import make_sample_video
+from hmmn_ref.shell import detail
 
 from ..core.contracts import frame_dims
 from ..runtime.backends import TORCH_DTYPES
@@ -72,21 +73,21 @@ def _match_point(session, size, objects: int, slots: int) -> dict:
 
 
 def run_scaling(args, log: Callable[[str], None]) -> dict:
-    session, _ = open_session(_choice(args), args.size, lambda m: log(f"hmmn-bench: {m}"))
+    session, _ = open_session(_choice(args), args.size, log)
     capacity = session.capacity
     slot_points = sorted({1, 2, 4, 8, 16, 32, capacity} & set(range(1, capacity + 1)))
     sizes = args.scaling_sizes or [(args.size[0] // 2, args.size[1] // 2), tuple(args.size)]
     result = {"slots": {}, "objects": {}, "sizes": {}}
     for t in slot_points:
         result["slots"][t] = _match_point(session, args.size, args.objects, t)
-        log(f"  scaling: match with {t} slots: {result['slots'][t]}")
+        detail(log, f"  scaling: match with {t} slots: {result['slots'][t]}")
     for n in (1, 2, 4, 8):
         result["objects"][n] = _frames_point(session, args.size, n)
-        log(f"  scaling: {n} objects: {result['objects'][n]}")
+        detail(log, f"  scaling: {n} objects: {result['objects'][n]}")
     for size in sizes:
         key = f"{size[0]}x{size[1]}"
         result["sizes"][key] = _frames_point(session, size, args.objects)
-        log(f"  scaling: {key}: {result['sizes'][key]}")
+        detail(log, f"  scaling: {key}: {result['sizes'][key]}")
     os.makedirs(args.scaling, exist_ok=True)
     write_table(result, os.path.join(args.scaling, "scaling.md"))
     result["plot"] = write_plot(result, os.path.join(args.scaling, "scaling.png"), log)
@@ -110,7 +111,7 @@ def write_plot(result: dict, path: str, log) -> str:
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    log(f"hmmn-bench: scaling table and plot in {os.path.dirname(path)}")
+    log(f"scaling table and plot in {os.path.dirname(path)}")
     return path
 
 

@@ -4,7 +4,7 @@ the generator of those videos.
 The weights ship in this package (weights/hmmn_small_demo.pth, with the command and settings
 that trained them in weights/hmmn_small_demo.json); `tools/train_demo.py` reproduces them.
 The record's "trained_sizes" (stages 9 to 11 and 13: nine sizes from 96x128 to 480x640; stages 1-8 drew
-96x128 only) is what hmmn-run's safe default reads (hmmn_deploy.models.working_size, docs/demo_model.md).
+96x128 only) is what hmmn-run's safe default reads (hmmn_deploy.core.working_size, docs/demo_model.md).
 """
 
 from __future__ import annotations

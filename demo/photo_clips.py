@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import cv2
 import numpy as np
+
+from hmmn_ref.errors import HMMNError
 
 # name -> (package, path inside the package, licence as the package states it)
 PHOTO_SOURCES: Dict[str, Tuple[str, str, str]] = {
@@ -46,7 +48,7 @@ PHOTO_SOURCES: Dict[str, Tuple[str, str, str]] = {
 }
 
 
-class PhotoLibraryError(RuntimeError):
+class PhotoLibraryError(HMMNError, RuntimeError):
     """A photo source is missing: the message names the package to install."""
 
 

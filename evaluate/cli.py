@@ -6,32 +6,32 @@
 
 J&F follows vos-benchmark's convention by default (an object's frames count from its first
 appearance); --convention davis2017 counts every frame for every object (davis2017-evaluation).
-Exit status: 0 done (and every gate held); 1 a gate failed (--max-drop, --min-agreement);
-2 folders that cannot be compared (the message names the sequence or file), or a result file
-or report that cannot be written.
+Exit status (hmmn_ref/errors.py, docs/reliability.md): 0 done (and every gate held); 1 a gate
+failed (--max-drop, --min-agreement); 2 folders that cannot be compared (the message names the
+sequence or file), or a result file or report that cannot be written; 130 interrupted.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
 from typing import List, Optional
 
+from hmmn_ref import shell
+from hmmn_ref.errors import Exit
+
 from .compare import compare, comparison_json, comparison_table
 from .davis import EvaluationError, evaluate
 from .metrics import CONVENTIONS, DEFAULT_CONVENTION
 from .report import EvalRun, write_report
-from ..core.report_page import ReportError, check_folder
+from ..core.report_page import check_folder
+
+log = shell.Logger("hmmn-eval")
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hmmn-eval", description=__doc__.split("\n")[0])
+def build_parser():
+    p = shell.parser("hmmn-eval", __doc__)
     p.add_argument("--gt", help="ground truth: ANNOTATIONS/<seq>/<frame>.png, or a DAVIS root")
     p.add_argument("--pred", help="predictions: PRED/<seq>/<frame>.png (an hmmn-run output folder)")
     p.add_argument("--compare", nargs="+", metavar="RUN", help="prediction folders to compare; the first is the baseline")
@@ -56,29 +56,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.report:
-            check_folder(args.report)  # before the scoring
-        if args.compare:
-            return run_compare(args)
-        if not (args.gt and args.pred):
-            raise EvaluationError("give --gt and --pred, or --compare RUN_A RUN_B ...")
-        report = evaluate(args.gt, args.pred, args.imageset, args.sequences, not args.all_frames,
-                          convention=args.convention)
-        print(report.table())
-        if args.csv:
-            write_result(args.csv, lambda f: csv.writer(f).writerows(report.csv_rows()))
-        if args.json:
-            write_result(args.json, lambda f: json.dump(report.to_json(), f, indent=2))
-        if args.report:
-            write_html(args, [EvalRun(args.pred, report)], args.gt, not args.all_frames)
-    except (EvaluationError, ReportError) as exc:
-        log(f"hmmn-eval: error: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        log("hmmn-eval: interrupted")
-        return 130
-    return 0
+    return shell.run(lambda: score(args), log)
+
+
+def score(args) -> int:
+    if args.report:
+        check_folder(args.report)  # before the scoring
+    if args.compare:
+        return run_compare(args)
+    if not (args.gt and args.pred):
+        raise EvaluationError("give --gt and --pred, or --compare RUN_A RUN_B ...")
+    report = evaluate(args.gt, args.pred, args.imageset, args.sequences, not args.all_frames,
+                      convention=args.convention)
+    print(report.table())
+    if args.csv:
+        write_result(args.csv, lambda f: csv.writer(f).writerows(report.csv_rows()))
+    if args.json:
+        write_result(args.json, lambda f: json.dump(report.to_json(), f, indent=2))
+    if args.report:
+        write_html(args, [EvalRun(args.pred, report)], args.gt, not args.all_frames)
+    return Exit.DONE
 
 
 def write_result(path: str, write) -> None:
@@ -91,7 +88,7 @@ def write_result(path: str, write) -> None:
 
 def write_html(args, runs, gt, skip_first_and_last: bool) -> None:
     path = write_report(args.report, runs, gt, skip_first_and_last)
-    log(f"hmmn-eval: report written: {path} (open it in a browser)")
+    log(f"report written: {path} (open it in a browser)")
 
 
 def run_compare(args) -> int:
@@ -113,8 +110,8 @@ def run_compare(args) -> int:
             failed.append(f"{r.run}: agrees with the baseline on {100 * r.overall_agreement:.4f}% of pixels "
                           f"(required {args.min_agreement}%)")
     for message in failed:
-        log(f"hmmn-eval: GATE FAILED: {message}")
-    return 1 if failed else 0
+        log(f"GATE FAILED: {message}")
+    return Exit.FAILED if failed else Exit.DONE
 
 
 if __name__ == "__main__":

@@ -2,37 +2,35 @@
 
 A thin command over `export.exporter.export_model`. The output folder appears complete or not
 at all: everything is written to a temporary folder beside it and renamed at the end.
-Exit status: 0 done; 1 validation or audit failed (the files are kept in OUT.failed for
-inspection) or a graph could not be exported (nothing is kept); 2 bad arguments, weights or size; 3 engines were asked for but could not be built
-(the ONNX files and the manifest are written, with the reason); 130 interrupted (nothing written).
+Exit status (hmmn_ref/errors.py, docs/reliability.md): 0 done; 1 validation or audit failed (the
+files are kept in OUT.failed for inspection) or a graph could not be exported (nothing is kept);
+2 bad arguments, weights or size; 3 engines were asked for but could not be built (the ONNX files
+and the manifest are written, with the reason); 130 interrupted (nothing written).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
 from typing import List, Optional
 
 import hmmn_ref
-from hmmn_ref import protocol
-from hmmn_ref.checkpoint import CheckpointError
-from hmmn_ref.cli import parse_size
+from hmmn_ref import protocol, shell
+from hmmn_ref.errors import UsageError
+from hmmn_ref.shell import parse_size
 
 from .. import demo
 from ..core import tensorrt_lib
 from ..core.contracts import PRECISIONS
+from ..core.working_size import WorkingSize
 from .exporter import ExportOptions, export_model
-from .onnx_export import ExportError
+
+log = shell.Logger("hmmn-export")
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hmmn-export", description=__doc__.split("\n")[0])
+def build_parser():
+    p = shell.parser("hmmn-export", __doc__)
     source = p.add_mutually_exclusive_group()
     source.add_argument("--weights", help="checkpoint (the published HMMN_weights.pth, or one of this project; "
                                           "default: the built-in demo model, small configuration)")
@@ -73,21 +71,19 @@ def resolve_source(args) -> None:
         args.config = args.config or "paper"
         return
     if args.config not in (None, demo.DEMO_CONFIG):
-        raise ValueError(f"the built-in demo model is the {demo.DEMO_CONFIG} configuration; for --config "
+        raise UsageError(f"the built-in demo model is the {demo.DEMO_CONFIG} configuration; for --config "
                          f"{args.config} give --weights or --random-weights")
     args.config = demo.DEMO_CONFIG
     try:
         args.weights = demo.weights_path()
     except FileNotFoundError as exc:
-        raise ValueError(str(exc)) from None
-    log(f"hmmn-export: no --weights: exporting {demo.DESCRIPTION}")
+        raise UsageError(str(exc)) from None
+    log(f"no --weights: exporting {demo.DESCRIPTION}")
 
 
 def choose_size(args) -> None:
     """No --size: a size the weights were trained at (their record's trained_sizes, as hmmn-run
     uses them), else 480x854. The trained sizes go into the manifest for hmmn-run --artifacts."""
-    from ..models.working_size import WorkingSize
-
     working = WorkingSize.for_weights(args.weights) if args.weights else None
     args.trained_sizes = [list(s) for s in working.trained_sizes] if working else None
     if args.size is not None:
@@ -96,7 +92,7 @@ def choose_size(args) -> None:
         args.size = (480, 854)
         return
     args.size = working.trained_sizes[0]
-    log(f"hmmn-export: no --size: {args.size[0]}x{args.size[1]}, the first size the weights were trained at "
+    log(f"no --size: {args.size[0]}x{args.size[1]}, the first size the weights were trained at "
         f"({working.record}); engines are built for it (--size HxW for another)")
 
 
@@ -115,21 +111,17 @@ def export_options(args) -> ExportOptions:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        resolve_source(args)
-        choose_size(args)
-        model = load_model(args)
-        report = export_model(model, export_options(args), log)
-    except (ValueError, CheckpointError) as exc:  # bad options, weights or size: nothing was written
-        log(f"hmmn-export: error: {exc}")
-        return 2
-    except ExportError as exc:  # torch could not export a graph: nothing was kept
-        log(f"hmmn-export: error: {exc}")
-        return 1
-    except KeyboardInterrupt:
-        log(f"hmmn-export: interrupted; nothing was written to {os.path.abspath(args.out)}")
-        return 130
-    return report.exit_code
+    return shell.run(lambda: export(args), log,
+                     interrupted=lambda: f"interrupted; nothing was written to {os.path.abspath(args.out)}")
+
+
+def export(args) -> int:
+    """Bad options, weights or size stop it before anything is written (exit 2); a graph torch
+    cannot export (ExportError, exit 1) leaves nothing either."""
+    resolve_source(args)
+    choose_size(args)
+    model = load_model(args)
+    return export_model(model, export_options(args), log).exit_code
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import time
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hmmn_ref.errors import HMMNError
+from hmmn_ref.shell import detail
 
 from ..core import tensorrt_lib
 from ..core.tensorrt_lib import Flavor
@@ -128,13 +129,13 @@ def build_engines(
     built = {}
     for name, spec in specs.items():
         profile = profile_shapes(spec, height, width, max_objects, capacity)
-        log(f"  engine {name}: building with {flavor.name} (objects 1..{max_objects}, slots 1..{capacity}, "
-            f"{height}x{width})")
+        detail(log, f"  engine {name}: building with {flavor.name} (objects 1..{max_objects}, slots 1..{capacity}, "
+                    f"{height}x{width})")
         started = time.perf_counter()
         build_engine(flavor, os.path.join(folder, f"{name}.onnx"), os.path.join(folder, f"{name}.engine"),
                      profile, targets, timing_cache)
         seconds = round(time.perf_counter() - started, 2)
-        log(f"      {os.path.getsize(os.path.join(folder, f'{name}.engine')) / 2**20:.1f} MiB in {seconds:.1f} s")
+        detail(log, f"      {os.path.getsize(os.path.join(folder, f'{name}.engine')) / 2**20:.1f} MiB in {seconds:.1f} s")
         built[name] = {"file": f"{name}.engine", "profile": profile, "build_seconds": seconds}
     return built
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import hmmn_ref
 from hmmn_ref import protocol
-from hmmn_ref.errors import HMMNError
+from hmmn_ref.errors import Exit, HMMNError
+from hmmn_ref.shell import Logger, detail
 from hmmn_ref.video import cells_16, padding_for
 
 from ..core import tensorrt_lib
@@ -76,7 +76,7 @@ class ExportReport:
 
     @property
     def exit_code(self) -> int:
-        return {DONE: 0, FAILED: 1, ENGINES_NOT_BUILT: 3}[self.status]
+        return {DONE: Exit.DONE, FAILED: Exit.FAILED, ENGINES_NOT_BUILT: Exit.ENGINES_NOT_BUILT}[self.status]
 
 
 def check_options(options: ExportOptions, config: hmmn_ref.HMMNConfig) -> None:
@@ -119,11 +119,7 @@ def _names_our_format(folder: str) -> bool:
         return False
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def export_model(model: hmmn_ref.HMMN, options: ExportOptions, log: Log = _stderr) -> ExportReport:
+def export_model(model: hmmn_ref.HMMN, options: ExportOptions, log: Log = Logger("hmmn-export")) -> ExportReport:
     """Export, validate (and build engines for) `model` into options.out."""
     check_options(options, model.config)
     # The builder is chosen before the long work: a bad --gpu-arch is refused at once; a missing
@@ -150,31 +146,31 @@ def _export_into(args: ExportOptions, model: hmmn_ref.HMMN, out: str, work: str,
     started = time.perf_counter()
     specs = graph_specs(model.config, args.precision)
     graph_files: Dict[str, dict] = {}
-    log(f"hmmn-export: {model.config.name} model, {args.precision}, {args.size[0]}x{args.size[1]} -> {out}")
+    log(f"{model.config.name} model, {args.precision}, {args.size[0]}x{args.size[1]} -> {out}")
     for i, name in enumerate(GRAPH_NAMES, start=1):
         t0 = time.perf_counter()
-        log(f"[{i}/4] exporting {name} ...")
+        detail(log, f"[{i}/4] exporting {name} ...")
         export_graph(build_graph(name, model, args.precision), specs[name], os.path.join(work, f"{name}.onnx"))
         graph_files[name] = manifest.file_entry(work, f"{name}.onnx")
-        log(f"      {graph_files[name]['bytes'] / 2**20:.1f} MiB in {time.perf_counter() - t0:.1f} s")
+        detail(log, f"      {graph_files[name]['bytes'] / 2**20:.1f} MiB in {time.perf_counter() - t0:.1f} s")
 
     if isinstance(builder, str):
-        log(f"hmmn-export: engines cannot be built here: {builder}. The graphs are still exported and checked.")
+        log(f"engines cannot be built here: {builder}. The graphs are still exported and checked.")
     flavor = None if isinstance(builder, str) else builder
     audit_ok, network_record = tensorrt_step.verdict(work, specs, args.precision, flavor, log)
 
-    log(f"validation on ONNX Runtime (CPU) against hmmn_ref at {args.size[0]}x{args.size[1]}:")
+    detail(log, f"validation on ONNX Runtime (CPU) against hmmn_ref at {args.size[0]}x{args.size[1]}:")
     checks, video = validate_all(args, model, specs, work, graph_files, log)
     validation_ok = all(c.passed for c in checks) and video.passed
 
     engine_info = tensorrt_step.not_built("not requested (--engines)")
-    exit_code = 0
+    exit_code = Exit.DONE
     if args.engines and audit_ok and validation_ok:
         if flavor is None:
-            log(f"engines not built: {builder}. The ONNX graphs and the manifest are written.")
-            engine_info, exit_code = tensorrt_step.not_built(builder), 3
+            detail(log, f"engines not built: {builder}. The ONNX graphs and the manifest are written.")
+            engine_info, exit_code = tensorrt_step.not_built(builder), Exit.ENGINES_NOT_BUILT
         else:
-            log(f"TensorRT engines ({flavor.name} {tensorrt_lib.version(flavor)}):")
+            detail(log, f"TensorRT engines ({flavor.name} {tensorrt_lib.version(flavor)}):")
             engine_info, exit_code = tensorrt_step.build(work, specs, args.size, args.max_objects, args.capacity,
                                                          flavor, args.gpu_arch, args.timing_cache, log)
 
@@ -193,11 +189,11 @@ def _export_into(args: ExportOptions, model: hmmn_ref.HMMN, out: str, work: str,
         failed = f"{out}.failed"
         shutil.rmtree(failed, ignore_errors=True)
         os.replace(work, failed)
-        log(f"hmmn-export: validation or audit FAILED; nothing written to {out}; files kept in {failed}")
+        log(f"validation or audit FAILED; nothing written to {out}; files kept in {failed}")
         return ExportReport(FAILED, failed, record)
     publish(work, out)
-    log(f"hmmn-export: done in {time.perf_counter() - started:.0f} s -> {out}")
-    return ExportReport(DONE if exit_code == 0 else ENGINES_NOT_BUILT, out, record)
+    log(f"done in {time.perf_counter() - started:.0f} s -> {out}")
+    return ExportReport(DONE if exit_code == Exit.DONE else ENGINES_NOT_BUILT, out, record)
 
 
 def validate_all(args, model, specs, work, graph_files, log: Log):
@@ -211,14 +207,14 @@ def validate_all(args, model, specs, work, graph_files, log: Log):
     checks: List[OutputCheck] = []
     for name in GRAPH_NAMES:
         for check in validate_graph(specs[name], run, inputs[name], expected[name], dims):
-            log("  " + check.line())
+            detail(log, "  " + check.line())
             checks.append(check)
-    log(f"  running the chained graphs over a {args.check_frames}-frame clip (teacher-forced) ...")
+    detail(log, f"  running the chained graphs over a {args.check_frames}-frame clip (teacher-forced) ...")
     margin, min_agreement = VIDEO_GATES[args.precision]
     video = validate_video(model, run, frames, labels[0], args.mem_every, min_agreement=min_agreement, margin=margin,
                            measure_floor=args.precision == "fp32", precision=args.precision)  # the FP16 gate is against FP32, not rounding
     label = "FP16 plan vs FP32 hmmn_ref" if args.precision == "fp16" else "chained graphs vs hmmn_ref.run_video"
-    log("  " + video.line(label))
+    detail(log, "  " + video.line(label))
     return checks, video
 
 
@@ -235,8 +231,8 @@ def validation_record(checks, video) -> dict:
 
 
 def print_summary(specs, graph_files, checks, precision, video, network_record, engine_info, log: Log) -> None:
-    log("")
-    log(f"{'graph':<14} {'file':<20} {'size':>10}  {'parity':<34} {'precision':<10} {'TensorRT layers':<26} engine")
+    detail(log, "")
+    detail(log, f"{'graph':<14} {'file':<20} {'size':>10}  {'parity':<34} {'precision':<10} {'TensorRT layers':<26} engine")
     for name in specs:
         mine = [c for c in checks if c.graph == name]
         worst = max(mine, key=lambda c: (not c.passed, 0))
@@ -249,11 +245,11 @@ def print_summary(specs, graph_files, checks, precision, video, network_record, 
                                               f"{network['precisions'].get('FP32', 0)}")
         engine = engine_info["files"].get(name)
         engine = "-" if engine is None else f"{engine['bytes'] / 2**20:.1f} MiB, {engine['build_seconds']:.1f} s"
-        log(f"{name:<14} {graph_files[name]['file']:<20} {graph_files[name]['bytes'] / 2**20:>7.1f} MiB  "
-            f"{parity:<34} {precision:<10} {layers:<26} {engine}")
+        detail(log, f"{name:<14} {graph_files[name]['file']:<20} {graph_files[name]['bytes'] / 2**20:>7.1f} MiB  "
+                    f"{parity:<34} {precision:<10} {layers:<26} {engine}")
     floor = "" if video.floor_agreement is None else f", hmmn_ref vs itself {video.floor_agreement * 100:.3f}%"
-    log(f"{'video':<14} {'':<20} {'':>10}  {'PASS' if video.passed else 'FAIL'} agreement "
-        f"{video.decided_agreement * 100:.3f}% (decided pixels), {video.agreement * 100:.3f}% (all){floor}")
+    detail(log, f"{'video':<14} {'':<20} {'':>10}  {'PASS' if video.passed else 'FAIL'} agreement "
+                f"{video.decided_agreement * 100:.3f}% (decided pixels), {video.agreement * 100:.3f}% (all){floor}")
 
 
 def publish(work: str, out: str) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 import torch
 
-from hmmn_ref.errors import HMMNError
+from hmmn_ref.errors import Exit, HMMNError
 
 from ..core.contracts import DERIVED, GraphSpec, TensorSpec, dim_values
 
@@ -25,6 +25,8 @@ EXAMPLE_DIMS = dim_values(n=3, t=4, height=96, width=128)
 
 class ExportError(HMMNError, RuntimeError):
     """A graph that could not be exported, or whose ONNX file breaks its contract."""
+
+    exit_code = Exit.FAILED  # the options were right; the work failed (nothing is kept)
 
 
 def example_inputs(spec: GraphSpec, values: Mapping[str, int] = EXAMPLE_DIMS, seed: int = 0) -> Dict[str, np.ndarray]:

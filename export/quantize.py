@@ -19,7 +19,6 @@ refuses stale ones). With random weights the J&F figures mean nothing (recorded 
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -30,20 +29,20 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from hmmn_ref.errors import HMMNError
+from hmmn_ref import shell
+from hmmn_ref.errors import Exit, HMMNError
 
 from ..core.int8_files import INT8_FOLDER, QUANTIZED, record_path
 
 CALIBRATION_SEED = 1_000_000  # the generator's training split: disjoint from the accuracy seeds
-ACCURACY_SEED = 13_000  # the README's held-out validation seeds
+ACCURACY_SEED = 13_000  # the held-out check set, seeds 13000-13019 (docs/demo_training.md, stage 8's table)
 
 
 class QuantizeError(HMMNError, RuntimeError):
     """Quantization could not run or its inputs are wrong; the message says what to do."""
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+_log = shell.Logger("hmmn-quantize")
 
 
 # -- videos ------------------------------------------------------------------------------------
@@ -85,23 +84,17 @@ def collect_inputs(folder: str, videos, threads: Optional[int] = None) -> Dict[s
     each call's inputs of the graphs to quantize: graph -> [ {input name: array} ]."""
     from ..runtime import Session
 
-    session = Session.open(folder, "openvino", compute="fp32", threads=threads)
     samples: Dict[str, List[dict]] = {g: [] for g in QUANTIZED}
-    run = session.backend.run
 
-    def keep(graph, inputs, outputs):
+    def keep(graph, inputs):
         if graph in samples:
             samples[graph].append({name: t.numpy().copy() for name, t in inputs.items()})
-        run(graph, inputs, outputs)
 
-    session.backend.run = keep
-    try:
-        for _, frames, labels in videos:
-            state = session.start(frames[0], labels[0])
-            for frame in frames[1:]:
-                session.step(state, frame)
-    finally:
-        session.backend.run = run
+    session = Session.open(folder, "openvino", compute="fp32", threads=threads, on_graph_inputs=keep)
+    for _, frames, labels in videos:
+        state = session.start(frames[0], labels[0])
+        for frame in frames[1:]:
+            session.step(state, frame)
     return samples
 
 
@@ -131,7 +124,7 @@ def quantize_folder(folder: str, calibration: Optional[str] = None, videos: int 
         clips = generated_videos(videos, frames, size, CALIBRATION_SEED)
         source = (f"demo generator, seeds {CALIBRATION_SEED}..{CALIBRATION_SEED + videos - 1}, {frames} frames, "
                   f"{size[0]}x{size[1]}")
-    log(f"hmmn-quantize: calibrating on {source}")
+    log(f"calibrating on {source}")
     samples = collect_inputs(folder, clips, threads)
     out = os.path.join(folder, INT8_FOLDER)
     work = out + ".partial"
@@ -146,7 +139,7 @@ def quantize_folder(folder: str, calibration: Optional[str] = None, videos: int 
         quantized = nncf.quantize(model, dataset, subset_size=len(samples[name]), fast_bias_correction=True,
                                   preset=nncf.QuantizationPreset.PERFORMANCE)
         ov.save_model(quantized, os.path.join(work, f"{name}.xml"), compress_to_fp16=False)
-        log(f"hmmn-quantize: {name}: {len(samples[name])} calibration calls, {time.perf_counter() - t0:.1f} s")
+        log(f"{name}: {len(samples[name])} calibration calls, {time.perf_counter() - t0:.1f} s")
     result = {
         "format": "hmmn-deploy.openvino-int8", "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tool": f"nncf {nncf.__version__} (quantize, preset performance, fast bias correction) on openvino {ov.__version__}",
@@ -210,20 +203,18 @@ def measure_accuracy(folder: str, count: int = 8, computes: Optional[Sequence[st
         base = jf if base is None else base
         result["computes"][compute] = {"J&F": round(jf, 3), "J": round(j, 3), "F": round(f, 3),
                                        "dJ&F": round(jf - base, 3), "agreement_%": round(100 * agree, 4)}
-        log(f"hmmn-quantize: {'openvino ' if compute not in others else ''}{compute}: J&F {jf:.2f} (J {j:.2f}, F {f:.2f}), {jf - base:+.2f} against "
+        log(f"{'openvino ' if compute not in others else ''}{compute}: J&F {jf:.2f} (J {j:.2f}, F {f:.2f}), {jf - base:+.2f} against "
             f"{computes[0]}, masks {100 * agree:.3f}% equal to {computes[0]}'s")
     return result
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from hmmn_ref.cli import parse_size
-
-    p = argparse.ArgumentParser(prog="hmmn-quantize", description=__doc__.split("\n")[0])
+def build_parser():
+    p = shell.parser("hmmn-quantize", __doc__)
     p.add_argument("folder", help="an FP32 hmmn-export folder")
     p.add_argument("--calibration", help="a DAVIS-style root of your own frames (default: generated demo videos)")
     p.add_argument("--videos", type=int, default=4, help="calibration videos (default 4)")
     p.add_argument("--frames", type=int, default=8, help="frames per calibration video (default 8)")
-    p.add_argument("--size", type=parse_size, help="generated calibration videos' size (default: the export's)")
+    p.add_argument("--size", type=shell.parse_size, help="generated calibration videos' size (default: the export's)")
     p.add_argument("--accuracy-videos", type=int, default=8,
                    help="generated videos to measure J&F against FP32 on (default 8; 0 skips)")
     p.add_argument("--threads", type=int)
@@ -232,14 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        result = quantize_folder(args.folder, args.calibration, args.videos, args.frames, args.size,
-                                 args.accuracy_videos, args.threads)
-    except (QuantizeError, HMMNError, OSError, ValueError) as exc:
-        _log(f"hmmn-quantize: error: {exc}")
-        return 2
-    _log(f"hmmn-quantize: wrote {os.path.join(args.folder, INT8_FOLDER)} in {result['seconds']} s")
-    return 0
+    return shell.run(lambda: quantize(args), _log)
+
+
+def quantize(args) -> int:
+    result = quantize_folder(args.folder, args.calibration, args.videos, args.frames, args.size,
+                             args.accuracy_videos, args.threads)
+    _log(f"wrote {os.path.join(args.folder, INT8_FOLDER)} in {result['seconds']} s")
+    return Exit.DONE
 
 
 if __name__ == "__main__":

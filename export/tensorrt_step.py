@@ -11,6 +11,9 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import onnx
 
+from hmmn_ref.errors import Exit
+from hmmn_ref.shell import detail
+
 from ..core import tensorrt_lib
 from ..core.tensorrt_lib import Flavor, TensorRTUnavailable
 from . import audit, engines, manifest
@@ -41,25 +44,25 @@ def verdict(folder: str, specs: Mapping[str, GraphSpec], precision: str, preferr
     -> (passed, the manifest's `tensorrt_network` record)."""
     flavor = tensorrt_lib.parser_flavor(preferred)
     if flavor is None:
-        log("TensorRT check: no TensorRT is installed, so the transcribed TensorRT 10 operator table stands in "
-            f"(NVIDIA's own parser runs when one is: {tensorrt_lib.TENSORRT_RTX.install}):")
+        detail(log, "TensorRT check: no TensorRT is installed, so the transcribed TensorRT 10 operator table stands in "
+                    f"(NVIDIA's own parser runs when one is: {tensorrt_lib.TENSORRT_RTX.install}):")
         models = {name: onnx.load(os.path.join(folder, f"{name}.onnx"), load_external_data=False) for name in specs}
         findings = audit.audit_models(models)
         for name, items in findings.items():
-            log(f"  {'PASS' if not items else 'FAIL'}  {name}: {len(models[name].graph.node)} nodes"
-                + "".join(f"\n        {f}" for f in items))
+            detail(log, f"  {'PASS' if not items else 'FAIL'}  {name}: {len(models[name].graph.node)} nodes"
+                        + "".join(f"\n        {f}" for f in items))
         return not any(findings.values()), {
             "checked_by": None, "note": "no TensorRT installed: the transcribed operator table (audit) was checked",
             "audit": {name: [str(f) for f in items] for name, items in findings.items()}}
-    log(f"TensorRT check: each graph parsed by {flavor.name} {tensorrt_lib.version(flavor)}'s ONNX parser into a "
-        "strongly typed network (no GPU needed):")
+    detail(log, f"TensorRT check: each graph parsed by {flavor.name} {tensorrt_lib.version(flavor)}'s ONNX parser into a "
+                "strongly typed network (no GPU needed):")
     graphs = {}
     for name, spec in specs.items():
         result = check_graph(flavor, os.path.join(folder, f"{name}.onnx"), spec, precision)
         graphs[name] = result.to_dict()
         islands = "; ".join(f"{k}: {v}" for k, v in result.islands.items())
-        log(f"  {'PASS' if result.passed else 'FAIL'}  {name}: {result.layers} layers, {result.precision_line()}"
-            + (f"; {islands}" if islands else "") + "".join(f"\n        {p}" for p in result.problems))
+        detail(log, f"  {'PASS' if result.passed else 'FAIL'}  {name}: {result.layers} layers, {result.precision_line()}"
+                    + (f"; {islands}" if islands else "") + "".join(f"\n        {p}" for p in result.problems))
     passed = all(g["passed"] for g in graphs.values())
     return passed, {"checked_by": f"{flavor.name} {tensorrt_lib.version(flavor)}", "graphs": graphs}
 
@@ -78,12 +81,12 @@ def build(folder: str, specs: Mapping[str, GraphSpec], size, max_objects: int, c
     try:
         files = engines.build_engines(folder, specs, size, max_objects, capacity, flavor, gpu_arch, timing_cache, log)
     except Exception as exc:  # parser, builder or CUDA errors: keep the validated graphs
-        log(f"engines not built: {exc}. The ONNX graphs and the manifest are written.")
+        detail(log, f"engines not built: {exc}. The ONNX graphs and the manifest are written.")
         for name in specs:
             partial = os.path.join(folder, f"{name}.engine")
             if os.path.exists(partial):
                 os.remove(partial)
-        return not_built(f"build failed: {exc}"), 3
+        return not_built(f"build failed: {exc}"), Exit.ENGINES_NOT_BUILT
     targets, default, gpu = engines.engine_targets(flavor, gpu_arch)
     record = {
         "built": True, "reason": "",
@@ -94,6 +97,6 @@ def build(folder: str, specs: Mapping[str, GraphSpec], size, max_objects: int, c
                       "build_seconds": e["build_seconds"]} for g, e in files.items()},
     }  # fmt: skip
     where = "" if gpu is None else f" ({gpu})"
-    log(f"  engines run on compute capability {', '.join(targets)}{where}"
-        + (" (the builder's default set)" if default else ""))
-    return record, 0
+    detail(log, f"  engines run on compute capability {', '.join(targets)}{where}"
+                + (" (the builder's default set)" if default else ""))
+    return record, Exit.DONE

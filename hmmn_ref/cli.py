@@ -5,7 +5,6 @@ Without arguments it segments a built-in generated clip, so it runs on a fresh m
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -15,33 +14,21 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from . import media, protocol
-from .checkpoint import CheckpointError, load_weights
+from . import media, protocol, shell
+from .checkpoint import load_weights
 from .config import CONFIGS, get_config
+from .errors import Exit, UsageError
 from .golden_init import fill_golden_weights
 from .model import HMMN
 from .sample_video import make_sample_video
+from .shell import parse_size
 from .video import object_labels, run_video
 
-
-def parse_size(text: str):
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HxW, for example 480x854, got {text!r}") from None
-    if h < 16 or w < 16:
-        needs = ", ".join(f"{c.min_cells_16} for {name}" for name, c in sorted(CONFIGS.items()))
-        raise argparse.ArgumentTypeError(f"size {text!r} is too small: each side needs at least 16 pixels, and the "
-                                         f"frame at least as many 16x16 cells as the model reads ({needs}), "
-                                         "for example 96x96")
-    return h, w
+log = shell.Logger("hmmn-ref")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="hmmn-ref",
-        description="Segment a video with the HMMN PyTorch reference (the public evaluation protocol).",
-    )
+def build_parser():
+    p = shell.parser("hmmn-ref", __doc__)
     p.add_argument("video", nargs="?", help="video file or folder of frames (default: a built-in generated clip)")
     p.add_argument("--mask", help="first-frame label PNG (palette or greyscale); required with VIDEO")
     p.add_argument("--weights", help="checkpoint, e.g. the published HMMN_weights.pth (default: random golden-fill)")
@@ -56,24 +43,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    return shell.run(lambda: segment(args), log)
+
+
+def segment(args) -> int:
+    """Segment the video, write its masks, print the summary line (JSON) on standard output."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        frames, first_mask, palette, source = load_input(args)
-        model = HMMN(get_config(args.config))
-        if args.weights:
-            load_weights(model, args.weights)
-        else:
-            fill_golden_weights(model)
-            print("hmmn-ref: no --weights given: random golden-fill weights, masks are not meaningful", file=sys.stderr)
-    except (ValueError, CheckpointError) as exc:
-        print(f"hmmn-ref: error: {exc}", file=sys.stderr)
-        return 2
+    frames, first_mask, palette, source = load_input(args)
+    model = HMMN(get_config(args.config))
+    if args.weights:
+        load_weights(model, args.weights)
+    else:
+        fill_golden_weights(model)
+        log("no --weights given: random golden-fill weights, masks are not meaningful")
 
     labels = object_labels(first_mask)
     num_frames, height, width = frames.shape[:3]
-    print(f"hmmn-ref: {source}: {num_frames} frames {height}x{width}, {len(labels)} objects, "
-          f"config {args.config}, {torch.get_num_threads()} threads", file=sys.stderr)
+    log(f"{source}: {num_frames} frames {height}x{width}, {len(labels)} objects, "
+        f"config {args.config}, {torch.get_num_threads()} threads")
     times: List[float] = []
     clock = [time.perf_counter()]
 
@@ -81,16 +69,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         now = time.perf_counter()
         times.append(now - clock[0])
         clock[0] = now
-        print(f"  frame {t}/{total - 1}: {times[-1] * 1000:.0f} ms", file=sys.stderr)
+        log.detail(f"  frame {t}/{total - 1}: {times[-1] * 1000:.0f} ms")
 
     video = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
-    try:
-        logits = run_video(model, video, torch.from_numpy(first_mask.astype(np.int64)),
-                           mem_every=args.mem_every, on_frame=on_frame)
-    except ValueError as exc:
-        print(f"hmmn-ref: error: {exc}", file=sys.stderr)
-        return 2
-
+    logits = run_video(model, video, torch.from_numpy(first_mask.astype(np.int64)),
+                       mem_every=args.mem_every, on_frame=on_frame)
     write_outputs(args.out, first_mask, logits, labels, palette)
     summary = {
         "source": source,
@@ -103,7 +86,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "out": os.path.abspath(args.out),
     }
     print(json.dumps(summary))
-    return 0
+    return Exit.DONE
 
 
 def load_input(args):
@@ -113,7 +96,7 @@ def load_input(args):
         frames, labels = make_sample_video(num_frames=args.frames or 12, height=height, width=width)
         return frames, labels[0], media.davis_palette(), "generated clip"
     if args.mask is None:
-        raise ValueError("give the first frame's mask with --mask FIRST.png")
+        raise UsageError("give the first frame's mask with --mask FIRST.png")
     frames = media.read_frames(args.video, args.frames)
     mask, palette = media.read_mask(args.mask)
     return frames, mask, palette, args.video

@@ -4,12 +4,17 @@ Memory tensors are slot-major: `[S, N, C, h, w]` for S slots and N objects, the 
 preallocated bank hands to an engine without copies. The tracking maps of the 1/16 read are
 explicit inputs and outputs; nothing here keeps state between calls, loops over pixels or
 builds a tensor whose shape depends on data.
+
+Three reads have another formulation with the same values (`Reads`): the model takes the set it
+uses as an argument (HMMN.reads), so that hmmn-bench's baseline can run the public code's
+(bench/public_matching.py) without touching this module.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 
@@ -122,11 +127,13 @@ def read_16(
     window: int,
     sigma: float,
     ages: Optional[torch.Tensor] = None,
+    readout: Callable = readout_16,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The whole 1/16 read: (readout [N, Cv, h, w], W [N, T, hw, hw], new tracks [N, T, hw]).
-    ages [T]: the slots' temporal ranks when they are not in temporal order (a capped bank)."""
+    ages [T]: the slots' temporal ranks when they are not in temporal order (a capped bank);
+    readout: its formulation (Reads.readout_16)."""
     weights, new_tracks = attention_16(mem_keys, query_key, tracks, window, sigma, ages)
-    return readout_16(mem_values, weights), weights, new_tracks
+    return readout(mem_values, weights), weights, new_tracks
 
 
 def guide_rows(weights: torch.Tensor) -> torch.Tensor:
@@ -199,14 +206,28 @@ def read_fine(
     query_key: torch.Tensor,
     cells: torch.Tensor,
     ratio: int,
+    read_cells: Callable = read_fine_cells,
 ) -> torch.Tensor:
     """Top-k guided read at 1/8 (ratio 2) or 1/4 (ratio 4) on pixel-layout tensors.
 
     mem_keys [S, N, C, H, W], mem_values [S, N, Cv, H, W] with H = h * ratio; query_key
-    [1, C, H, W]; cells [N, hw, k]. Returns [N, Cv, H, W].
+    [1, C, H, W]; cells [N, hw, k]; read_cells: its formulation (Reads.read_fine_cells).
+    Returns [N, Cv, H, W].
     """
     h, w = mem_keys.shape[-2] // ratio, mem_keys.shape[-1] // ratio
-    readout = read_fine_cells(
+    readout = read_cells(
         to_cells(mem_keys, ratio), to_cells(mem_values, ratio), to_cells(query_key[0], ratio), cells
     )
     return from_cells(readout, h, w, ratio)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reads:
+    """The formulation of the three reads that have another with the same values (to ~6e-7)."""
+
+    readout_16: Callable = readout_16
+    select_cells: Callable = select_cells
+    read_fine_cells: Callable = read_fine_cells
+
+
+READS = Reads()  # this module's: what the exported graphs compute

@@ -84,6 +84,8 @@ class HMMN(nn.Module):
                                   (self.KV_M_r2, self.KV_Q_r2)):
                 memory.Key = query.Key
         self.Decoder = Decoder(cfg)
+        # The memory reads' formulation (matching.Reads); hmmn-bench's baseline sets the public code's.
+        self.reads = matching.READS
         self.eval()
 
     # -- encoders ---------------------------------------------------------------------------
@@ -115,7 +117,8 @@ class HMMN(nn.Module):
         ages [T]: temporal ranks of the slots (None: slots in temporal order)."""
         cfg = self.config
         readout, weights, new_tracks = matching.read_16(
-            mem_keys, mem_values, query.key16, tracks, cfg.flow_window, cfg.gaussian_sigma, ages
+            mem_keys, mem_values, query.key16, tracks, cfg.flow_window, cfg.gaussian_sigma, ages,
+            readout=self.reads.readout_16,
         )
         n = readout.shape[0]
         m4 = torch.cat([readout, query.value16.expand(n, -1, -1, -1)], dim=1)
@@ -131,9 +134,11 @@ class HMMN(nn.Module):
         weights: torch.Tensor,
     ):
         """Top-k reads at 1/8 and 1/4; memory [S, N, C, H, W] with S = 2 (first, previous) or 1."""
-        cells = matching.select_cells(matching.guide_rows(weights), self.config.top_k)  # [N, hw, k]
-        m3 = matching.read_fine(keys8, values8, query.key8, cells, 2)
-        m2 = matching.read_fine(keys4, values4, query.key4, cells[:, :, : self.config.top_k_fine], 4)
+        reads = self.reads
+        cells = reads.select_cells(matching.guide_rows(weights), self.config.top_k)  # [N, hw, k]
+        m3 = matching.read_fine(keys8, values8, query.key8, cells, 2, reads.read_fine_cells)
+        m2 = matching.read_fine(keys4, values4, query.key4, cells[:, :, : self.config.top_k_fine], 4,
+                                reads.read_fine_cells)
         return m3, m2
 
     # -- decoder ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ video: buffers, bank).
     for frame in frames[1:]:
         result = session.step(state, frame)               # result.labels: HxW, the mask's ids
 
-Per frame t (the protocol, also in the README): for each object group, `encode_memory` of
+Per frame t (the protocol, docs/protocol.md "One frame"): for each object group, `encode_memory` of
 frame t-1 with the probabilities of t-1 into the group's bank; `encode_query` of frame t;
 for each group, `match` into its objects' rows of the shared readouts; `decode` of all
 objects at once (soft aggregation spans every object); then each group keeps or drops the
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -102,7 +102,7 @@ class Session:
     def __init__(
         self, backend: Backend, config: hmmn_ref.HMMNConfig, precision: str, mem_every: int = protocol.DEFAULT_MEM_EVERY,
         capacity: int = protocol.DEFAULT_CAPACITY, max_objects: Optional[int] = None, size: Optional[Tuple[int, int]] = None,
-        timer=None,
+        timer=None, on_graph_inputs: Optional[Callable[[str, Dict[str, torch.Tensor]], None]] = None,
     ) -> None:
         protocol.check_settings(mem_every=mem_every, capacity=capacity)
         self.backend = backend
@@ -120,6 +120,10 @@ class Session:
         self.timer = timer
         if timer is not None:
             timer.attach(self.device)
+        # Optional observer of every graph call's inputs, `on_graph_inputs(graph, {name: tensor})`
+        # before the call (hmmn-quantize's calibration keeps copies); the tensors are the state's
+        # buffers, reused next call. None: nothing is observed.
+        self.on_graph_inputs = on_graph_inputs
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -128,7 +132,7 @@ class Session:
         providers: Optional[Sequence[str]] = None, capacity: Optional[int] = None,
         mem_every: Optional[int] = None, threads: Optional[int] = None, stream=None, device: Optional[str] = None,
         compute: Optional[str] = None, timer=None, spin_wait: Optional[bool] = None,
-        pin_threads: Optional[bool] = None,
+        pin_threads: Optional[bool] = None, on_graph_inputs=None,
     ) -> "Session":
         """A session on an hmmn-export folder. backend 'onnxruntime' (providers: CPU by default;
         device='cuda' asks for its CUDA provider), 'tensorrt' (its engines), or 'torch' (eager
@@ -148,17 +152,17 @@ class Session:
             raise RuntimeInputError(f"capacity {capacity} exceeds the engines' {loaded.max_capacity} slots; "
                                     "rebuild them with a larger hmmn-export --capacity")
         return cls(loaded.backend, config, precision, mem_every or memory["mem_every"], capacity,
-                   memory["max_objects"], loaded.size, timer)
+                   memory["max_objects"], loaded.size, timer, on_graph_inputs)
 
     @classmethod
     def from_model(
         cls, model: hmmn_ref.HMMN, precision: str = "fp32", mem_every: int = protocol.DEFAULT_MEM_EVERY,
-        capacity: int = protocol.DEFAULT_CAPACITY, device: str = "cpu", timer=None,
+        capacity: int = protocol.DEFAULT_CAPACITY, device: str = "cpu", timer=None, on_graph_inputs=None,
     ) -> "Session":
         """The torch backend straight from a model, without an export folder."""
         specs = graph_specs(model.config, precision)
         return cls(TorchBackend(model, specs, precision, device), model.config, precision, mem_every, capacity,
-                   timer=timer)
+                   timer=timer, on_graph_inputs=on_graph_inputs)
 
     # -- inputs: converted by runtime.frames, placed on the session's device -----------------
     def _labels_to_probs(self, state: VideoState, mask) -> Tuple[torch.Tensor, List[int]]:
@@ -212,6 +216,7 @@ class Session:
         with section("upload"):
             write_frame(frame, state.frame_cur, state.size, state.pad)
         rows = state.objects.group_rows()  # each group's object rows (its channels are rows + 1)
+        # Steps 1-6 of docs/protocol.md "One frame".
         for group, row in zip(state.groups, rows):  # 1. memorise frame t-1 for every group
             feeds = {"frame": state.frame_prev, "masks": state.probs[1 + row.start : 1 + row.stop],
                      "objects_sum": state.objects_sum}
@@ -226,13 +231,14 @@ class Session:
             out = {name: buf[row] for name, buf in state.readouts.items()}
             out.update(group.match_outputs())
             self._run("match", feeds, out)
+        # 4. decode every object at once (soft aggregation spans them all)
         decode_in = dict(state.readouts, fm_query=state.query["fm_query"], fs8=state.query["fs8"],
                          fs4=state.query["fs4"], pad=state.pad_tensor)
         self._run("decode", decode_in, {"logits": state.logits, "probs": state.probs, "objects_sum": state.objects_sum})
         with section("bank_update"):
-            for group in state.groups:  # 4. keep or drop the previous frame's slot
+            for group in state.groups:  # 5. keep or drop the previous frame's slot
                 group.update(state.t)
-        state.frame_prev, state.frame_cur = state.frame_cur, state.frame_prev
+        state.frame_prev, state.frame_cur = state.frame_cur, state.frame_prev  # 6. swap the frames
         state.t += 1
         if teacher_probs is not None:
             state.probs.copy_(teacher_probs)
@@ -258,6 +264,8 @@ class Session:
         return contextlib.nullcontext() if self.timer is None else self.timer.section(name, inputs, outputs)
 
     def _run(self, graph: str, inputs, outputs) -> None:
+        if self.on_graph_inputs is not None:
+            self.on_graph_inputs(graph, inputs)
         with self._section(graph, inputs, outputs):
             self.backend.run(graph, inputs, outputs)
 

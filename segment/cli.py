@@ -4,36 +4,37 @@ Outputs: OUT/<sequence>/<frame>.png (the annotation's ids and palette), optional
 OUT/overlays/<sequence>.mp4 and OUT/probs/<sequence>/<frame>.npz, and OUT/summary.json.
 A sequence is written to OUT/.partial/, read back, and moved into place when complete, so an
 interrupted run resumes on the next call (finished sequences are skipped); one run at a time
-writes OUT (a lock). Exit status: 0 every sequence done; 1 some failed (the others are
-written) or summary.json could not be written; 2 bad arguments, input, model or output
-folder (OUT locked by another run, or OUT/<sequence> holding something hmmn-run did not
-write); 130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP.
+writes OUT (a lock). Exit status (hmmn_ref/errors.py, docs/reliability.md): 0 every sequence
+done; 1 some failed (the others are written) or summary.json could not be written; 2 bad
+arguments, input, model or output folder (OUT locked by another run, or OUT/<sequence> holding
+something hmmn-run did not write); 130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
 from typing import List, Optional
 
 import hmmn_ref
-from hmmn_ref import protocol
-from hmmn_ref.cli import parse_size
+from hmmn_ref import protocol, shell
+from hmmn_ref.errors import Exit
+from hmmn_ref.shell import parse_size
 from hmmn_ref.video import cells_16
 
+from ..core.working_size import WorkingSize, WorkingSizeError
 from ..runtime import BACKENDS
 from ..runtime.errors import RuntimeInputError
-from ..models import ModelChoice, ModelError, open_session
-from ..models.working_size import WorkingSize, WorkingSizeError, for_run
+from ..models import ModelChoice, open_session
+from ..models.working_size import for_run
 from . import signals
 from .outdir import WORK, OutputError, OutputFolder
 from .ownership import DONE, FOREIGN, inspect
 from .progress import bar as progress_bar, say as progress_line
 from .sequence import SequenceError, SequenceOptions, SequenceRun
 from .sources import InputError, check_output_outside_inputs, discover
-from .summary import load_summary, record_done, record_failed, write_summary
+from .summary import closing_line, load_summary, record_done, record_failed, save_summary
 
 
 DEMO_SEED, DEMO_FRAMES, DEMO_SIZE = 4242, 24, (96, 128)  # the demo model works at its training size
@@ -45,15 +46,18 @@ def size_option(text: str):
     return NATIVE if text.strip().lower() == NATIVE else parse_size(text)
 
 
-def log(message: str) -> None:
+def _say(line: str) -> None:
     try:
-        progress_line(message)  # on standard error, never onto a progress bar
+        progress_line(line)  # on standard error, never onto a progress bar
     except OSError:  # SIGHUP: the terminal is gone; the clean-up goes on
         pass
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hmmn-run", description=__doc__.split("\n")[0])
+log = shell.Logger("hmmn-run", _say)
+
+
+def build_parser():
+    p = shell.parser("hmmn-run", __doc__)
     p.add_argument("input", nargs="?",
                    help="folder of frames, video file, DAVIS root or YouTube-VOS root (default: the demo, a "
                         "generated video with ground truth written to OUT/demo_input/, scored after the run)")
@@ -128,10 +132,12 @@ def check_arguments(args) -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     with signals.handled():
-        return _main(args)
+        return shell.run(lambda: _main(args), log)
 
 
 def _main(args) -> int:
+    """Bad arguments, input, model or output folder raise (exit 2, hmmn_ref/errors.py); errors
+    reading the input or writing the demo's before any sequence too."""
     folder = OutputFolder(args.out, log)
     try:
         check_arguments(args)
@@ -144,15 +150,8 @@ def _main(args) -> int:
         if not folder.is_open:
             folder.open()
         return run(args, folder.path, data)
-    except (InputError, OutputError) as exc:
-        log(f"hmmn-run: error: {exc}")
-        return 2
-    except OSError as exc:  # reading the input or writing the demo's, before any sequence
-        where = f" ({exc.filename})" if exc.filename else ""
-        log(f"hmmn-run: error: {exc.strerror or exc}{where}")
-        return 2
-    except KeyboardInterrupt as exc:  # during start-up; run_sequences handles its own
-        log(f"hmmn-run: {signals.describe(exc)}; nothing half-written is kept (run the same command again to resume)")
+    except KeyboardInterrupt as exc:  # during start-up (run_sequences handles its own): told apart by signal
+        log(f"{signals.describe(exc)}; nothing half-written is kept (run the same command again to resume)")
         return signals.exit_code(exc)
     finally:
         folder.close()
@@ -167,7 +166,7 @@ def sequences_to_do(out: str, data, force: bool) -> list:
         if found.kind == FOREIGN:
             raise OutputError(f"{s.name}: {found.reason}; nothing was touched: move it away, or give another -o")
         if found.kind == DONE and not force:
-            log(f"hmmn-run: {s.name}: already done in {os.path.join(out, s.name)}, skipped (--force to redo)")
+            log(f"{s.name}: already done in {os.path.join(out, s.name)}, skipped (--force to redo)")
         else:
             todo.append(s)
     return todo
@@ -185,8 +184,8 @@ def run(args, out: str, data=None) -> int:
     summary = load_summary(out, log)
     todo = sequences_to_do(out, data, args.force)
     if not todo:
-        log("hmmn-run: nothing to do")
-        return 0 if save_summary(out, summary) else 1
+        log("nothing to do")
+        return Exit.DONE if save_summary(out, summary, log) else Exit.FAILED
 
     choice = ModelChoice(backend=args.backend, precision=args.precision, config=args.config, weights=args.weights,
                          random_weights=args.random_weights, artifacts=args.artifacts, mem_every=args.mem_every,
@@ -195,17 +194,13 @@ def run(args, out: str, data=None) -> int:
     try:
         working = working_size(args) if args.size is None else None
     except WorkingSizeError as exc:
-        log(f"hmmn-run: error: {exc}; fix the record, or give --size HxW or --size native (the record is then not read)")
-        return 2
+        raise WorkingSizeError(f"{exc}; fix the record, or give --size HxW or --size native (the record is then "
+                               "not read)") from None
     first_size = first_frame_size(todo[0]) if working or (args.backend == "tensorrt" and not fixed) else None
     # Engines are built for one size: the processing size of the first video.
     engine_size = fixed or (((working and working.size_for(first_size)) or first_size)
                             if args.backend == "tensorrt" else None)
-    try:
-        session, described = open_session(choice, engine_size, lambda message: log(f"hmmn-run: {message}"))
-    except ModelError as exc:
-        log(f"hmmn-run: error: {exc}")
-        return 2
+    session, described = open_session(choice, engine_size, log)
     check_size(fixed, session.config)
     if working:
         working = dataclasses.replace(working, min_cells=session.config.min_cells_16)
@@ -214,7 +209,7 @@ def run(args, out: str, data=None) -> int:
                     "working_size": describe_size(args.size, working)})
     options = SequenceOptions(size=fixed, working_size=working, skip_bad_frames=args.skip_bad_frames,
                               save_probs=args.save_probs, overlay=args.overlay, strict=args.strict)
-    log(f"hmmn-run: {len(todo)} of {len(data.sequences)} sequences ({data.kind}), {args.backend} "
+    log(f"{len(todo)} of {len(data.sequences)} sequences ({data.kind}), {args.backend} "
         f"{described['precision']} on {described['device']}, {session.config.name} model -> {out}")
     if args.ray is not None:
         from .distributed import run_on_ray
@@ -244,7 +239,7 @@ def log_working_size(working: WorkingSize, first_size, weights: str) -> None:
 
     builtin = weights.startswith("the built-in") or os.path.abspath(weights) == os.path.abspath(demo.WEIGHTS)
     model = "the built-in model was" if builtin else "these weights were"
-    log(f"hmmn-run: {model} trained at {working.sentence()} {working.rule_sentence()}{example}, its masks resized back to its size; "
+    log(f"{model} trained at {working.sentence()} {working.rule_sentence()}{example}, its masks resized back to its size; "
         "--size HxW sets another size, --size native keeps the frames' own")
 
 
@@ -273,7 +268,7 @@ def write_demo_input(folder: str) -> str:
 
     if not os.path.isfile(os.path.join(folder, "ImageSets", "2017", "demo.txt")):
         write_davis(folder, [("demo", DEMO_SEED)], DEMO_FRAMES, *DEMO_SIZE, split="demo")
-        log(f"hmmn-run: no INPUT given: the demo, a generated {DEMO_FRAMES}-frame {DEMO_SIZE[0]}x{DEMO_SIZE[1]} "
+        log(f"no INPUT given: the demo, a generated {DEMO_FRAMES}-frame {DEMO_SIZE[0]}x{DEMO_SIZE[1]} "
             f"video with ground truth, written to {folder}")
     return folder
 
@@ -283,7 +278,7 @@ def score_demo(root: str, out: str) -> None:
     from ..evaluate import evaluate
 
     report = evaluate(root, out, sequences=["demo"])
-    log(f"hmmn-run: demo J&F {report.jf:.1f} (J {report.j:.1f}, F {report.f:.1f}) against the generated ground truth")
+    log(f"demo J&F {report.jf:.1f} (J {report.j:.1f}, F {report.f:.1f}) against the generated ground truth")
 
 
 def first_frame_size(sequence):
@@ -315,41 +310,18 @@ def run_sequences(session, todo, out: str, options: SequenceOptions, summary: di
                 record_failed(out, records, sequence.name, str(exc), log)
             finally:
                 bar.close()
-            saved = save_summary(out, summary) and saved
+            saved = save_summary(out, summary, log) and saved
             total.update(1)
     except KeyboardInterrupt as exc:
-        log(f"hmmn-run: {signals.describe(exc)}; finished sequences are kept in {out}; run the same command again "
+        log(f"{signals.describe(exc)}; finished sequences are kept in {out}; run the same command again "
             "to resume")
-        save_summary(out, summary)
+        save_summary(out, summary, log)
         return signals.exit_code(exc)
     finally:
         total.close()
-    saved = save_summary(out, summary) and saved
+    saved = save_summary(out, summary, log) and saved
     log(closing_line(f"{len(todo) - failed} of {len(todo)} sequences done", failed, saved, this_run, ""))
-    return 1 if failed or not saved else 0
-
-
-def closing_line(done: str, failed: int, saved: bool, records: list, per: str) -> str:
-    """The run's last line: its frames and rate are this run's (not of sequences skipped as done);
-    summary.json is pointed to only when it was written."""
-    frames = sum(r["frames"] for r in records)
-    stepped = sum(r.get("model_frames", 0) for r in records)
-    seconds = sum(r.get("model_seconds") or 0 for r in records)
-    rate = f" at {round(stepped / seconds, 4)} frames/s{per}" if seconds else ""
-    return (f"hmmn-run: {done}" + (f", {failed} FAILED" if failed else "")
-            + (" (see summary.json)" if failed and saved else "")
-            + (f"; {frames} frames{rate}" if records else ""))
-
-
-def save_summary(out: str, summary: dict) -> bool:
-    """write_summary, with a message instead of a traceback when the disk refuses it."""
-    try:
-        write_summary(out, summary)
-        return True
-    except OSError as exc:
-        log(f"hmmn-run: error: cannot write {os.path.join(out, 'summary.json')}: {exc.strerror or exc}; the "
-            "sequences on disk are complete, and the next run rewrites it from them")
-        return False
+    return Exit.FAILED if failed or not saved else Exit.DONE
 
 
 if __name__ == "__main__":

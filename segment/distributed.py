@@ -19,12 +19,15 @@ import socket
 import time
 from typing import Dict, List, Optional
 
+from hmmn_ref import shell
+from hmmn_ref.errors import Exit
+
 from . import signals
 from .outdir import WORK
 from .progress import say
 from .ray_cluster import Cluster, ClusterError, check_resources
 from .ray_worker import VideoWorker, worker_choice
-from .summary import record_done, record_failed
+from .summary import closing_line, record_done, record_failed, save_summary
 
 IN_FLIGHT = 2  # videos queued per worker: the next one starts as soon as the last is published
 MAX_DEATHS = 3  # a video during which its worker died this often fails (it likely kills workers)
@@ -32,8 +35,7 @@ READY_SECONDS = 600  # workers must have started and opened the model by then
 WAIT_SECONDS = 1.0
 
 
-def log(message: str) -> None:
-    say(message)  # never onto the progress bar
+log = shell.Logger("hmmn-run", say)  # never onto the progress bar
 
 
 @dataclasses.dataclass
@@ -104,7 +106,7 @@ class Pool:
                 yield job.sequence, "failed", (f"{name}: its worker died {MAX_DEATHS} times while segmenting it "
                                                f"(last: {type(exc).__name__}); out of memory? give it a larger node")
                 return
-            log(f"hmmn-run: {name}: worker {job.worker + 1} (PID {self.pids[job.worker]}) died after "
+            log(f"{name}: worker {job.worker + 1} (PID {self.pids[job.worker]}) died after "
                 f"{job.frames} frames; redoing the video from its first frame on the restarted worker")
         else:
             time.sleep(0.1)  # queued behind the lost video: the worker is still restarting
@@ -164,9 +166,8 @@ def start_workers(ray, args, choice, engine_size, out: str, options, graphs: Opt
 
 def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo: list, options, summary: dict,
                progress: bool) -> int:
-    """Segment `todo` on the cluster; the exit status of a run (0, 1; 2 for a cluster that
-    cannot serve; 130 on Ctrl-C)."""
-    from .cli import save_summary
+    """Segment `todo` on the cluster; the exit status of a run (0, 1; 130 on Ctrl-C). A cluster
+    that cannot serve raises ClusterError (exit 2)."""
     from .progress import bar as progress_bar
 
     address = None if args.ray == "local" else args.ray
@@ -179,7 +180,7 @@ def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo:
             check_resources(ray, args.workers, args.threads or 1, args.gpus_per_worker or 0)
             actors, pids, local = start_workers(ray, args, choice, engine_size, out, options, graphs)
             where = "a local cluster" if address is None else address
-            log(f"hmmn-run: {args.workers} Ray worker{'s' if args.workers > 1 else ''} ({where}), "
+            log(f"{args.workers} Ray worker{'s' if args.workers > 1 else ''} ({where}), "
                 f"PIDs {' '.join(map(str, pids))}")
             summary["ray"]["startup_seconds"] = round(time.perf_counter() - started, 3)
             bar = progress_bar(sum(s.num_frames for s in todo), "frames", "frame", progress, log)
@@ -190,13 +191,10 @@ def run_on_ray(args, out: str, choice, engine_size, graphs: Optional[str], todo:
                 for actor in actors:
                     ray.kill(actor, no_restart=True)
                 wait_gone([pid for pid, here in zip(pids, local) if here])
-    except ClusterError as exc:
-        log(f"hmmn-run: error: {exc}")
-        return 2
     except KeyboardInterrupt as exc:
-        log(f"hmmn-run: {signals.describe(exc)}; the workers are stopped, finished sequences are kept in {out}; run "
+        log(f"{signals.describe(exc)}; the workers are stopped, finished sequences are kept in {out}; run "
             "the same command again to resume")
-        save_summary(out, summary)
+        save_summary(out, summary, log)
         return signals.exit_code(exc)
 
 
@@ -216,8 +214,6 @@ def wait_gone(pids: List[int], seconds: float = 10.0) -> None:
 
 
 def collect(pool: Pool, out: str, summary: dict) -> int:
-    from .cli import closing_line, save_summary
-
     records = summary.setdefault("sequences", {})
     total, failed, saved = len(pool.queue), 0, True
     started, frames = time.perf_counter(), 0
@@ -235,12 +231,12 @@ def collect(pool: Pool, out: str, summary: dict) -> int:
             record_failed(out, records, name, value, log)
         else:
             continue
-        saved = save_summary(out, summary) and saved
+        saved = save_summary(out, summary, log) and saved
     seconds = time.perf_counter() - started  # from the workers' start (ready) to the last video's end
     summary["ray"].update({"segment_seconds": round(seconds, 3),
                            "videos_per_minute": round(60 * (total - failed) / seconds, 2),
                            "frames_per_second": round(frames / seconds, 2)})
-    saved = save_summary(out, summary) and saved
+    saved = save_summary(out, summary, log) and saved
     log(closing_line(f"{total - failed} of {total} sequences done on Ray", failed, saved, this_run, " per worker"))
-    return 1 if failed or not saved else 0
+    return Exit.FAILED if failed or not saved else Exit.DONE
 

@@ -104,7 +104,7 @@ class OutputFolder:
                 recover_all(self.path, self.log)
             except (OutputError, OSError) as exc:  # kept for the next run, which says so again
                 if self.log:
-                    self.log(f"hmmn-run: error: {exc}")
+                    self.log(f"error: {exc}")
         self._release()
 
     def _release(self) -> None:
@@ -237,7 +237,7 @@ def recover_all(out: str, log: Optional[Callable[[str], None]] = None) -> None:
             outcome = recover(path, out)
             if outcome and log:
                 side = "new" if outcome == "finished" else "previous"
-                log(f"hmmn-run: {entry}: an interrupted publish was {outcome} (its {side} outputs are in place)")
+                log(f"{entry}: an interrupted publish was {outcome} (its {side} outputs are in place)")
         else:
             os.unlink(path)
     try:

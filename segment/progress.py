@@ -57,7 +57,7 @@ class Lines:
         if now - self.last >= self.every and self.n < self.total:
             self.last = now
             rate = self.n / max(now - self.started, 1e-9)
-            self.log(f"hmmn-run: {self.desc}: {self.n}/{self.total} {self.unit}s ({rate:.1f} {self.unit}s/s)")
+            self.log(f"{self.desc}: {self.n}/{self.total} {self.unit}s ({rate:.1f} {self.unit}s/s)")
 
     def close(self) -> None:
         pass

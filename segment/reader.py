@@ -17,6 +17,7 @@ import numpy as np
 
 from hmmn_ref.media import read_image
 
+from ..core.resize import resize_frame
 from .sources import Sequence
 
 _END = object()
@@ -30,15 +31,6 @@ class FrameItem:
     original: Optional[np.ndarray] = None  # the frame as stored (for overlays at the output size)
     error: Optional[str] = None
     truncated: bool = False  # a video file ended before the frame count its container declares
-
-
-def resize_frame(frame: np.ndarray, size: Optional[Tuple[int, int]]) -> np.ndarray:
-    if size is None or frame.shape[:2] == tuple(size):
-        return frame
-    import cv2
-
-    shrink = size[0] * size[1] < frame.shape[0] * frame.shape[1]
-    return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 class FrameReader:

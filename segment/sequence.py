@@ -18,7 +18,8 @@ import numpy as np
 from hmmn_ref.errors import HMMNError
 from hmmn_ref.media import read_mask
 
-from ..models.working_size import WorkingSize
+from ..core.resize import resize_labels, resize_probs
+from ..core.working_size import WorkingSize
 from ..runtime import Session
 from .outdir import JOURNAL, WORK, publish, recover
 from .ownership import FOREIGN, inspect, write_marker
@@ -46,24 +47,6 @@ def _os_reason(exc: OSError) -> str:
     if exc.strerror:
         return f"{exc.strerror} ({exc.filename})" if exc.filename else exc.strerror
     return str(exc)
-
-
-def _resize_nearest(labels: np.ndarray, size: Optional[Tuple[int, int]]) -> np.ndarray:
-    if size is None or labels.shape == tuple(size):
-        return labels
-    import cv2
-
-    return cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
-
-
-def _resize_probs(probs: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """[K, h, w] -> [K, H, W], bilinear per channel (cv2 takes channels last)."""
-    if probs.shape[1:] == tuple(size):
-        return probs
-    import cv2
-
-    planes = [cv2.resize(p, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) for p in probs]
-    return np.stack(planes)
 
 
 class SequenceRun:
@@ -177,7 +160,7 @@ class SequenceRun:
                 elif state is None:
                     mask, _ = self._annotation(first, item.original_size)
                     t0 = time.perf_counter()
-                    state = session.start(item.frame, _resize_nearest(mask, self.processing_size))
+                    state = session.start(item.frame, resize_labels(mask, self.processing_size))
                     self.model_seconds += time.perf_counter() - t0
                     self.model_frames += 1
                     self.object_ids = list(state.object_ids)
@@ -202,7 +185,7 @@ class SequenceRun:
         if result.labels is not None:
             labels = result.labels
         else:
-            probs = _resize_probs(result.probs, self.original_size)
+            probs = resize_probs(result.probs, self.original_size)
             labels = state.objects.label_map(probs.argmax(axis=0))
         if item.index in self.sequence.annotations:  # new objects on this frame (YouTube-VOS)
             mask, _ = self._annotation(item.index, self.original_size)
@@ -210,7 +193,7 @@ class SequenceRun:
             if new:
                 only_new = np.where(np.isin(mask, new), mask, 0).astype(mask.dtype)
                 t0 = time.perf_counter()
-                self.session.add_objects(state, _resize_nearest(only_new, self.processing_size))
+                self.session.add_objects(state, resize_labels(only_new, self.processing_size))
                 self.model_seconds += time.perf_counter() - t0
                 self.object_ids = list(state.object_ids)
                 labels = np.where(only_new > 0, only_new, labels).astype(np.uint8)

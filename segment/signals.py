@@ -13,6 +13,8 @@ import contextlib
 import signal
 import threading
 
+from hmmn_ref import errors
+
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -52,7 +54,7 @@ def handled():
 
 def exit_code(exc: KeyboardInterrupt) -> int:
     """128 + the signal that stopped the run (a KeyboardInterrupt raised otherwise: SIGINT's 130)."""
-    return 128 + int(_stopping["signum"] if _stopping["now"] else signal.SIGINT)
+    return errors.exit_code(exc, _stopping["signum"] if _stopping["now"] else signal.SIGINT)
 
 
 def describe(exc: KeyboardInterrupt) -> str:

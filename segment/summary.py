@@ -31,7 +31,7 @@ def load_summary(out: str, log: Callable[[str], None]) -> dict:
                 return data
         except (OSError, ValueError):
             pass
-        log(f"hmmn-run: {path} is not a JSON summary; starting a new one from the sequences on disk")
+        log(f"{path} is not a JSON summary; starting a new one from the sequences on disk")
     return {}
 
 
@@ -47,17 +47,17 @@ def record_done(records: dict, name: str, record: dict, log: Callable[[str], Non
     records[name] = record
     resized = record.get("processing_size") not in (None, record.get("size"))
     at = " at {}x{} (masks at {}x{})".format(*record["processing_size"], *record["size"]) if resized else ""
-    log(f"hmmn-run: {name}: {record['frames']} frames{at}, objects {record['objects']}, {record['fps']} frames/s "
+    log(f"{name}: {record['frames']} frames{at}, objects {record['objects']}, {record['fps']} frames/s "
         f"(model{where}), skipped {len(record['skipped_frames'])}")
     for warning in record["warnings"]:
-        log(f"hmmn-run: {name}: WARNING: {warning} (--strict makes this an error)")
+        log(f"{name}: WARNING: {warning} (--strict makes this an error)")
 
 
 def record_failed(out: str, records: dict, name: str, error: str, log: Callable[[str], None]) -> None:
     """A sequence failed: its record (what is still published stays done) and its line."""
     records[name] = failed_record(out, name, error, records.get(name))
     kept = " (its previous outputs are kept)" if records[name].get("status") == "done" else ""
-    log(f"hmmn-run: {name}: FAILED: {error}{kept}")
+    log(f"{name}: FAILED: {error}{kept}")
 
 
 def reconcile(out: str, summary: dict) -> None:
@@ -105,6 +105,29 @@ def write_summary(out: str, summary: dict) -> None:
         except OSError:
             pass
         raise
+
+
+def closing_line(done: str, failed: int, saved: bool, records: list, per: str) -> str:
+    """The run's last line: its frames and rate are this run's (not of sequences skipped as done);
+    summary.json is pointed to only when it was written (hmmn-run and its Ray driver)."""
+    frames = sum(r["frames"] for r in records)
+    stepped = sum(r.get("model_frames", 0) for r in records)
+    seconds = sum(r.get("model_seconds") or 0 for r in records)
+    rate = f" at {round(stepped / seconds, 4)} frames/s{per}" if seconds else ""
+    return (f"{done}" + (f", {failed} FAILED" if failed else "")
+            + (" (see summary.json)" if failed and saved else "")
+            + (f"; {frames} frames{rate}" if records else ""))
+
+
+def save_summary(out: str, summary: dict, log: Callable[[str], None]) -> bool:
+    """write_summary, with a message instead of a traceback when the disk refuses it."""
+    try:
+        write_summary(out, summary)
+        return True
+    except OSError as exc:
+        log(f"error: cannot write {os.path.join(out, 'summary.json')}: {exc.strerror or exc}; the "
+            "sequences on disk are complete, and the next run rewrites it from them")
+        return False
 
 
 def _device_peak_mb() -> Optional[float]:

@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         record = {"command": "python tools/average_weights.py " + " ".join(sys.argv[1:] if argv is None else argv)}
         if len(configs) == 1:  # the model configuration its inputs' records agree on
             record["config"] = configs.pop()
-        # every size any input was trained at (hmmn_deploy.models.working_size reads the field)
+        # every size any input was trained at (hmmn_deploy.core.working_size reads the field)
         sizes = [s for r in inputs + records if "record" in r for s in r["record"].get("trained_sizes", [])]
         if sizes:
             record["trained_sizes"] = [s for i, s in enumerate(sizes) if s not in sizes[:i]]

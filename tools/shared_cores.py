@@ -46,7 +46,7 @@ def frame_times(session, frames, mask) -> list:
 
 
 def main(argv=None) -> int:
-    from hmmn_ref.cli import parse_size
+    from hmmn_ref.shell import parse_size
     from hmmn_deploy.demo.synthetic import make_video
     from hmmn_deploy.models import ModelChoice, open_session
     from hmmn_deploy.runtime import Session

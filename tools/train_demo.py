@@ -36,7 +36,7 @@ from hmmn_deploy.core.files import sha256_file
 from hmmn_deploy.demo.synthetic import PLAIN, VARIETIES, Variety, make_video
 from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores
 from hmmn_ref import protocol
-from hmmn_ref.cli import parse_size
+from hmmn_ref.shell import parse_size
 from hmmn_ref.video import object_labels, protocol_steps, run_video
 
 TRAIN_SEED_BASE = 1_000_000  # validation videos use seeds below this
@@ -206,7 +206,7 @@ def validate(model: hmmn_ref.HMMN, seeds, num_frames: int, height: int, width: i
     return mean_jf(scores)[0]
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, help="run folder: checkpoint.pth, log.jsonl")
     p.add_argument("--iterations", type=int, default=12000)
@@ -258,7 +258,11 @@ def main() -> int:
                         "(resumes count the earlier time; default 0: no limit). With --schedule cosine the "
                         "learning rate then stops short of its decay")
     p.add_argument("--export", help="write the final weights (state dict) here, and a .json record beside them")
-    args = p.parse_args()
+    return p
+
+
+def check_options(p: argparse.ArgumentParser, args) -> list:
+    """The run's sizes, [(H, W, clip frames)]; p.error (exit 2) for an option out of range."""
     if not 0.0 < args.hard_pixels <= 1.0:
         p.error(f"--hard-pixels {args.hard_pixels}: give a fraction in (0, 1]")
     problem = protocol.settings_problem(True, mem_every=args.mem_every, capacity=args.capacity)
@@ -274,31 +278,39 @@ def main() -> int:
         sizes = parse_sizes(args.size, args.clip)
     except ValueError as exc:
         p.error(str(exc))
-    height, width = sizes[0][:2]
-    run_sizes = {(h, w) for h, w, _ in sizes}
     if not args.distill >= 0.0:
         p.error(f"--distill {args.distill}: give a weight >= 0")
     if args.teacher_sizes and not args.teacher:
         p.error("--teacher-sizes: give the --teacher weights too")
-    teacher, teacher_sha256, teacher_sizes = None, None, set()
-    if args.teacher:
-        try:
-            teacher_sizes = {parse_size(s) for s in args.teacher_sizes} if args.teacher_sizes else run_sizes
-        except argparse.ArgumentTypeError as exc:
-            p.error(f"--teacher-sizes: {exc}")
-        unknown = sorted(teacher_sizes - run_sizes)
-        if unknown:
-            p.error(f"--teacher-sizes {' '.join(f'{h}x{w}' for h, w in unknown)}: not a --size of this run; "
-                    f"give sizes it trains at")
-        if not os.path.isfile(args.teacher):
-            p.error(f"--teacher {args.teacher}: cannot read it (no such file)")
-        try:  # the project's checkpoint loader: every name and shape checked, its reason in the message
-            teacher = hmmn_ref.load_weights(hmmn_ref.HMMN(hmmn_ref.SMALL), args.teacher).requires_grad_(False)
-        except hmmn_ref.HMMNError as exc:
-            p.error(f"--teacher {args.teacher}: not a state dict of the small configuration ({exc})")
-        teacher_sha256 = sha256_file(args.teacher)  # at the start, for the record
+    return sizes
+
+
+def load_teacher(p: argparse.ArgumentParser, args, run_sizes: set) -> tuple:
+    """--teacher: (its model, its SHA-256, the sizes whose clips it scores); (None, None, set())
+    without one. p.error for weights or sizes it cannot use."""
+    if not args.teacher:
+        return None, None, set()
+    try:
+        teacher_sizes = {parse_size(s) for s in args.teacher_sizes} if args.teacher_sizes else run_sizes
+    except argparse.ArgumentTypeError as exc:
+        p.error(f"--teacher-sizes: {exc}")
+    unknown = sorted(teacher_sizes - run_sizes)
+    if unknown:
+        p.error(f"--teacher-sizes {' '.join(f'{h}x{w}' for h, w in unknown)}: not a --size of this run; "
+                f"give sizes it trains at")
+    if not os.path.isfile(args.teacher):
+        p.error(f"--teacher {args.teacher}: cannot read it (no such file)")
+    try:  # the project's checkpoint loader: every name and shape checked, its reason in the message
+        teacher = hmmn_ref.load_weights(hmmn_ref.HMMN(hmmn_ref.SMALL), args.teacher).requires_grad_(False)
+    except hmmn_ref.HMMNError as exc:
+        p.error(f"--teacher {args.teacher}: not a state dict of the small configuration ({exc})")
+    return teacher, sha256_file(args.teacher), teacher_sizes  # the hash at the start, for the record
+
+
+def open_model(p: argparse.ArgumentParser, args, teacher) -> tuple:
+    """-> (the model to train, seeded, from --init if given, on --device; that device)."""
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.seed)  # before the model: its initial weights come from it
     os.makedirs(args.out, exist_ok=True)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -309,102 +321,172 @@ def main() -> int:
     model.to(device).eval()  # BatchNorm in inference mode: see the module docstring
     if teacher is not None:
         teacher.to(device).eval()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    return model, device
 
-    def lr_at(it: int) -> float:
-        return learning_rate(it, args.lr, args.warmup, args.iterations, args.schedule)
 
-    checkpoint = os.path.join(args.out, "checkpoint.pth")
-    start, elapsed = 0, 0.0
-    rng = np.random.default_rng(args.seed)
-    pending = []
-    if os.path.isfile(checkpoint):
-        state = torch.load(checkpoint, weights_only=False, map_location="cpu")  # the optimiser moves its own
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        start, elapsed = state["iteration"], state["elapsed"]
-        rng.bit_generator.state = state["rng"]
-        # clips drawn before sizes were part of a draw: (index, seed) at the first size
-        pending = [(tuple(d[0]), *d[1:]) if len(d) == 4 else (tuple(d[0]), d[1], height, width)
-                   for d in state.get("pending_clips", [])]
-        torch.set_rng_state(state["torch_rng"])
-        print(f"resuming at iteration {start}", file=sys.stderr)
-    clips = ClipSource(rng, sizes, args.max_stride, args.workers, pending, VARIETIES[args.variety])
-    log = open(os.path.join(args.out, "log.jsonl"), "a")
-    running, t0 = [], time.perf_counter()
-    val_seeds = list(range(100, 100 + args.val_videos))
+class Run:
+    """What one training run works with; `checkpoint` holds its resumable state. (A plain class:
+    the tests load this script without registering it as a module, which dataclasses need.)"""
 
-    def save_checkpoint(done: int) -> None:
-        """Writes the resumable state after `done` iterations (and adds up the training time)."""
-        nonlocal elapsed, t0
+    def __init__(self, args, model: hmmn_ref.HMMN, optimiser: torch.optim.Optimizer, device: torch.device,
+                 sizes: list, teacher, teacher_sizes: set, val_seeds: list) -> None:
+        self.args, self.model, self.optimiser, self.device = args, model, optimiser, device
+        self.sizes = sizes  # [(H, W, clip frames)]; validation at the first size, and at each other one
+        self.teacher, self.teacher_sizes = teacher, teacher_sizes  # the --teacher model or None; (H, W) it scores
+        self.val_seeds = val_seeds
+
+    @property
+    def checkpoint(self) -> str:
+        return os.path.join(self.args.out, "checkpoint.pth")
+
+    def lr_at(self, it: int) -> float:
+        return learning_rate(it, self.args.lr, self.args.warmup, self.args.iterations, self.args.schedule)
+
+
+class TrainingTime:
+    """Seconds of training across resumes: `elapsed` up to the last checkpoint, plus the time since."""
+
+    def __init__(self, elapsed: float) -> None:
+        self.elapsed, self.t0 = elapsed, time.perf_counter()
+
+    def now(self) -> float:
+        return self.elapsed + time.perf_counter() - self.t0
+
+    def lap(self) -> float:
+        """Adds up the time since the last lap (at a checkpoint); -> the total."""
         now = time.perf_counter()
-        elapsed, t0 = elapsed + now - t0, now
-        source = clips.state()
-        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "iteration": done,
-                    "elapsed": elapsed, "rng": source["rng"], "pending_clips": source["pending"],
-                    "torch_rng": torch.get_rng_state()}, checkpoint + ".tmp")
-        os.replace(checkpoint + ".tmp", checkpoint)
+        self.elapsed, self.t0 = self.elapsed + now - self.t0, now
+        return self.elapsed
 
-    done, stopped_early = start, False
-    for it in range(start, args.iterations):
-        for group in optimiser.param_groups:
-            group["lr"] = lr_at(it)
-        frames, labels = clips.next()
-        taught = tuple(frames.shape[-2:]) in teacher_sizes
-        loss = clip_loss(model, frames.to(device), labels.to(device), args.hard_pixels, args.jaccard,
-                         args.mem_every, args.capacity, teacher if taught else None, args.distill)
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimiser.step()
-        running.append(loss.item())
-        done = it + 1
-        if done % 50 == 0:
-            now = time.perf_counter()
-            record = {"iteration": done, "loss": float(np.mean(running)), "lr": lr_at(it),
-                      "seconds": round(elapsed + now - t0, 1)}
-            if done % args.val_every == 0 or done == args.iterations:
-                record["val_jf"] = round(validate(model, val_seeds, 16, height, width, device), 2)
-                for h, w in dict.fromkeys((h, w) for h, w, _ in sizes[1:] if (h, w) != (height, width)):
-                    record[f"val_jf_{h}x{w}"] = round(validate(model, val_seeds, 16, h, w, device), 2)
-            print(json.dumps(record), file=sys.stderr, flush=True)
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            running = []
-        # kept weights before the checkpoint: a resume after a crash between the two rewrites them
-        if args.keep_every and done % args.keep_every == 0:
-            kept = os.path.join(args.out, "weights", f"iteration_{done:06d}.pth")
-            os.makedirs(os.path.dirname(kept), exist_ok=True)
-            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, kept + ".tmp")
-            os.replace(kept + ".tmp", kept)
-        stopped_early = bool(args.time_limit) and done < args.iterations and \
-            elapsed + time.perf_counter() - t0 >= args.time_limit
-        if done % args.save_every == 0 or done == args.iterations or stopped_early:
-            save_checkpoint(done)
-        if stopped_early:
-            print(f"--time-limit {args.time_limit:g} s reached: stopped after iteration {done}", file=sys.stderr)
-            break
+
+def resume(run: Run, rng: np.random.Generator) -> tuple:
+    """The checkpoint's state into the model, the optimiser and the rngs, when there is one.
+    -> (iterations done, seconds of training, clips drawn but not used yet)."""
+    if not os.path.isfile(run.checkpoint):
+        return 0, 0.0, []
+    state = torch.load(run.checkpoint, weights_only=False, map_location="cpu")  # the optimiser moves its own
+    run.model.load_state_dict(state["model"])
+    run.optimiser.load_state_dict(state["optimiser"])
+    rng.bit_generator.state = state["rng"]
+    height, width = run.sizes[0][:2]
+    # clips drawn before sizes were part of a draw: (index, seed) at the first size
+    pending = [(tuple(d[0]), *d[1:]) if len(d) == 4 else (tuple(d[0]), d[1], height, width)
+               for d in state.get("pending_clips", [])]
+    torch.set_rng_state(state["torch_rng"])
+    print(f"resuming at iteration {state['iteration']}", file=sys.stderr)
+    return state["iteration"], state["elapsed"], pending
+
+
+def save_checkpoint(run: Run, clips: "ClipSource", done: int, elapsed: float) -> None:
+    """The resumable state after `done` iterations and `elapsed` seconds of training."""
+    source = clips.state()
+    torch.save({"model": run.model.state_dict(), "optimiser": run.optimiser.state_dict(), "iteration": done,
+                "elapsed": elapsed, "rng": source["rng"], "pending_clips": source["pending"],
+                "torch_rng": torch.get_rng_state()}, run.checkpoint + ".tmp")
+    os.replace(run.checkpoint + ".tmp", run.checkpoint)
+
+
+def keep_weights(run: Run, done: int) -> None:
+    """--keep-every: OUT/weights/iteration_NNNNNN.pth, a state dict on the CPU."""
+    kept = os.path.join(run.args.out, "weights", f"iteration_{done:06d}.pth")
+    os.makedirs(os.path.dirname(kept), exist_ok=True)
+    torch.save({k: v.detach().cpu() for k, v in run.model.state_dict().items()}, kept + ".tmp")
+    os.replace(kept + ".tmp", kept)
+
+
+def train_step(run: Run, frames: torch.Tensor, labels: torch.Tensor, it: int) -> float:
+    """One optimiser step on one clip; -> its loss."""
+    args = run.args
+    for group in run.optimiser.param_groups:
+        group["lr"] = run.lr_at(it)
+    taught = tuple(frames.shape[-2:]) in run.teacher_sizes
+    loss = clip_loss(run.model, frames.to(run.device), labels.to(run.device), args.hard_pixels, args.jaccard,
+                     args.mem_every, args.capacity, run.teacher if taught else None, args.distill)
+    run.optimiser.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), 5.0)
+    run.optimiser.step()
+    return loss.item()
+
+
+def progress_record(run: Run, done: int, losses: list, seconds: float) -> dict:
+    """The log line of the last 50 iterations; with validation J&F every --val-every."""
+    height, width = run.sizes[0][:2]
+    record = {"iteration": done, "loss": float(np.mean(losses)), "lr": run.lr_at(done - 1),
+              "seconds": round(seconds, 1)}
+    if done % run.args.val_every == 0 or done == run.args.iterations:
+        record["val_jf"] = round(validate(run.model, run.val_seeds, 16, height, width, run.device), 2)
+        for h, w in dict.fromkeys((h, w) for h, w, _ in run.sizes[1:] if (h, w) != (height, width)):
+            record[f"val_jf_{h}x{w}"] = round(validate(run.model, run.val_seeds, 16, h, w, run.device), 2)
+    return record
+
+
+def train(run: Run, clips: "ClipSource", start: int, clock: TrainingTime) -> tuple:
+    """Iterations start..--iterations (or until --time-limit). -> (iterations done, stopped early)."""
+    args = run.args
+    done, stopped_early, running = start, False, []
+    with open(os.path.join(args.out, "log.jsonl"), "a") as log:
+        for it in range(start, args.iterations):
+            running.append(train_step(run, *clips.next(), it))
+            done = it + 1
+            if done % 50 == 0:
+                record = progress_record(run, done, running, clock.now())
+                print(json.dumps(record), file=sys.stderr, flush=True)
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                running = []
+            # kept weights before the checkpoint: a resume after a crash between the two rewrites them
+            if args.keep_every and done % args.keep_every == 0:
+                keep_weights(run, done)
+            stopped_early = bool(args.time_limit) and done < args.iterations and clock.now() >= args.time_limit
+            if done % args.save_every == 0 or done == args.iterations or stopped_early:
+                save_checkpoint(run, clips, done, clock.lap())
+            if stopped_early:
+                print(f"--time-limit {args.time_limit:g} s reached: stopped after iteration {done}", file=sys.stderr)
+                break
+    return done, stopped_early
+
+
+def write_export(run: Run, done: int, stopped_early: bool, elapsed: float, teacher_sha256) -> None:
+    """--export W.pth: the weights (a state dict) and W.json, the record of how they were made."""
+    args = run.args
+    os.makedirs(os.path.dirname(os.path.abspath(args.export)), exist_ok=True)
+    torch.save({k: v.cpu() for k, v in run.model.state_dict().items()}, args.export)
+    record = {"command": "python tools/train_demo.py " + " ".join(sys.argv[1:]), "config": "small",
+              "settings": vars(args), "iterations_done": done, "stopped_by_time_limit": stopped_early,
+              "train_seconds": round(elapsed, 1), "torch": torch.__version__,
+              "device": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else "cpu",
+              "train_seeds": f">= {TRAIN_SEED_BASE}", "val_seeds": run.val_seeds}
+    if teacher_sha256:
+        record["teacher_sha256"] = teacher_sha256
+    previous = os.path.splitext(args.init)[0] + ".json" if args.init else None
+    trained = [list(s) for s in dict.fromkeys((h, w) for h, w, _ in run.sizes)]  # each once (core.working_size)
+    if previous and os.path.isfile(previous):  # the stage these weights started from
+        with open(previous) as f:
+            record["previous_stage"] = json.load(f)
+        trained += [s for s in record["previous_stage"].get("trained_sizes", []) if s not in trained]
+    record["trained_sizes"] = trained
+    with open(os.path.splitext(args.export)[0] + ".json", "w") as f:
+        json.dump(record, f, indent=2)
+    print(f"weights written to {args.export}", file=sys.stderr)
+
+
+def main() -> int:
+    p = build_parser()
+    args = p.parse_args()
+    sizes = check_options(p, args)
+    teacher, teacher_sha256, teacher_sizes = load_teacher(p, args, {(h, w) for h, w, _ in sizes})
+    model, device = open_model(p, args, teacher)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    run = Run(args, model, optimiser, device, sizes, teacher, teacher_sizes, list(range(100, 100 + args.val_videos)))
+    rng = np.random.default_rng(args.seed)
+    start, elapsed, pending = resume(run, rng)
+    clips = ClipSource(rng, sizes, args.max_stride, args.workers, pending, VARIETIES[args.variety])
+    clock = TrainingTime(elapsed)
+    done, stopped_early = train(run, clips, start, clock)
     clips.close()
     if args.export:
-        os.makedirs(os.path.dirname(os.path.abspath(args.export)), exist_ok=True)
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, args.export)
-        record = {"command": "python tools/train_demo.py " + " ".join(sys.argv[1:]), "config": "small",
-                  "settings": vars(args), "iterations_done": done, "stopped_by_time_limit": stopped_early,
-                  "train_seconds": round(elapsed, 1), "torch": torch.__version__,
-                  "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                  "train_seeds": f">= {TRAIN_SEED_BASE}", "val_seeds": val_seeds}
-        if teacher_sha256:
-            record["teacher_sha256"] = teacher_sha256
-        previous = os.path.splitext(args.init)[0] + ".json" if args.init else None
-        trained = [list(s) for s in dict.fromkeys((h, w) for h, w, _ in sizes)]  # each once (models.working_size)
-        if previous and os.path.isfile(previous):  # the stage these weights started from
-            with open(previous) as f:
-                record["previous_stage"] = json.load(f)
-            trained += [s for s in record["previous_stage"].get("trained_sizes", []) if s not in trained]
-        record["trained_sizes"] = trained
-        with open(os.path.splitext(args.export)[0] + ".json", "w") as f:
-            json.dump(record, f, indent=2)
-        print(f"weights written to {args.export}", file=sys.stderr)
+        write_export(run, done, stopped_early, clock.elapsed, teacher_sha256)
     return 0
 
 

@@ -13,6 +13,8 @@ import termios
 
 import pytest
 
+from hmmn_ref.shell import Logger
+
 from hmmn_deploy.demo.synthetic import write_davis
 from hmmn_deploy.segment import progress
 
@@ -29,7 +31,7 @@ class Clock:
 
 def test_plain_lines_come_at_most_every_interval_and_not_at_the_end():
     lines, clock = [], Clock()
-    plain = progress.Lines(100, "bear", "frame", lines.append, every=10.0, clock=clock)
+    plain = progress.Lines(100, "bear", "frame", Logger("hmmn-run", lines.append), every=10.0, clock=clock)
     for _ in range(100):
         clock.now += 0.5  # 2 frames a second: 50 s in all
         plain.update(1)

@@ -14,7 +14,7 @@ from hmmn_deploy.runtime import Session
 from hmmn_deploy.runtime.errors import RuntimeInputError
 from hmmn_deploy.segment import cli
 from hmmn_ref.checkpoint import CheckpointError
-from hmmn_ref.cli import parse_size
+from hmmn_ref.shell import parse_size
 
 SIZE = (96, 128)
 

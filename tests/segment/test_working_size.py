@@ -15,7 +15,7 @@ from PIL import Image
 from hmmn_deploy import demo
 from hmmn_deploy.demo.synthetic import write_davis
 from hmmn_deploy.evaluate import evaluate
-from hmmn_deploy.models.working_size import WorkingSize, WorkingSizeError, parse_trained_sizes, record_path
+from hmmn_deploy.core.working_size import WorkingSize, WorkingSizeError, parse_trained_sizes, record_path
 from hmmn_deploy.segment import cli as run_cli
 from hmmn_deploy.core.drawing import overlay, palette_colours
 
