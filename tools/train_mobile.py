@@ -94,6 +94,12 @@ def export(path: str, model: hmmn_ref.HMMN, args, done: int, elapsed: float, val
         "photos": {name: {"package": pkg, "path": rel, "licence": lic} for name, (pkg, rel, lic) in PHOTO_SOURCES.items()},
         "trained_sizes": [list(s) for s in dict.fromkeys((h, w) for h, w, _ in parse_sizes(args.size, args.clip))],
     }
+    previous = os.path.splitext(args.init)[0] + ".json" if args.init else None
+    if previous and os.path.isfile(previous):  # the stage these weights started from
+        with open(previous) as f:
+            record["previous_stage"] = json.load(f)
+        record["trained_sizes"] += [s for s in record["previous_stage"].get("trained_sizes", [])
+                                    if s not in record["trained_sizes"]]
     with open(os.path.splitext(path)[0] + ".json", "w") as f:
         json.dump(record, f, indent=2)
     print(f"weights written to {path}", file=sys.stderr)
