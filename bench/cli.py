@@ -207,8 +207,7 @@ def reference_model(args):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    return shell.run(lambda: bench(args), log)
+    return shell.main(build_parser, bench, log, argv)
 
 
 def bench(args) -> int:

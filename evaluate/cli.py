@@ -55,8 +55,7 @@ def build_parser():
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    return shell.run(lambda: score(args), log)
+    return shell.main(build_parser, score, log, argv)
 
 
 def score(args) -> int:

@@ -222,8 +222,7 @@ def build_parser():
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    return shell.run(lambda: quantize(args), _log)
+    return shell.main(build_parser, quantize, _log, argv)
 
 
 def quantize(args) -> int:

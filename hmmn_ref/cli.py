@@ -42,8 +42,7 @@ def build_parser():
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    return shell.run(lambda: segment(args), log)
+    return shell.main(build_parser, segment, log, argv)
 
 
 def segment(args) -> int:

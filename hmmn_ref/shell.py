@@ -3,9 +3,9 @@ hmmn-bench): its name before each line it logs, its parser's opening, and one li
 status (hmmn_ref/errors.py) for the error that ends it.
 
     log = shell.Logger("hmmn-bench")            # log("x") -> "hmmn-bench: x" on standard error
+    def build_parser(): return shell.parser("hmmn-bench", __doc__) ...
     def main(argv=None) -> int:
-        args = shell.parser("hmmn-bench", __doc__) ... .parse_args(argv)
-        return shell.run(lambda: run(args), log)
+        return shell.main(build_parser, bench, log, argv)   # bench(args) -> exit status
 
 It stands on the ground floor so that hmmn-ref, the lowest command, uses it as the others do.
 Library code logs bare messages through the `log` it is given, so that a line says which
@@ -88,3 +88,10 @@ def run(body: Callable[[], int], log: Log, interrupted: Union[str, Callable[[], 
             raise
         log(f"error: {describe(exc)}")
         return code
+
+
+def main(build_parser: Callable[[], argparse.ArgumentParser], body: Callable[[argparse.Namespace], int], log: Log,
+         argv=None, **options) -> int:
+    """A command's main: its arguments parsed (argparse exits 2 on bad ones), then `run` of body(args)."""
+    args = build_parser().parse_args(argv)
+    return run(lambda: body(args), log, **options)

@@ -145,23 +145,6 @@ def run_video(
     return outputs
 
 
-@torch.no_grad()
-def video_steps(
-    model: HMMN,
-    frames: torch.Tensor,
-    first_mask: torch.Tensor,
-    mem_every: int = protocol.DEFAULT_MEM_EVERY,
-    teacher: Optional[torch.Tensor] = None,
-    *,
-    capacity: Optional[int] = None,
-    tracks_log: Optional[List[torch.Tensor]] = None,
-) -> Iterator[Tuple[int, torch.Tensor]]:
-    """`run_video` one frame at a time: yields (t, logits [N+1, H0, W0]) for t = 1..T-1, so
-    callers can interleave videos or time frames. Same arguments and checks as `run_video`."""
-    yield from protocol_steps(model, frames, first_mask, mem_every, teacher, capacity=capacity,
-                              tracks_log=tracks_log)
-
-
 def protocol_steps(
     model: HMMN,
     frames: torch.Tensor,
@@ -172,8 +155,10 @@ def protocol_steps(
     capacity: Optional[int] = None,
     tracks_log: Optional[List[torch.Tensor]] = None,
 ) -> Iterator[Tuple[int, torch.Tensor]]:
-    """`video_steps` with autograd left to the caller: training runs its clips through this
-    same loop, gradients flowing through the memory the model writes."""
+    """`run_video` one frame at a time: yields (t, logits [N+1, H0, W0]) for t = 1..T-1, so callers
+    can interleave videos or time frames; same arguments and checks as `run_video`. Autograd is left
+    to the caller: training runs its clips through this same loop, gradients flowing through the
+    memory the model writes (`video_steps` is this loop without autograd)."""
     frames = torch.as_tensor(frames)
     first_mask = torch.as_tensor(first_mask)
     check_inputs(model, frames, first_mask)
@@ -225,6 +210,10 @@ def protocol_steps(
                 tracks[:, slot] = new_tracks[:, -1]
         probs = torch.softmax(logits, dim=0) if teacher is None else teacher[t].to(torch.float32)
         yield t, logits
+
+
+# `protocol_steps` without autograd (inference, the runtime's parity tests).
+video_steps = torch.no_grad()(protocol_steps)
 
 
 def stack_slots(entries: Sequence[MemoryEntry]) -> MemoryEntry:

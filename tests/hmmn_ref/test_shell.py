@@ -103,7 +103,8 @@ def module_file(target: str) -> Path:
 
 @pytest.mark.parametrize("command", sorted(commands()))
 def test_every_command_runs_in_the_shell_under_its_own_name(command):
-    """Its main() hands its work to shell.run, and its parser and Logger carry its name."""
+    """Its main() hands its work to shell.run (or shell.main, which parses and runs), and its parser
+    and Logger carry its name."""
     target = commands()[command]
     tree = ast.parse(module_file(target).read_text())
     calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
@@ -112,4 +113,20 @@ def test_every_command_runs_in_the_shell_under_its_own_name(command):
              and node.args[0].value == command}
     assert {"Logger", "parser"} <= named, f"{command}: shell.Logger({command!r}) and shell.parser({command!r})"
     main = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "main")
-    assert any(isinstance(n, ast.Call) and ast.unparse(n.func) == "shell.run" for n in ast.walk(main)), command
+    assert any(isinstance(n, ast.Call) and ast.unparse(n.func) in ("shell.run", "shell.main")
+               for n in ast.walk(main)), command
+
+
+def test_main_parses_then_runs_the_body_in_the_shell():
+    import argparse
+
+    lines = []
+    log = shell.Logger("hmmn-x", lines.append)
+
+    def build_parser():
+        p = argparse.ArgumentParser()
+        p.add_argument("--n", type=int, default=1)
+        return p
+
+    assert shell.main(build_parser, lambda args: args.n, log, ["--n", "3"]) == 3
+    assert shell.main(build_parser, lambda args: raises(InputError("bad"))(), log, []) == 2 and lines == ["hmmn-x: error: bad"]
