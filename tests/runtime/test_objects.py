@@ -31,7 +31,7 @@ def test_refusals_leave_the_table_as_it_was():
         table.remove([1, 2])
     with pytest.raises(RuntimeInputError, match=r"labels \[2\] are already objects"):
         table.check_new([2, 3], None)
-    with pytest.raises(RuntimeInputError, match="3 objects exceed the engines' profile of 2"):
+    with pytest.raises(RuntimeInputError, match=r"3 objects exceed the export's limit of 2 \(memory.max_objects, its engines' profile\)"):
         table.check_new([3], 2)
     assert table.groups == [[1, 2]]
 
