@@ -135,8 +135,7 @@ def _jitter(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     return np.clip(image, 0, 1)
 
 
-def _layer(rng: np.random.Generator, photo: np.ndarray, height: int, width: int, label: int,
-           num_frames: int) -> Layer:
+def _layer(rng: np.random.Generator, photo: np.ndarray, height: int, width: int, label: int) -> Layer:
     size = int(rng.uniform(0.25, 0.6) * min(height, width))
     speed = rng.uniform(0, 0.05) * min(height, width)  # pixels per frame
     heading = rng.uniform(0, 2 * np.pi)
@@ -151,7 +150,7 @@ def _layer(rng: np.random.Generator, photo: np.ndarray, height: int, width: int,
     )
 
 
-def _camera(rng: np.random.Generator, photo: np.ndarray, height: int, width: int, num_frames: int):
+def _camera(rng: np.random.Generator, photo: np.ndarray, height: int, width: int):
     """-> function t -> 2x3 affine from photo pixels to frame pixels: a drifting, zooming, turning view
     that keeps the frame inside the photo (the photo is scaled up until it is large enough)."""
     h, w = photo.shape[:2]
@@ -183,14 +182,14 @@ def make_photo_video(seed: int, photos: Dict[str, np.ndarray], num_frames: int =
     names = sorted(photos)
     pick = lambda: _tint(rng, photos[names[int(rng.integers(len(names)))]])  # noqa: E731
     background = pick()
-    camera = _camera(rng, background, height, width, num_frames)
+    camera = _camera(rng, background, height, width)
     tracked = int(rng.integers(1, 4))
     layers = []
     for label in range(1, tracked + 1):
         source = pick()
-        layers.append(_layer(rng, source, height, width, label, num_frames))
+        layers.append(_layer(rng, source, height, width, label))
         if rng.random() < 0.3:  # a look-alike: another cut-out of the same photo
-            layers.append(_layer(rng, source, height, width, 0, num_frames))
+            layers.append(_layer(rng, source, height, width, 0))
     rng.shuffle(layers)  # depth order: later layers in front
     light = rng.uniform(-0.12, 0.12, 2)  # gain change per frame, start offset
     band = (rng.random() < 0.4, rng.uniform(0, 2 * np.pi), rng.uniform(-0.3, 0.3), rng.uniform(0.1, 0.4))

@@ -66,14 +66,12 @@ class MobileEncoderQ(nn.Module):
         self.features = nn.Sequential(*feature_layers(TAPS[16]))
 
     def forward(self, frame: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.from_stem(self.features[0]((frame - self.mean) / self.std))
-
-    def from_stem(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x: features.0's output [B, 32, H/2, W/2] -> r4, r3, r2."""
-        taps = {}
-        for index in range(1, len(self.features)):
-            x = self.features[index](x)
-            taps[index] = x
+        x = (frame - self.mean) / self.std
+        taps = {}  # only the three tapped maps are kept
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in (TAPS[4], TAPS[8], TAPS[16]):
+                taps[index] = x
         return taps[TAPS[16]], taps[TAPS[8]], taps[TAPS[4]]
 
 
