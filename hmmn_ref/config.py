@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 
 TRUNKS = ("resnet", "mobilenet_v2")
@@ -47,6 +47,11 @@ class HMMNConfig:
     gaussian_sigma: float = 3.0  # sigma of the previous-frame kernel
     top_k: int = 32  # memory cells read per query cell at 1/8
     top_k_fine: int = 8  # the first of those read at 1/4
+    # Keys: None, HMMN's learned 3x3 projections; a number t, the trunk's own maps at each scale,
+    # L2-normalised per position and scaled so that the matching's affinity (dot product over
+    # sqrt(C)) is their cosine over t: no learned key, so matching keeps what the trunk's training
+    # taught it (the key widths must then be the trunk's).
+    key_temperature: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.top_k_fine > self.top_k:
@@ -55,6 +60,13 @@ class HMMNConfig:
             raise ValueError(f"unknown trunk {self.trunk!r}; choose one of {', '.join(TRUNKS)}")
         if self.flow_window % 2 != 1:
             raise ValueError(f"flow_window must be odd, got {self.flow_window}")
+        if self.key_temperature is not None:
+            if not self.key_temperature > 0:
+                raise ValueError(f"key_temperature must be positive, got {self.key_temperature}")
+            keys = (self.key_dim_4, self.key_dim_8, self.key_dim_16)
+            if keys != tuple(self.stage_channels):
+                raise ValueError(f"with key_temperature the key widths at 1/4, 1/8, 1/16 must be the trunk's "
+                                 f"{tuple(self.stage_channels)}, got {keys}")
 
     @property
     def stage_channels(self) -> Tuple[int, int, int]:
@@ -115,18 +127,21 @@ SMALL = HMMNConfig(
 )
 
 # HMMN's memory, matching and decoder over torchvision's ImageNet MobileNetV2 (issue 38): features
-# that know real things, at a cost meant for real time on a CPU. Memory and query encoders are
-# each a MobileNetV2 up to 1/16 (the memory one also reads the mask and the other objects at its
-# stem). Needs 32 cells on the 1/16 grid (for instance 96x128).
+# that know real things, at a cost meant for real time on a CPU. Memory and query frames share one
+# trunk pass; the memory's values add the mask and the other objects (hmmn_ref/modules.py). Keys
+# are the trunk's own unit-length maps at temperature 0.1 (docs/mobile_model.md: learned keys
+# scored 66 on box, the same weights with these keys 80). Needs 32 cells on the 1/16 grid (for
+# instance 96x128).
 MOBILE = HMMNConfig(
     name="mobile",
     trunk="mobilenet_v2",
-    key_dim_16=64,
+    key_dim_16=MOBILENET_V2_CHANNELS[2],
     value_dim_16=128,
-    key_dim_8=32,
+    key_dim_8=MOBILENET_V2_CHANNELS[1],
     value_dim_8=32,
-    key_dim_4=16,
+    key_dim_4=MOBILENET_V2_CHANNELS[0],
     value_dim_4=16,
+    key_temperature=0.1,
     decoder_dim=32,  # the decoder's 1/4 stage dominates its cost: 4 convolutions of d x d at 1/4 per object
     top_k=32,
     top_k_fine=8,

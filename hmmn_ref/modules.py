@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Tuple
 
 import torch
@@ -97,14 +98,32 @@ def memory_encoder(cfg: HMMNConfig) -> nn.Module:
     return MobileEncoderM(cfg) if cfg.trunk == "mobilenet_v2" else EncoderM(cfg)
 
 
-class KeyValue(nn.Module):
-    """3x3 key projection and, unless key-only, a 3x3 value projection. key_in: the key reads only the
-    first key_in channels (the mobile memory maps: the trunk's, not the appended masks)."""
+class UnitKey(nn.Module):
+    """A parameter-free key: the map itself, L2-normalised per position and scaled by
+    sqrt(sqrt(C) / temperature), so that matching's affinity q.k / sqrt(C) is cos(q, k) / temperature.
+    [B, C, H, W] -> [B, C, H, W]."""
 
-    def __init__(self, in_dim: int, key_dim: int, value_dim: Optional[int], key_in: Optional[int] = None) -> None:
+    def __init__(self, channels: int, temperature: float) -> None:
+        super().__init__()
+        self.scale = math.sqrt(math.sqrt(channels) / temperature)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * F.normalize(x, dim=1, eps=1e-6)
+
+
+class KeyValue(nn.Module):
+    """A key and, unless key-only, a 3x3 value projection. The key is a 3x3 projection or, with a
+    key_temperature, a UnitKey (key_dim must then be its input's width). key_in: the key reads only
+    the first key_in channels (the mobile memory maps: the trunk's, not the appended masks)."""
+
+    def __init__(self, in_dim: int, key_dim: int, value_dim: Optional[int], key_in: Optional[int] = None,
+                 key_temperature: Optional[float] = None) -> None:
         super().__init__()
         self.key_in = key_in
-        self.Key = nn.Conv2d(key_in or in_dim, key_dim, 3, padding=1)
+        if key_temperature is None:
+            self.Key = nn.Conv2d(key_in or in_dim, key_dim, 3, padding=1)
+        else:
+            self.Key = UnitKey(key_dim, key_temperature)
         self.Value = nn.Conv2d(in_dim, value_dim, 3, padding=1) if value_dim else None
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:

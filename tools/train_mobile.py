@@ -115,6 +115,8 @@ def main() -> int:
     p.add_argument("--size", nargs="+", default=["192x256"], metavar="HxW[:FRAMES]")
     p.add_argument("--photo-share", type=float, default=0.8, help="fraction of clips made of photos (else blobs)")
     p.add_argument("--jaccard", type=float, default=0.5)
+    p.add_argument("--mem-every", type=int, default=1,
+                   help="frames 0, N, 2N, ... stay in a clip's 1/16 memory (1: every frame; inference keeps every 5th)")
     p.add_argument("--init", help="start from these weights (a state dict of the mobile configuration)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -167,7 +169,7 @@ def main() -> int:
         for group in optimiser.param_groups:
             group["lr"] = rate
         kind, _, frames, labels = draw_clip(rng, sizes, photos, args.photo_share)
-        loss = clip_loss(model, frames, labels, jaccard_weight=args.jaccard)
+        loss = clip_loss(model, frames, labels, jaccard_weight=args.jaccard, mem_every=args.mem_every)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 5.0)

@@ -20,7 +20,7 @@ def test_mobile_trunk_widths_and_shapes():
     assert hmmn_ref.MOBILE.stage_channels == (24, 32, 96)
     frame = torch.rand(1, 3, 96, 128)
     query = model.encode_query(frame)
-    assert tuple(query.key16.shape) == (1, 64, 6, 8) and tuple(query.value16.shape) == (1, 128, 6, 8)
+    assert tuple(query.key16.shape) == (1, 96, 6, 8) and tuple(query.value16.shape) == (1, 128, 6, 8)
     assert tuple(query.r3.shape) == (1, 32, 12, 16) and tuple(query.r2.shape) == (1, 24, 24, 32)
     probs = torch.softmax(torch.randn(3, 96, 128), dim=0)
     memory = model.encode_memory(frame, probs)
@@ -34,6 +34,29 @@ def test_memory_and_query_share_the_trunk_and_the_key_projections():
     assert model.KV_M_r4.Key is model.KV_Q_r4.Key and model.KV_M_r2.Key is model.KV_Q_r2.Key
     paper = hmmn_ref.HMMN(hmmn_ref.SMALL)  # the ResNet configurations keep two of each, as published
     assert paper.KV_M_r4.Key is not paper.KV_Q_r4.Key
+
+
+def test_unit_keys_make_the_affinity_a_cosine_over_the_temperature():
+    """MOBILE's keys are the trunk's maps, unit length per position and scaled: the matching's
+    q.k / sqrt(C) is then cos(q, k) / key_temperature, whatever the trunk's scale."""
+    model = hmmn_ref.HMMN(hmmn_ref.MOBILE)
+    assert not any(".Key." in name for name in model.state_dict())  # nothing learned in a key
+    maps = torch.randn(2, 96, 3, 4) * torch.tensor([0.1, 30.0])[:, None, None, None]
+    keys = model.KV_Q_r4.Key(maps)
+    query, memory = keys[0].reshape(96, -1), keys[1].reshape(96, -1)
+    affinity = memory.T @ query / 96 ** 0.5
+    a, b = maps[1].reshape(96, -1), maps[0].reshape(96, -1)
+    cosine = torch.nn.functional.normalize(a, dim=0).T @ torch.nn.functional.normalize(b, dim=0)
+    assert torch.allclose(affinity, cosine / hmmn_ref.MOBILE.key_temperature, atol=1e-4)
+
+
+def test_unit_keys_need_the_trunk_widths_and_a_positive_temperature():
+    with pytest.raises(ValueError, match=r"key widths .* must be the trunk's \(24, 32, 96\), got \(16, 32, 64\)"):
+        HMMNConfig(trunk="mobilenet_v2", key_dim_4=16, key_dim_8=32, key_dim_16=64, key_temperature=0.1)
+    with pytest.raises(ValueError, match="key_temperature must be positive"):
+        HMMNConfig(trunk="mobilenet_v2", key_dim_4=24, key_dim_8=32, key_dim_16=96, key_temperature=0.0)
+    learned = HMMNConfig(trunk="mobilenet_v2", key_dim_16=64)  # the learned projections take any width
+    assert hmmn_ref.HMMN(learned).KV_Q_r4.Key.weight.shape[0] == 64
 
 
 def test_a_mobile_state_dict_is_recognised_as_mobile():
