@@ -14,6 +14,13 @@ one by one (openvino's precisions: fp32, bf16, int8 on the FP32 graphs); `--back
 stage is given against the CPU's peak for the run's precision (bench/machine.py: computed per
 microarchitecture, and a matrix-product probe beside it). `--json` prints one JSON object on
 standard output; everything else goes to standard error.
+
+`--versus WEIGHTS[:CONFIG]` (or `--versus builtin`) times a second model with the same runs,
+interleaved with the first: each model on the frames resized to the size hmmn-run processes them at
+for that model, its runs named after it, its masks compared within its own runs.
+
+    hmmn-bench --weights mobile.pth --config mobile --versus builtin --size 480x640 \
+        --run onnxruntime:fp32 openvino:fp32
 """
 
 from __future__ import annotations
@@ -79,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    f"{protocol.DEFAULT_MEM_EVERY}, or the artifacts')")
     p.add_argument("--input", help="a video file to read frames from (default: a generated clip)")
     p.add_argument("--mask", help="first-frame label PNG for --input (default: --objects boxes)")
+    p.add_argument("--versus", type=parse_versus, metavar="WEIGHTS[:CONFIG]",
+                   help="also time this model (a checkpoint, its configuration after a colon, or 'builtin' for "
+                        "the built-in demo model) with the same runs, interleaved")
     p.add_argument("--compare", action="store_true", help="add the baseline (hmmn_ref.run_video's loop), interleaved")
     p.add_argument("--json", action="store_true", help="one JSON object on standard output")
     p.add_argument("--scaling", help="also measure latency and memory against slots, objects and sizes; "
@@ -102,6 +112,29 @@ def parse_run(text: str):
     if precision and precision not in PRECISIONS:
         raise argparse.ArgumentTypeError(f"{text!r}: precision {precision!r} is not one of {PRECISIONS}")
     return backend, precision or None
+
+
+BUILTIN = "builtin"
+
+
+def parse_versus(text: str):
+    """'builtin' -> (None, None); 'W.pth' -> ('W.pth', None); 'W.pth:mobile' -> ('W.pth', 'mobile')."""
+    if text == BUILTIN:
+        return None, None
+    weights, _, config = text.rpartition(":")
+    if config in hmmn_ref.CONFIGS and weights:
+        return weights, config
+    return text, None
+
+
+def model_label(weights: Optional[str], config: Optional[str]) -> str:
+    """How a model's runs are named beside another model's: 'builtin', or the checkpoint's file name
+    and its configuration."""
+    if not weights:
+        return BUILTIN
+    import os
+
+    return f"{os.path.basename(weights)} ({config or 'paper'})"
 
 
 def run_pairs(args) -> list:
@@ -144,16 +177,16 @@ def load_frames(args):
     return frames, mask
 
 
-def working_frames(args, frames, mask):
-    """No --size, and weights whose record gives trained sizes (the built-in model's): the frames
-    and mask resized to the size hmmn-run processes them at (core.working_size). -> frames,
-    mask, summary record (None when nothing changed)."""
+def working_frames(args, weights, frames, mask):
+    """No --size, and weights whose record gives trained sizes (the built-in model's when `weights`
+    is None): the frames and mask resized to the size hmmn-run processes them at
+    (core.working_size). -> frames, mask, summary record (None when nothing changed)."""
     from ..models.working_size import for_run
     from ..core.resize import resize_frame, resize_labels
 
     if args.size_given or args.random_weights or args.artifacts:
         return frames, mask, None
-    working = for_run(args.weights)
+    working = for_run(weights)
     size = working.size_for(frames.shape[1:3]) if working else None
     if size is None:
         return frames, mask, None
@@ -165,7 +198,9 @@ def working_frames(args, frames, mask):
     return frames, mask, record
 
 
-def build_runs(args, frames, mask) -> list:
+def build_runs(args, frames, mask, weights, config, label: str = "") -> list:
+    """The runs of one model: --run's backends and precisions (and with --compare the baseline);
+    `label` prefixes their names (a model beside another, --versus)."""
     runs = []
     for backend, precision in run_pairs(args):
         device = args.device
@@ -173,14 +208,14 @@ def build_runs(args, frames, mask) -> list:
             device = None  # OpenVINO's CPU
         elif backend != "openvino" and device in ("CPU", "GPU", "NPU"):
             device = "cpu" if device == "CPU" else None
-        choice = ModelChoice(backend=backend, precision=precision, config=args.config, weights=args.weights,
+        choice = ModelChoice(backend=backend, precision=precision, config=config, weights=weights,
                              random_weights=args.random_weights, artifacts=args.artifacts,
                              mem_every=args.mem_every, capacity=args.capacity, threads=args.threads,
                              cache=args.cache, device=device)
         session, described = open_session(choice, frames.shape[1:3], log,
                                           timer=StageTimer())
         compute = described["precision"]  # openvino: its compute precision on the FP32 graphs
-        name = f"{backend} {compute}"
+        name = f"{label}{backend} {compute}"
         runs.append(SessionRun(name, session, backend, compute, described["graphs"]))
     if args.mem_every is None:  # the export's (its manifest's), or the protocol's default: what the runs use
         args.mem_every = runs[0].session.mem_every if runs else protocol.DEFAULT_MEM_EVERY
@@ -188,20 +223,22 @@ def build_runs(args, frames, mask) -> list:
         # The baseline runs where the sessions do: on the GPU when any backend is on one.
         on_gpu = any(r.session.device.type == "cuda" for r in runs)
         reads = public_matching.READS if args.baseline_matching == "public" else matching.READS
-        runs.insert(0, BaselineRun(reference_model(args), frames, mask, args.mem_every, "cuda" if on_gpu else "cpu",
-                                   reads))
+        baseline = BaselineRun(reference_model(args, weights, config), frames, mask, args.mem_every,
+                               "cuda" if on_gpu else "cpu", reads)
+        baseline.name = label + baseline.name
+        runs.insert(0, baseline)
     return runs
 
 
-def reference_model(args):
+def reference_model(args, weights, config):
     """The eager model with the weights the runs use."""
     if args.artifacts:
         from ..export import manifest as manifest_io
         from ..models import torch_model_for
 
-        choice = ModelChoice(backend="torch", artifacts=args.artifacts, weights=args.weights)
+        choice = ModelChoice(backend="torch", artifacts=args.artifacts, weights=weights)
         return torch_model_for(manifest_io.read_manifest(args.artifacts), choice)
-    config, weights, _ = resolve_weights(ModelChoice(config=args.config, weights=args.weights,
+    config, weights, _ = resolve_weights(ModelChoice(config=config, weights=weights,
                                                      random_weights=args.random_weights))
     return load_model(config, weights)
 
@@ -223,18 +260,34 @@ def bench(args) -> int:
     args.size_given, args.size = args.size is not None, args.size or (480, 854)
     if args.report:
         check_folder(args.report)  # before minutes of timing
-    frames, mask = load_frames(args)
-    frames, mask, working = working_frames(args, frames, mask)
-    runs = build_runs(args, frames, mask)
+    if args.versus and (args.artifacts or args.random_weights):
+        raise UsageError("--versus compares two checkpoints (or one and the built-in model): give --weights "
+                         "or nothing (the built-in model), not --artifacts or --random-weights")
+    if args.versus and (args.scaling or args.profile):
+        raise UsageError("--versus times whole frames of two models; run --scaling or --profile for one model")
+    generated, first_mask = load_frames(args)
+    models = [(args.weights, args.config)] + ([args.versus] if args.versus else [])
+    groups = []  # per model: (label, runs, frames, mask, working-size record)
+    for weights, config in models:
+        label = f"{model_label(weights, config)}: " if args.versus else ""
+        frames, mask, working = working_frames(args, weights, generated, first_mask)
+        groups.append((label, build_runs(args, frames, mask, weights, config, label), frames, mask, working))
+    runs = [run for group in groups for run in group[1]]
     import torch
 
     threads = torch.get_num_threads()
-    log(f"{len(runs)} runs, {frames.shape[1]}x{frames.shape[2]}, {len(np.unique(mask)) - 1} objects, "
-        f"{args.warmup} warm-up + {args.frames} timed frames, {threads} threads")
-    masks = time_runs(args, runs, frames, mask)
-    result = report(args, runs, masks, threads, len(np.unique(mask)) - 1)
-    if working:
-        result["settings"]["working_size"] = working
+    for label, model_runs, frames, mask, _ in groups:
+        log(f"{label}{len(model_runs)} runs, {frames.shape[1]}x{frames.shape[2]}, {len(np.unique(mask)) - 1} objects, "
+            f"{args.warmup} warm-up + {args.frames} timed frames, {threads} threads")
+    masks = time_runs(args, [(run, frames, mask) for _, model_runs, frames, mask, _ in groups for run in model_runs])
+    result = report(args, [group[1] for group in groups], masks, threads, len(np.unique(first_mask)) - 1)
+    if groups[0][4]:
+        result["settings"]["working_size"] = groups[0][4]
+    if args.versus:
+        result["settings"]["models"] = [
+            {"label": label.rstrip(": "), "runs": [run.name for run in model_runs], "mask_reference": model_runs[0].name,
+             "processing_size": list(frames.shape[1:3]), "working_size": working}
+            for label, model_runs, frames, _, working in groups]
     if args.profile:
         from .profile import profile_slowest_stage
 
@@ -255,40 +308,52 @@ def bench(args) -> int:
     return Exit.DONE
 
 
-def time_runs(args, runs, frames, mask) -> dict:
-    """Every run over the frames, interleaved: each does frame i before any does i + 1.
+def time_runs(args, runs) -> dict:
+    """Every run over its frames, interleaved: each does frame i before any does i + 1.
+    runs: [(run, frames [T, H, W, 3], first mask)] (the same T for all).
     -> run name -> the timed frames' label maps."""
-    for run in runs:
+    for run, frames, mask in runs:
         run.start(frames[0], mask)
-    masks = {run.name: [] for run in runs}
-    for i, frame in enumerate(frames[1:]):
+    masks = {run.name: [] for run, _, _ in runs}
+    count = len(runs[0][1])
+    for i in range(count - 1):
         timed = i >= args.warmup
-        for run in runs:
-            labels = run.step(frame, timed)
+        for run, frames, _ in runs:
+            labels = run.step(frames[i + 1], timed)
             if timed:
                 masks[run.name].append(labels)
         if timed:
-            log.detail(f"  frame {i + 1}/{len(frames) - 1}: "
-                       + ", ".join(f"{run.name} {run.frame_seconds[-1] * 1000:.0f} ms" for run in runs))
+            log.detail(f"  frame {i + 1}/{count - 1}: "
+                       + ", ".join(f"{run.name} {run.frame_seconds[-1] * 1000:.0f} ms" for run, _, _ in runs))
         else:
-            log.detail(f"  frame {i + 1}/{len(frames) - 1}: warm-up (not timed)")
+            log.detail(f"  frame {i + 1}/{count - 1}: warm-up (not timed)")
     return masks
 
 
-def report(args, runs, masks, threads: int, objects: int) -> dict:
-    graphs = next((r.graphs for r in runs if r.graphs), None)
-    flop_model = None
-    if graphs:
-        first = next(r for r in runs if isinstance(r, SessionRun))
-        h, w = first.state.dims["H"], first.state.dims["W"]
-        flop_model = FlopModel(graphs, first.session.specs, h, w, len(first.state.object_ids))
-    entries = [summarise(run, flop_model) for run in runs]
-    reference = runs[0].name
-    for entry in entries:
-        same = [np.mean(a == b) for a, b in zip(masks[entry["name"]], masks[reference])]
-        entry["mask_agreement"] = round(100 * float(np.mean(same)), 4)
-    base = entries[0]["median_ms"]
-    ratios = {e["name"]: round(base / e["median_ms"], 3) for e in entries[1:]} if args.compare else {}
+def flop_model_of(runs) -> Optional[FlopModel]:
+    """FLOPs per frame and stage of one model's graphs at its runs' size (None without graphs)."""
+    first = next((r for r in runs if isinstance(r, SessionRun) and r.graphs), None)
+    if first is None:
+        return None
+    h, w = first.state.dims["H"], first.state.dims["W"]
+    return FlopModel(first.graphs, first.session.specs, h, w, len(first.state.object_ids))
+
+
+def report(args, groups, masks, threads: int, objects: int) -> dict:
+    """groups: per model, its runs (the first one the reference of its masks and speed ratios)."""
+    entries, ratios = [], {}
+    for runs in groups:
+        flop_model = flop_model_of(runs)
+        model_entries = [summarise(run, flop_model) for run in runs]
+        reference = runs[0].name
+        for entry in model_entries:
+            same = [np.mean(a == b) for a, b in zip(masks[entry["name"]], masks[reference])]
+            entry["mask_agreement"] = round(100 * float(np.mean(same)), 4)
+        if args.compare:
+            base = model_entries[0]["median_ms"]
+            ratios.update({e["name"]: round(base / e["median_ms"], 3) for e in model_entries[1:]})
+        entries += model_entries
+    reference = groups[0][0].name
     machine_info = machine.describe(threads, probe=not getattr(args, "no_probe", False), log=log)
     machine_info["peak_host_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     settings = {"size": list(args.size), "objects": objects, "frames": args.frames, "warmup": args.warmup,

@@ -102,3 +102,44 @@ def test_bad_arguments(tmp_path, capsys):
     assert cli.main(["--artifacts", str(tmp_path), "--frames", "1"]) == 2
     assert "manifest" in capsys.readouterr().err
     assert cli.main(["--frames", "0"]) == 2
+
+
+def test_versus_times_two_models_side_by_side_each_at_its_processing_size(tmp_path, capsys):
+    """--versus: a checkpoint and the built-in model timed in one run, interleaved, each on the frames
+    resized as hmmn-run would for it, the runs named after their model, masks compared per model."""
+    import torch
+    from PIL import Image
+
+    from hmmn_ref.media import write_mask
+    from hmmn_ref.sample_video import make_sample_video
+
+    other = tmp_path / "other.pth"
+    torch.save(hmmn_ref.fill_golden_weights(hmmn_ref.HMMN(hmmn_ref.SMALL)).state_dict(), other)
+    (tmp_path / "other.json").write_text(json.dumps({"trained_sizes": [[64, 96]]}))
+    frames, labels = make_sample_video(num_frames=4, height=128, width=192, num_objects=2, seed=1)
+    (tmp_path / "frames").mkdir()
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / "frames" / f"{i:05d}.png")
+    Image.fromarray(labels[0].astype(np.uint8)).save(tmp_path / "first.png")
+    code = cli.main(["--weights", str(other), "--config", "small", "--versus", "builtin",
+                     "--input", str(tmp_path / "frames"), "--mask", str(tmp_path / "first.png"),
+                     "--run", "torch:fp32", "--frames", "2", "--warmup", "1", "--json", "--no-probe"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    assert [r["name"] for r in result["runs"]] == ["other.pth (small): torch fp32", "builtin: torch fp32"]
+    assert all(r["median_ms"] > 0 and r["mask_agreement"] == 100.0 for r in result["runs"])
+    first, second = result["settings"]["models"]
+    assert first["label"] == "other.pth (small)" and first["processing_size"] == [64, 96]
+    assert first["working_size"]["frames"] == [128, 192]
+    # the built-in model was trained at sizes around 128x192: it takes the frames as they are
+    assert second["label"] == "builtin" and second["processing_size"] == [128, 192]
+
+
+def test_versus_arguments():
+    assert cli.parse_versus("builtin") == (None, None)
+    assert cli.parse_versus("runs/w.pth:mobile") == ("runs/w.pth", "mobile")
+    assert cli.parse_versus("runs/w.pth") == ("runs/w.pth", None)
+    assert cli.parse_versus("runs/a:b.pth") == ("runs/a:b.pth", None)  # a colon not before a configuration
+    assert cli.main(["--random-weights", "--versus", "builtin", "--frames", "1"]) == 2
+    assert cli.main(["--versus", "builtin", "--scaling", "x", "--frames", "1"]) == 2
