@@ -52,6 +52,11 @@ class HMMNConfig:
     # sqrt(C)) is their cosine over t: no learned key, so matching keeps what the trunk's training
     # taught it (the key widths must then be the trunk's).
     key_temperature: Optional[float] = None
+    # Label propagation inside HMMN (the mobile configuration's): each memory value's last channel is
+    # the object's mask averaged to its scale, so the reads carry the propagated mask, and the
+    # decoder's logits are the 1/4 read's mask (upsampled, as a logit) plus the decoder's own
+    # correction. Needs the memory encoder to hand the mask to its value projections (mobilenet_v2).
+    mask_prior: bool = False
 
     def __post_init__(self) -> None:
         if self.top_k_fine > self.top_k:
@@ -67,6 +72,9 @@ class HMMNConfig:
             if keys != tuple(self.stage_channels):
                 raise ValueError(f"with key_temperature the key widths at 1/4, 1/8, 1/16 must be the trunk's "
                                  f"{tuple(self.stage_channels)}, got {keys}")
+
+        if self.mask_prior and self.trunk != "mobilenet_v2":
+            raise ValueError("mask_prior needs the mobilenet_v2 trunk (its memory maps carry the mask)")
 
     @property
     def stage_channels(self) -> Tuple[int, int, int]:
@@ -142,6 +150,7 @@ MOBILE = HMMNConfig(
     key_dim_4=MOBILENET_V2_CHANNELS[0],
     value_dim_4=16,
     key_temperature=0.1,
+    mask_prior=True,
     decoder_dim=32,  # the decoder's 1/4 stage dominates its cost: 4 convolutions of d x d at 1/4 per object
     top_k=32,
     top_k_fine=8,

@@ -69,12 +69,12 @@ class HMMN(nn.Module):
         self.Encoder_M = memory_encoder(cfg)
         self.Encoder_Q = query_encoder(cfg)
         shared = cfg.trunk == "mobilenet_v2"  # memory keys are query keys (below)
-        t = cfg.key_temperature
-        self.KV_M_r4 = KeyValue(m4, cfg.key_dim_16, cfg.value_dim_16, c4 if shared else None, t)
+        t, prior = cfg.key_temperature, cfg.mask_prior
+        self.KV_M_r4 = KeyValue(m4, cfg.key_dim_16, cfg.value_dim_16, c4 if shared else None, t, prior)
         self.KV_Q_r4 = KeyValue(c4, cfg.key_dim_16, cfg.value_dim_16, None, t)
-        self.KV_M_r3 = KeyValue(m3, cfg.key_dim_8, cfg.value_dim_8, c3 if shared else None, t)
+        self.KV_M_r3 = KeyValue(m3, cfg.key_dim_8, cfg.value_dim_8, c3 if shared else None, t, prior)
         self.KV_Q_r3 = KeyValue(c3, cfg.key_dim_8, None, None, t)
-        self.KV_M_r2 = KeyValue(m2, cfg.key_dim_4, cfg.value_dim_4, c2 if shared else None, t)
+        self.KV_M_r2 = KeyValue(m2, cfg.key_dim_4, cfg.value_dim_4, c2 if shared else None, t, prior)
         self.KV_Q_r2 = KeyValue(c2, cfg.key_dim_4, None, None, t)
         if shared:
             # The mobile configuration keys memory and query frames alike: one trunk and one key

@@ -114,20 +114,28 @@ class UnitKey(nn.Module):
 class KeyValue(nn.Module):
     """A key and, unless key-only, a 3x3 value projection. The key is a 3x3 projection or, with a
     key_temperature, a UnitKey (key_dim must then be its input's width). key_in: the key reads only
-    the first key_in channels (the mobile memory maps: the trunk's, not the appended masks)."""
+    the first key_in channels (the mobile memory maps: the trunk's, not the appended masks).
+    mask_value: the value's last channel is input channel key_in (the mobile memory maps' object
+    mask) as it is, the projection giving the other value_dim - 1."""
 
     def __init__(self, in_dim: int, key_dim: int, value_dim: Optional[int], key_in: Optional[int] = None,
-                 key_temperature: Optional[float] = None) -> None:
+                 key_temperature: Optional[float] = None, mask_value: bool = False) -> None:
         super().__init__()
+        if mask_value and (key_in is None or not value_dim):
+            raise ValueError("mask_value needs key_in (the mask's channel) and a value")
         self.key_in = key_in
+        self.mask_value = mask_value
         if key_temperature is None:
             self.Key = nn.Conv2d(key_in or in_dim, key_dim, 3, padding=1)
         else:
             self.Key = UnitKey(key_dim, key_temperature)
-        self.Value = nn.Conv2d(in_dim, value_dim, 3, padding=1) if value_dim else None
+        projected = value_dim - 1 if mask_value else value_dim
+        self.Value = nn.Conv2d(in_dim, projected, 3, padding=1) if value_dim else None
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         value = self.Value(x) if self.Value is not None else None
+        if self.mask_value:
+            value = torch.cat([value, x[:, self.key_in : self.key_in + 1]], dim=1)
         return self.Key(x if self.key_in is None else x[:, : self.key_in]), value
 
 
@@ -166,11 +174,21 @@ class Refine(nn.Module):
         return self.ResMM(s + upsample(coarse, 2))
 
 
+def prior_logits(propagated: torch.Tensor) -> torch.Tensor:
+    """The mask read at 1/4 [N, 1, H/4, W/4] (a foreground share in [0, 1]) -> two-class logits
+    [N, 2, H, W] whose softmax is that share upsampled bilinearly: (0, logit(p))."""
+    p = upsample(propagated, 4).clamp(1e-4, 1.0 - 1e-4)
+    return torch.cat([torch.zeros_like(p), torch.log(p / (1.0 - p))], dim=1)
+
+
 class Decoder(nn.Module):
-    """m4 [N, 2*Cv16, h, w], r3, r2 (query skips, expanded to N), m3, m2 -> logits [N, 2, H, W]."""
+    """m4 [N, 2*Cv16, h, w], r3, r2 (query skips, expanded to N), m3, m2 -> logits [N, 2, H, W].
+    With cfg.mask_prior, m2's last channel is the object's mask read at 1/4, and the logits are its
+    prior_logits plus the decoder's output (a correction to label propagation)."""
 
     def __init__(self, cfg: HMMNConfig) -> None:
         super().__init__()
+        self.mask_prior = cfg.mask_prior
         d = cfg.decoder_dim
         c2, c3, _ = cfg.stage_channels
         self.convFM = nn.Conv2d(2 * cfg.value_dim_16, d, 3, padding=1)
@@ -191,4 +209,5 @@ class Decoder(nn.Module):
         x = self.ResMM(fm)
         x = self.RF3.from_skip_features(fs3, x, m3)
         x = self.RF2.from_skip_features(fs2, x, m2)
-        return upsample(self.pred2(F.relu(x)), 4)
+        logits = upsample(self.pred2(F.relu(x)), 4)
+        return logits + prior_logits(m2[:, -1:]) if self.mask_prior else logits

@@ -99,3 +99,33 @@ def test_both_encoders_start_as_the_imagenet_trunk():
         query = model.encode_query(frame)
     for scale in ("key16", "key8", "key4"):
         assert torch.allclose(getattr(memory, scale)[0], getattr(query, scale)[0], atol=1e-4), scale
+
+
+def test_with_a_zero_correction_the_mobile_model_is_label_propagation():
+    """mask_prior: the memory values' last channel is the object's mask, so the reads carry it, and the
+    logits are the 1/4 read's mask plus the decoder's correction. With the correction zeroed, the
+    foreground probability is that read, upsampled."""
+    model = hmmn_ref.HMMN(hmmn_ref.MOBILE)
+    with torch.no_grad():
+        model.Decoder.pred2.weight.zero_()
+        model.Decoder.pred2.bias.zero_()
+    frame = torch.rand(1, 3, 96, 128)
+    mask = torch.zeros(96, 128)
+    mask[24:72, 32:96] = 1.0
+    memory = model.encode_memory(frame, torch.stack([1 - mask, mask]))
+    for value, stride in ((memory.value16, 16), (memory.value8, 8), (memory.value4, 4)):
+        assert torch.equal(value[0, -1], torch.nn.functional.avg_pool2d(mask[None, None], stride)[0, 0])
+    query = model.encode_query(frame)
+    slots = lambda x: x[None]  # one slot: [1, N, C, h, w]
+    m4, weights, _ = model.read_16(slots(memory.key16), slots(memory.value16), query, torch.zeros(1, 0, 48, dtype=torch.long))
+    m3, m2 = model.read_fine(slots(memory.key8), slots(memory.value8), slots(memory.key4), slots(memory.value4), query, weights)
+    probs = model.decode(m4, m3, m2, query)
+    expected = torch.nn.functional.interpolate(m2[:, -1:], scale_factor=4, mode="bilinear", align_corners=False)
+    assert torch.allclose(probs, expected[:, 0].clamp(1e-4, 1 - 1e-4), atol=1e-5)
+    # the same frame read against itself (random trunk, noise frame): mostly the mask, blurred at its edges
+    assert ((probs[0] > 0.5).float() == mask).float().mean() > 0.9
+
+
+def test_mask_prior_needs_the_mobile_trunk():
+    with pytest.raises(ValueError, match="mask_prior needs the mobilenet_v2 trunk"):
+        HMMNConfig(mask_prior=True)
