@@ -4,7 +4,11 @@
 
 Starts from torchvision's ImageNet MobileNetV2 (hmmn_ref.imagenet_weights) as the trunk, which both
 encoders share and which stays frozen, so that what ImageNet taught it about real things survives
-training on a few photos; the key and value projections and the decoder train. Each iteration draws a
+training on a few photos. Keys are the trunk's own unit-length maps (hmmn_ref MOBILE: nothing to
+learn); the value projections and the decoder train. A run that starts from ImageNet zeroes the
+decoder's last convolution, so the model starts as label propagation over the trunk (the mask prior,
+MOBILE.mask_prior) and learns a correction to it; `--iterations 0 --size HxW --export W.pth` writes
+that untrained model, with HxW recorded as the size it runs at. Each iteration draws a
 clip: with probability `--photo-share` a video made of real photos (demo/photo_clips.py), else one
 of the blob generator's varied videos (demo/synthetic.py), at one of the `--size`s. The clip runs
 through the inference protocol and the loss of tools/train_demo.py (cross-entropy of the aggregated
@@ -58,6 +62,15 @@ def draw_any_clip(rng: np.random.Generator, sizes: list, photos: dict, photo_sha
     index = np.concatenate([[0], np.cumsum(strides)])
     video, labels = make_video(seed, int(index[-1]) + 1, height, width, variety=VARIED)
     return ("blob", seed, *as_tensors(video[index], labels[index]))
+
+
+def start_as_propagation(model: hmmn_ref.HMMN) -> hmmn_ref.HMMN:
+    """Zero the decoder's last convolution: its correction to the mask prior (MOBILE.mask_prior) is
+    then 0, and the model is label propagation over the ImageNet trunk's keys until it trains."""
+    with torch.no_grad():
+        model.Decoder.pred2.weight.zero_()
+        model.Decoder.pred2.bias.zero_()
+    return model
 
 
 def trainable_parameters(model: hmmn_ref.HMMN) -> list:
@@ -136,7 +149,7 @@ def main() -> int:
     if args.init:
         hmmn_ref.load_weights(model, args.init)
     else:
-        init_mobile_trunks(model)
+        start_as_propagation(init_mobile_trunks(model))
     model.eval()  # BatchNorm in inference mode
     parameters = trainable_parameters(model)
     optimiser = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=1e-4)

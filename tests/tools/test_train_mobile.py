@@ -36,3 +36,17 @@ def test_a_short_run_trains_the_heads_keeps_the_trunk_and_records_its_inputs(tmp
     # a finished run resumes as finished: nothing more is trained
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "resuming at iteration 2" in again.stderr
+
+
+@needs_weights
+def test_no_iterations_export_label_propagation_at_the_given_size(tmp_path):
+    """A fresh run starts with the decoder's correction at zero: exported untrained, the model is the
+    mask prior alone (label propagation over the ImageNet trunk), recorded to run at --size."""
+    command = [sys.executable, str(TOOLS / "train_mobile.py"), "--out", str(tmp_path / "run"), "--iterations", "0",
+               "--size", "240x320", "--threads", "1", "--export", str(tmp_path / "w.pth")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    model = hmmn_ref.load_weights(hmmn_ref.HMMN(hmmn_ref.MOBILE), tmp_path / "w.pth")
+    assert not model.Decoder.pred2.weight.any() and not model.Decoder.pred2.bias.any()
+    record = json.loads((tmp_path / "w.json").read_text())
+    assert record["iterations_done"] == 0 and record["trained_sizes"] == [[240, 320]]
