@@ -177,7 +177,7 @@ def load_frames(args):
     return frames, mask
 
 
-def working_frames(args, weights, frames, mask):
+def working_frames(args, weights, config, frames, mask):
     """No --size, and weights whose record gives trained sizes (the built-in model's when `weights`
     is None): the frames and mask resized to the size hmmn-run processes them at
     (core.working_size). -> frames, mask, summary record (None when nothing changed)."""
@@ -186,7 +186,7 @@ def working_frames(args, weights, frames, mask):
 
     if args.size_given or args.random_weights or args.artifacts:
         return frames, mask, None
-    working = for_run(weights)
+    working = for_run(weights, config=config)
     size = working.size_for(frames.shape[1:3]) if working else None
     if size is None:
         return frames, mask, None
@@ -270,7 +270,7 @@ def bench(args) -> int:
     groups = []  # per model: (label, runs, frames, mask, working-size record)
     for weights, config in models:
         label = f"{model_label(weights, config)}: " if args.versus else ""
-        frames, mask, working = working_frames(args, weights, generated, first_mask)
+        frames, mask, working = working_frames(args, weights, config, generated, first_mask)
         groups.append((label, build_runs(args, frames, mask, weights, config, label), frames, mask, working))
     runs = [run for group in groups for run in group[1]]
     import torch

@@ -1,39 +1,63 @@
-"""hmmn_deploy.demo: the demo model (the small configuration trained on generated videos) and
-the generator of those videos.
+"""hmmn_deploy.demo: the built-in models and the generator of the demo videos.
 
-The weights ship in this package (weights/hmmn_small_demo.pth, with the command and settings
-that trained them in weights/hmmn_small_demo.json); `tools/train_demo.py` reproduces them.
-The record's "trained_sizes" (stages 9 to 11 and 13: nine sizes from 96x128 to 480x640; stages 1-8 drew
-96x128 only) is what hmmn-run's safe default reads (hmmn_deploy.core.working_size, docs/demo_model.md).
+Two sets of weights ship in this package, each with the record of how it was made beside it
+(`weights/<name>.json`: the command, settings and, for its working-size rule, "trained_sizes"):
+
+- the small configuration trained on generated videos (stage 13, `tools/train_demo.py`), the
+  default when no --weights is given;
+- the mobile configuration (`--config mobile` without --weights): HMMN's reads over torchvision's
+  ImageNet MobileNetV2 with the decoder's correction at zero, i.e. label propagation inside HMMN,
+  made by `tools/train_mobile.py --iterations 0 --size 240x320` (docs/mobile_model.md).
+
+The record's "trained_sizes" is what hmmn-run's safe default reads (hmmn_deploy.core.working_size,
+docs/demo_model.md).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from typing import NamedTuple
 
-DEMO_CONFIG = "small"
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
-WEIGHTS = os.path.join(WEIGHTS_DIR, "hmmn_small_demo.pth")
-RECORD = os.path.join(WEIGHTS_DIR, "hmmn_small_demo.json")
-DESCRIPTION = "the built-in demo model (small configuration trained on generated videos, see hmmn_deploy.demo)"
 
 
-def weights_path() -> str:
-    """Path of the shipped demo weights; FileNotFoundError when this install lacks them."""
-    if not os.path.isfile(WEIGHTS):
-        raise FileNotFoundError(f"the demo weights {WEIGHTS!r} are missing from this install; "
-                                "train them with tools/train_demo.py --export, or give --weights")
-    return WEIGHTS
+class BuiltIn(NamedTuple):
+    weights: str
+    record: str
+    description: str
 
 
-def training_record() -> dict:
-    with open(RECORD) as f:
+BUILT_IN = {
+    "small": BuiltIn(os.path.join(WEIGHTS_DIR, "hmmn_small_demo.pth"), os.path.join(WEIGHTS_DIR, "hmmn_small_demo.json"),
+                     "the built-in demo model (small configuration trained on generated videos, see hmmn_deploy.demo)"),
+    "mobile": BuiltIn(os.path.join(WEIGHTS_DIR, "hmmn_mobile.pth"), os.path.join(WEIGHTS_DIR, "hmmn_mobile.json"),
+                      "the built-in mobile model (label propagation over ImageNet MobileNetV2 inside HMMN, "
+                      "docs/mobile_model.md)"),
+}
+DEMO_CONFIG = "small"  # the built-in model used when neither --weights nor --config is given
+WEIGHTS, RECORD, DESCRIPTION = BUILT_IN[DEMO_CONFIG]
+
+
+def weights_path(config: str = DEMO_CONFIG) -> str:
+    """Path of a built-in model's shipped weights; FileNotFoundError when this install lacks them."""
+    path = BUILT_IN[config].weights
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"the built-in {config} weights {path!r} are missing from this install; "
+                                f"make them with {BUILT_IN_TOOLS[config]} --export, or give --weights")
+    return path
+
+
+BUILT_IN_TOOLS = {"small": "tools/train_demo.py", "mobile": "tools/train_mobile.py --iterations 0 --size 240x320"}
+
+
+def training_record(config: str = DEMO_CONFIG) -> dict:
+    with open(BUILT_IN[config].record) as f:
         return json.load(f)
 
 
-def load_demo_model():
-    """The demo HMMN (small configuration) with its trained weights, in eval mode."""
+def load_demo_model(config: str = DEMO_CONFIG):
+    """A built-in HMMN (by default the small configuration's) with its weights, in eval mode."""
     import hmmn_ref
 
-    return hmmn_ref.load_weights(hmmn_ref.HMMN(hmmn_ref.get_config(DEMO_CONFIG)), weights_path())
+    return hmmn_ref.load_weights(hmmn_ref.HMMN(hmmn_ref.get_config(config)), weights_path(config))

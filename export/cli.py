@@ -66,19 +66,20 @@ def build_parser():
 
 
 def resolve_source(args) -> None:
-    """No --weights and no --random-weights: the built-in demo model (small configuration)."""
+    """No --weights and no --random-weights: a built-in model (the small configuration's, or with
+    --config mobile the mobile one)."""
     if args.weights or args.random_weights:
         args.config = args.config or "paper"
         return
-    if args.config not in (None, demo.DEMO_CONFIG):
-        raise UsageError(f"the built-in demo model is the {demo.DEMO_CONFIG} configuration; for --config "
+    args.config = args.config or demo.DEMO_CONFIG
+    if args.config not in demo.BUILT_IN:
+        raise UsageError(f"built-in models exist for --config {' and '.join(sorted(demo.BUILT_IN))}; for --config "
                          f"{args.config} give --weights or --random-weights")
-    args.config = demo.DEMO_CONFIG
     try:
-        args.weights = demo.weights_path()
+        args.weights = demo.weights_path(args.config)
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
-    log(f"no --weights: exporting {demo.DESCRIPTION}")
+    log(f"no --weights: exporting {demo.BUILT_IN[args.config].description}")
 
 
 def choose_size(args) -> None:

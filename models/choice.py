@@ -119,11 +119,12 @@ def resolve_weights(choice: ModelChoice) -> Tuple[str, Optional[str], str]:
         return choice.config or "paper", choice.weights, choice.weights
     if choice.random_weights:
         return choice.config or "paper", None, "golden fill rule (random)"
-    if choice.config not in (None, DEMO_CONFIG):
-        raise ModelError(f"the built-in demo model is the {DEMO_CONFIG} configuration; for --config {choice.config} "
-                         "give --weights (e.g. the published HMMN_weights.pth) or --random-weights")
+    config = choice.config or DEMO_CONFIG
+    if config not in demo.BUILT_IN:
+        raise ModelError(f"built-in models exist for --config {' and '.join(sorted(demo.BUILT_IN))}; for --config "
+                         f"{config} give --weights (e.g. the published HMMN_weights.pth) or --random-weights")
     try:
-        return DEMO_CONFIG, demo.weights_path(), DESCRIPTION
+        return config, demo.weights_path(config), demo.BUILT_IN[config].description
     except FileNotFoundError as exc:
         raise ModelError(str(exc)) from None
 
@@ -247,8 +248,11 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
         if weights is None:
             log("--random-weights: RANDOM weights (golden fill rule); the masks are not meaningful")
         elif not choice.weights:
-            log(f"no --weights or --artifacts: using {DESCRIPTION}. It segments generated videos; "
-                "for real videos give --weights HMMN_weights.pth")
+            if config == DEMO_CONFIG:
+                log(f"no --weights or --artifacts: using {DESCRIPTION}. It segments generated videos; for real "
+                    "videos give --config mobile (the built-in mobile model) or --weights HMMN_weights.pth")
+            else:
+                log(f"no --weights or --artifacts: using {source}")
         precision, compute = split_precision(choice)
         precision = precision or "fp32"
         capacity = choice.capacity or protocol.DEFAULT_CAPACITY
@@ -296,8 +300,8 @@ def torch_model_for(record: dict, choice: ModelChoice) -> hmmn_ref.HMMN:
         return hmmn_ref.load_weights(hmmn_ref.HMMN(config), choice.weights)
     if source.startswith("golden fill rule"):
         return hmmn_ref.fill_golden_weights(hmmn_ref.HMMN(config))
-    if config.name == DEMO_CONFIG and os.path.isfile(demo.WEIGHTS):
-        candidate = demo.load_demo_model()
+    if config.name in demo.BUILT_IN and os.path.isfile(demo.BUILT_IN[config.name].weights):
+        candidate = demo.load_demo_model(config.name)
         if manifest_io.weights_sha256(candidate) == record["model"]["weights"]["sha256"]:
             return candidate
     raise ModelError(f"the torch backend needs the weights {choice.artifacts!r} was exported from "

@@ -8,10 +8,11 @@ from typing import Optional
 from ..core.working_size import FIELD, WorkingSize, parse_trained_sizes
 
 
-def for_run(weights: Optional[str], random_weights: bool = False, artifacts: Optional[str] = None
-            ) -> Optional[WorkingSize]:
+def for_run(weights: Optional[str], random_weights: bool = False, artifacts: Optional[str] = None,
+            config: Optional[str] = None) -> Optional[WorkingSize]:
     """The trained sizes of a run's weights: W.json beside --weights W.pth, those an --artifacts
-    manifest carries, or the built-in model's; None for random weights or without a record."""
+    manifest carries, or the built-in model's of `config` (default the small one); None for
+    random weights or without a record."""
     if random_weights:
         return None
     if artifacts:
@@ -30,4 +31,5 @@ def for_run(weights: Optional[str], random_weights: bool = False, artifacts: Opt
         return WorkingSize.for_weights(weights)
     from .. import demo
 
-    return WorkingSize.from_record(demo.RECORD)
+    built_in = demo.BUILT_IN.get(config or demo.DEMO_CONFIG)
+    return WorkingSize.from_record(built_in.record) if built_in else None  # no such model: opening the session says so

@@ -225,7 +225,7 @@ def run(args, out: str, data=None) -> int:
 
 def working_size(args) -> Optional[WorkingSize]:
     """The trained sizes of the run's weights (models.working_size.for_run); None: frames at their own size."""
-    return for_run(args.weights, args.random_weights, args.artifacts)
+    return for_run(args.weights, args.random_weights, args.artifacts, args.config)
 
 
 def log_working_size(working: WorkingSize, first_size, weights: str) -> None:
