@@ -5,17 +5,21 @@ are what tools/train_mobile.py makes."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 import hmmn_ref
+from hmmn_ref.errors import UsageError
 from hmmn_deploy import demo
+from hmmn_deploy.export import cli as export_cli
 from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores
 from hmmn_deploy.models import ModelChoice, resolve_weights
 from hmmn_deploy.models.working_size import for_run
@@ -41,6 +45,11 @@ def test_config_mobile_alone_chooses_the_built_in_mobile_model():
     assert resolve_weights(ModelChoice())[1] == demo.WEIGHTS  # no --config: the small one, as before
     assert for_run(None, config="mobile").trained_sizes == ((240, 320),)
     assert for_run(None, config="paper") is None  # no built-in paper model: opening the session says so
+    args = argparse.Namespace(config="mobile", weights=None, random_weights=False)
+    export_cli.resolve_source(args)  # hmmn-export --config mobile
+    assert args.weights == demo.BUILT_IN["mobile"].weights
+    with pytest.raises(UsageError, match="built-in models exist for --config mobile and small"):
+        export_cli.resolve_source(argparse.Namespace(config="paper", weights=None, random_weights=False))
 
 
 def test_the_built_in_mobile_model_follows_a_real_box_that_the_small_one_loses(tmp_path):
