@@ -15,7 +15,7 @@ stage is given against the CPU's peak for the run's precision (bench/machine.py:
 microarchitecture, and a matrix-product probe beside it). `--json` prints one JSON object on
 standard output; everything else goes to standard error.
 
-`--versus WEIGHTS[:CONFIG]` (or `--versus builtin`) times a second model with the same runs,
+`--versus WEIGHTS[:CONFIG]` (or `--versus builtin`, `builtin:mobile`) times a second model with the same runs,
 interleaved with the first: each model on the frames resized to the size hmmn-run processes them at
 for that model, its runs named after it, its masks compared within its own runs.
 
@@ -87,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="a video file to read frames from (default: a generated clip)")
     p.add_argument("--mask", help="first-frame label PNG for --input (default: --objects boxes)")
     p.add_argument("--versus", type=parse_versus, metavar="WEIGHTS[:CONFIG]",
-                   help="also time this model (a checkpoint, its configuration after a colon, or 'builtin' for "
-                        "the built-in demo model) with the same runs, interleaved")
+                   help="also time this model (a checkpoint, its configuration after a colon; 'builtin' for the "
+                        "default built-in model, 'builtin:mobile' for the mobile one) with the same runs, interleaved")
     p.add_argument("--compare", action="store_true", help="add the baseline (hmmn_ref.run_video's loop), interleaved")
     p.add_argument("--json", action="store_true", help="one JSON object on standard output")
     p.add_argument("--scaling", help="also measure latency and memory against slots, objects and sizes; "
@@ -118,20 +118,23 @@ BUILTIN = "builtin"
 
 
 def parse_versus(text: str):
-    """'builtin' -> (None, None); 'W.pth' -> ('W.pth', None); 'W.pth:mobile' -> ('W.pth', 'mobile')."""
+    """'builtin' -> (None, None), the default built-in model; 'builtin:mobile' -> (None, 'mobile');
+    'W.pth' -> ('W.pth', None); 'W.pth:mobile' -> ('W.pth', 'mobile')."""
     if text == BUILTIN:
         return None, None
     weights, _, config = text.rpartition(":")
     if config in hmmn_ref.CONFIGS and weights:
-        return weights, config
+        return (None if weights == BUILTIN else weights), config
     return text, None
 
 
 def model_label(weights: Optional[str], config: Optional[str]) -> str:
-    """How a model's runs are named beside another model's: 'builtin', or the checkpoint's file name
-    and its configuration."""
+    """How a model's runs are named beside another model's: 'built-in small' (or mobile), or the
+    checkpoint's file name and its configuration."""
     if not weights:
-        return BUILTIN
+        from ..demo import DEMO_CONFIG
+
+        return f"built-in {config or DEMO_CONFIG}"
     import os
 
     return f"{os.path.basename(weights)} ({config or 'paper'})"

@@ -127,17 +127,19 @@ def test_versus_times_two_models_side_by_side_each_at_its_processing_size(tmp_pa
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(captured.out)
-    assert [r["name"] for r in result["runs"]] == ["other.pth (small): torch fp32", "builtin: torch fp32"]
+    assert [r["name"] for r in result["runs"]] == ["other.pth (small): torch fp32", "built-in small: torch fp32"]
     assert all(r["median_ms"] > 0 and r["mask_agreement"] == 100.0 for r in result["runs"])
     first, second = result["settings"]["models"]
     assert first["label"] == "other.pth (small)" and first["processing_size"] == [64, 96]
     assert first["working_size"]["frames"] == [128, 192]
     # the built-in model was trained at sizes around 128x192: it takes the frames as they are
-    assert second["label"] == "builtin" and second["processing_size"] == [128, 192]
+    assert second["label"] == "built-in small" and second["processing_size"] == [128, 192]
 
 
 def test_versus_arguments():
     assert cli.parse_versus("builtin") == (None, None)
+    assert cli.parse_versus("builtin:mobile") == (None, "mobile")
+    assert cli.model_label(None, "mobile") == "built-in mobile" and cli.model_label(None, None) == "built-in small"
     assert cli.parse_versus("runs/w.pth:mobile") == ("runs/w.pth", "mobile")
     assert cli.parse_versus("runs/w.pth") == ("runs/w.pth", None)
     assert cli.parse_versus("runs/a:b.pth") == ("runs/a:b.pth", None)  # a colon not before a configuration
