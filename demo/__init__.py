@@ -35,6 +35,7 @@ BUILT_IN = {
                       "the built-in mobile model (label propagation over ImageNet MobileNetV2 inside HMMN, "
                       "docs/mobile_model.md)"),
 }
+BUILT_IN_TOOLS = {"small": "tools/train_demo.py", "mobile": "tools/train_mobile.py --iterations 0 --size 240x320"}
 DEMO_CONFIG = "small"  # the built-in model used when neither --weights nor --config is given
 WEIGHTS, RECORD, DESCRIPTION = BUILT_IN[DEMO_CONFIG]
 
@@ -46,9 +47,6 @@ def weights_path(config: str = DEMO_CONFIG) -> str:
         raise FileNotFoundError(f"the built-in {config} weights {path!r} are missing from this install; "
                                 f"make them with {BUILT_IN_TOOLS[config]} --export, or give --weights")
     return path
-
-
-BUILT_IN_TOOLS = {"small": "tools/train_demo.py", "mobile": "tools/train_mobile.py --iterations 0 --size 240x320"}
 
 
 def training_record(config: str = DEMO_CONFIG) -> dict:
