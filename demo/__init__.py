@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Tuple
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 
@@ -38,6 +38,16 @@ BUILT_IN = {
 BUILT_IN_TOOLS = {"small": "tools/train_demo.py", "mobile": "tools/train_mobile.py --iterations 0 --size 240x320"}
 DEMO_CONFIG = "small"  # the built-in model used when neither --weights nor --config is given
 WEIGHTS, RECORD, DESCRIPTION = BUILT_IN[DEMO_CONFIG]
+
+
+def built_in_for(config: Optional[str]) -> Tuple[str, str]:
+    """The built-in model a run without --weights gets: -> (configuration, weights path).
+    ValueError when `config` has none; FileNotFoundError when this install lacks its weights."""
+    config = config or DEMO_CONFIG
+    if config not in BUILT_IN:
+        raise ValueError(f"built-in models exist for --config {' and '.join(sorted(BUILT_IN))}; for --config "
+                         f"{config} give --weights (e.g. the published HMMN_weights.pth) or --random-weights")
+    return config, weights_path(config)
 
 
 def weights_path(config: str = DEMO_CONFIG) -> str:

@@ -71,13 +71,9 @@ def resolve_source(args) -> None:
     if args.weights or args.random_weights:
         args.config = args.config or "paper"
         return
-    args.config = args.config or demo.DEMO_CONFIG
-    if args.config not in demo.BUILT_IN:
-        raise UsageError(f"built-in models exist for --config {' and '.join(sorted(demo.BUILT_IN))}; for --config "
-                         f"{args.config} give --weights or --random-weights")
     try:
-        args.weights = demo.weights_path(args.config)
-    except FileNotFoundError as exc:
+        args.config, args.weights = demo.built_in_for(args.config)
+    except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
     log(f"no --weights: exporting {demo.BUILT_IN[args.config].description}")
 

@@ -119,14 +119,11 @@ def resolve_weights(choice: ModelChoice) -> Tuple[str, Optional[str], str]:
         return choice.config or "paper", choice.weights, choice.weights
     if choice.random_weights:
         return choice.config or "paper", None, "golden fill rule (random)"
-    config = choice.config or DEMO_CONFIG
-    if config not in demo.BUILT_IN:
-        raise ModelError(f"built-in models exist for --config {' and '.join(sorted(demo.BUILT_IN))}; for --config "
-                         f"{config} give --weights (e.g. the published HMMN_weights.pth) or --random-weights")
     try:
-        return config, demo.weights_path(config), demo.BUILT_IN[config].description
-    except FileNotFoundError as exc:
+        config, weights = demo.built_in_for(choice.config)
+    except (ValueError, FileNotFoundError) as exc:
         raise ModelError(str(exc)) from None
+    return config, weights, demo.BUILT_IN[config].description
 
 
 def load_model(config: str, weights: Optional[str]) -> hmmn_ref.HMMN:
