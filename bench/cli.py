@@ -15,11 +15,11 @@ stage is given against the CPU's peak for the run's precision (bench/machine.py:
 microarchitecture, and a matrix-product probe beside it). `--json` prints one JSON object on
 standard output; everything else goes to standard error.
 
-`--versus WEIGHTS[:CONFIG]` (or `--versus builtin`, `builtin:mobile`) times a second model with the same runs,
+`--versus WEIGHTS[:CONFIG]` (or `--versus builtin`, the default built-in model, or `builtin:small`) times a second model with the same runs,
 interleaved with the first: each model on the frames resized to the size hmmn-run processes them at
 for that model, its runs named after it, its masks compared within its own runs.
 
-    hmmn-bench --weights mobile.pth --config mobile --versus builtin --size 480x640 \
+    hmmn-bench --versus builtin:small --size 480x640 \
         --run onnxruntime:fp32 openvino:fp32
 """
 
@@ -55,9 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = shell.parser("hmmn-bench", __doc__)
     source = p.add_mutually_exclusive_group()
     source.add_argument("--artifacts", help="an hmmn-export folder")
-    source.add_argument("--weights", help="checkpoint (default: the built-in demo model)")
+    source.add_argument("--weights", help="checkpoint (default: the built-in mobile model; --config small the small one)")
     source.add_argument("--random-weights", action="store_true", help="random weights (golden fill rule)")
-    p.add_argument("--config", choices=sorted(hmmn_ref.CONFIGS), help="with --weights / --random-weights (default paper)")
+    p.add_argument("--config", choices=sorted(hmmn_ref.CONFIGS),
+                   help="with --weights / --random-weights (default paper); without them, which built-in model "
+                        "(mobile, the default, or small)")
     p.add_argument("--backend", nargs="+", choices=BACKENDS, default=["onnxruntime"])
     p.add_argument("--precision", nargs="+", choices=PRECISIONS, default=None,
                    help="default fp32 (or the artifacts' precision); openvino's default is auto (its rule: "
@@ -88,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", help="first-frame label PNG for --input (default: --objects boxes)")
     p.add_argument("--versus", type=parse_versus, metavar="WEIGHTS[:CONFIG]",
                    help="also time this model (a checkpoint, its configuration after a colon; 'builtin' for the "
-                        "default built-in model, 'builtin:mobile' for the mobile one) with the same runs, interleaved")
+                        "default built-in model (mobile), 'builtin:small' for the small one) with the same runs, interleaved")
     p.add_argument("--compare", action="store_true", help="add the baseline (hmmn_ref.run_video's loop), interleaved")
     p.add_argument("--json", action="store_true", help="one JSON object on standard output")
     p.add_argument("--scaling", help="also measure latency and memory against slots, objects and sizes; "
@@ -129,7 +131,7 @@ def parse_versus(text: str):
 
 
 def model_label(weights: Optional[str], config: Optional[str]) -> str:
-    """How a model's runs are named beside another model's: 'built-in small' (or mobile), or the
+    """How a model's runs are named beside another model's: 'built-in mobile' (or small), or the
     checkpoint's file name and its configuration."""
     if not weights:
         from ..demo import DEMO_CONFIG

@@ -3,11 +3,12 @@
 Two sets of weights ship in this package, each with the record of how it was made beside it
 (`weights/<name>.json`: the command, settings and, for its working-size rule, "trained_sizes"):
 
-- the small configuration trained on generated videos (stage 13, `tools/train_demo.py`), the
-  default when no --weights is given;
-- the mobile configuration (`--config mobile` without --weights): HMMN's reads over torchvision's
-  ImageNet MobileNetV2 with the decoder's correction at zero, i.e. label propagation inside HMMN,
-  made by `tools/train_mobile.py --iterations 0 --size 240x320` (docs/mobile_model.md).
+- the mobile configuration, the default when neither --weights nor --config is given: HMMN's
+  reads over torchvision's ImageNet MobileNetV2 with the decoder's correction at zero, i.e. label
+  propagation inside HMMN, made by `tools/train_mobile.py --iterations 0 --size 240x320`
+  (docs/mobile_model.md); it follows objects in real videos;
+- the small configuration trained on generated videos (stage 13, `tools/train_demo.py`),
+  `--config small` without --weights: fast on small generated clips, lost on real footage.
 
 The record's "trained_sizes" is what hmmn-run's safe default reads (hmmn_deploy.core.working_size,
 docs/demo_model.md).
@@ -26,18 +27,21 @@ class BuiltIn(NamedTuple):
     weights: str
     record: str
     description: str
+    caveat: str = ""  # said after the description when a run picks this model
 
 
 BUILT_IN = {
     "small": BuiltIn(os.path.join(WEIGHTS_DIR, "hmmn_small_demo.pth"), os.path.join(WEIGHTS_DIR, "hmmn_small_demo.json"),
-                     "the built-in demo model (small configuration trained on generated videos, see hmmn_deploy.demo)"),
+                     "the built-in small model (stage 13, trained on generated videos, see hmmn_deploy.demo)",
+                     "It segments generated videos and loses objects in real ones; for real videos drop --config "
+                     "small (the built-in mobile model) or give --weights HMMN_weights.pth"),
     "mobile": BuiltIn(os.path.join(WEIGHTS_DIR, "hmmn_mobile.pth"), os.path.join(WEIGHTS_DIR, "hmmn_mobile.json"),
                       "the built-in mobile model (label propagation over ImageNet MobileNetV2 inside HMMN, "
                       "docs/mobile_model.md)"),
 }
 BUILT_IN_TOOLS = {"small": "tools/train_demo.py", "mobile": "tools/train_mobile.py --iterations 0 --size 240x320"}
-DEMO_CONFIG = "small"  # the built-in model used when neither --weights nor --config is given
-WEIGHTS, RECORD, DESCRIPTION = BUILT_IN[DEMO_CONFIG]
+DEMO_CONFIG = "mobile"  # the built-in model used when neither --weights nor --config is given (issue 38)
+WEIGHTS, RECORD, DESCRIPTION = BUILT_IN[DEMO_CONFIG][:3]
 
 
 def built_in_for(config: Optional[str]) -> Tuple[str, str]:
@@ -65,7 +69,7 @@ def training_record(config: str = DEMO_CONFIG) -> dict:
 
 
 def load_demo_model(config: str = DEMO_CONFIG):
-    """A built-in HMMN (by default the small configuration's) with its weights, in eval mode."""
+    """A built-in HMMN (by default the mobile configuration's) with its weights, in eval mode."""
     import hmmn_ref
 
     return hmmn_ref.load_weights(hmmn_ref.HMMN(hmmn_ref.get_config(config)), weights_path(config))

@@ -33,15 +33,16 @@ def build_parser():
     p = shell.parser("hmmn-export", __doc__)
     source = p.add_mutually_exclusive_group()
     source.add_argument("--weights", help="checkpoint (the published HMMN_weights.pth, or one of this project; "
-                                          "default: the built-in demo model, small configuration)")
+                                          "default: the built-in mobile model; --config small the small one)")
     source.add_argument("--random-weights", action="store_true",
                         help="deterministic random weights (the golden fill rule), for tests and demos")
     p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
     p.add_argument("--config", choices=sorted(hmmn_ref.CONFIGS),
-                   help="model configuration (default: paper with --weights or --random-weights, small for the demo model)")
+                   help="model configuration (default: paper with --weights or --random-weights, else the built-in "
+                        "mobile model; small: the built-in small one)")
     p.add_argument("--size", type=parse_size, default=None,
                    help="video size HxW the engines and the validation use (default: the first size the weights' "
-                        "record says they were trained at, e.g. 96x128 for the built-in model; else 480x854)")
+                        "record says they were trained at, e.g. 240x320 for the built-in mobile model; else 480x854)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--max-objects", type=int, default=protocol.DEFAULT_MAX_OBJECTS,
                    help="engine profile: objects 1..N (default %(default)s)")
@@ -66,8 +67,8 @@ def build_parser():
 
 
 def resolve_source(args) -> None:
-    """No --weights and no --random-weights: a built-in model (the small configuration's, or with
-    --config mobile the mobile one)."""
+    """No --weights and no --random-weights: a built-in model (the mobile configuration's, or with
+    --config small the small one)."""
     if args.weights or args.random_weights:
         args.config = args.config or "paper"
         return

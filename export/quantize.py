@@ -19,6 +19,7 @@ refuses stale ones). With random weights the J&F figures mean nothing (recorded 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -136,8 +137,11 @@ def quantize_folder(folder: str, calibration: Optional[str] = None, videos: int 
         t0 = time.perf_counter()
         model = core.read_model(os.path.join(folder, record["graphs"][name]["file"]))
         dataset = nncf.Dataset(samples[name])
-        quantized = nncf.quantize(model, dataset, subset_size=len(samples[name]), fast_bias_correction=True,
-                                  preset=nncf.QuantizationPreset.PERFORMANCE)
+        # NNCF draws its progress bars on standard output whatever its log level; standard output
+        # belongs to the caller (hmmn-bench --json prints one JSON object there).
+        with contextlib.redirect_stdout(sys.stderr):
+            quantized = nncf.quantize(model, dataset, subset_size=len(samples[name]), fast_bias_correction=True,
+                                      preset=nncf.QuantizationPreset.PERFORMANCE)
         ov.save_model(quantized, os.path.join(work, f"{name}.xml"), compress_to_fp16=False)
         log(f"{name}: {len(samples[name])} calibration calls, {time.perf_counter() - t0:.1f} s")
     result = {

@@ -2,8 +2,8 @@
 
 With weights and a graph backend (onnxruntime, tensorrt) the graphs are exported on the fly
 into a cache folder keyed by the weights' hash and every setting the graphs depend on, and
-reused by later runs. Without weights the model is the built-in demo model (the small
-configuration trained on generated videos); `random_weights` asks for the golden fill rule's
+reused by later runs. Without weights the model is a built-in one (hmmn_deploy.demo: the mobile
+configuration by default, the small one with config "small"); `random_weights` asks for the golden fill rule's
 random weights instead (the masks then mean nothing, and the run says so).
 """
 
@@ -22,7 +22,6 @@ from hmmn_ref.errors import HMMNError
 
 from .. import demo
 from ..core import cpu
-from ..demo import DEMO_CONFIG, DESCRIPTION
 from ..export import __version__ as EXPORT_VERSION
 from ..export.exporter import DONE, ENGINES_NOT_BUILT, ExportOptions, export_model
 from ..export.onnx_export import ExportError
@@ -43,9 +42,9 @@ class ModelError(HMMNError, ValueError):
 class ModelChoice:
     backend: str = "onnxruntime"
     precision: Optional[str] = None  # None: fp32, or the artifacts' precision
-    config: Optional[str] = None  # None: paper with weights or random weights, small for the demo model
-    weights: Optional[str] = None  # checkpoint path; None with no artifacts: the demo model
-    random_weights: bool = False  # the golden fill rule instead of the demo model
+    config: Optional[str] = None  # None: paper with weights or random weights, else the default built-in model's
+    weights: Optional[str] = None  # checkpoint path; None with no artifacts: a built-in model (demo.built_in_for)
+    random_weights: bool = False  # the golden fill rule instead of a built-in model
     artifacts: Optional[str] = None  # an hmmn-export folder
     mem_every: Optional[int] = None
     capacity: Optional[int] = None
@@ -245,11 +244,8 @@ def open_session(choice: ModelChoice, size: Optional[Tuple[int, int]], log: Call
         if weights is None:
             log("--random-weights: RANDOM weights (golden fill rule); the masks are not meaningful")
         elif not choice.weights:
-            if config == DEMO_CONFIG:
-                log(f"no --weights or --artifacts: using {DESCRIPTION}. It segments generated videos; for real "
-                    "videos give --config mobile (the built-in mobile model) or --weights HMMN_weights.pth")
-            else:
-                log(f"no --weights or --artifacts: using {source}")
+            caveat = demo.BUILT_IN[config].caveat
+            log(f"no --weights or --artifacts: using {source}" + (f". {caveat}" if caveat else ""))
         precision, compute = split_precision(choice)
         precision = precision or "fp32"
         capacity = choice.capacity or protocol.DEFAULT_CAPACITY

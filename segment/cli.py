@@ -77,7 +77,8 @@ def build_parser():
                    help="where torch / onnxruntime run (default cpu; tensorrt always runs on cuda); openvino: CPU, "
                         "GPU or NPU as OpenVINO names them (default CPU)")
     p.add_argument("--config", choices=sorted(hmmn_ref.CONFIGS),
-                   help="model configuration of --weights / --random-weights (default paper; the demo model is small)")
+                   help="model configuration of --weights / --random-weights (default paper); without them, which "
+                        "built-in model: mobile (the default) or small")
     p.add_argument("--mem-every", type=int, help="keep every N-th frame in memory (default "
                    f"{protocol.DEFAULT_MEM_EVERY}, or the artifacts')")
     p.add_argument("--capacity", type=int, help="1/16 memory slots per object group (default "
@@ -237,7 +238,8 @@ def log_working_size(working: WorkingSize, first_size, weights: str) -> None:
                    f" (here {first_size[0]}x{first_size[1]}: as it is)")
     from .. import demo
 
-    builtin = weights.startswith("the built-in") or os.path.abspath(weights) == os.path.abspath(demo.WEIGHTS)
+    builtin = weights.startswith("the built-in") or any(
+        os.path.abspath(weights) == os.path.abspath(model.weights) for model in demo.BUILT_IN.values())
     model = "the built-in model was" if builtin else "these weights were"
     log(f"{model} trained at {working.sentence()} {working.rule_sentence()}{example}, its masks resized back to its size; "
         "--size HxW sets another size, --size native keeps the frames' own")

@@ -86,7 +86,7 @@ def demo_export(tmp_path_factory) -> pathlib.Path:
     from hmmn_deploy.export import cli
 
     out = tmp_path_factory.mktemp("demo_export") / "export"
-    assert cli.main(["--out", str(out), "--size", "96x128", "--check-frames", "3"]) == 0
+    assert cli.main(["--config", "small", "--out", str(out), "--size", "96x128", "--check-frames", "3"]) == 0
     return out
 
 

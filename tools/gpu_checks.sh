@@ -43,13 +43,13 @@ timeout 240 hmmn-bench --random-weights --size 480x854 --backend torch --precisi
     > "$OUT/bench_paper_480x854.json" 2> "$OUT/bench_paper_480x854.log"
 grep -A30 "^run " "$OUT/bench_paper_480x854.log" | head -30
 
-step "TensorRT: the flavours installed, the demo model's engines"
+step "TensorRT: the flavours installed, the small built-in model's engines"
 $PY -c "from hmmn_deploy.core import tensorrt_lib as t
 for f in t.FLAVORS.values():
     print(f.name, t.version(f) if t.installed(f) else 'not installed')"
 ENGINES=${ENGINES:-$OUT/engines}
 for p in fp32 fp16; do
-    [ -f "$ENGINES/demo_$p/manifest.json" ] || timeout 300 hmmn-export --out "$ENGINES/demo_$p" --size 96x128 \
+    [ -f "$ENGINES/demo_$p/manifest.json" ] || timeout 300 hmmn-export --config small --out "$ENGINES/demo_$p" --size 96x128 \
         --precision $p --engines 2>&1 | tail -7
 done
 $PY - "$ENGINES/demo_fp32" <<'PYEOF' 2>&1 | tail -5
@@ -64,7 +64,7 @@ PYEOF
 
 step "hmmn-run --backend tensorrt against torch on this GPU: 4 generated videos"
 $PY tools/generate_videos.py --out /tmp/gv --split val --count 4 --frames 24 --size 96x128 --first-seed 13000 >/dev/null
-timeout 300 hmmn-run /tmp/gv -o /tmp/gv_torch --backend torch --device cuda --no-progress 2>&1 | tail -2
+timeout 300 hmmn-run /tmp/gv -o /tmp/gv_torch --config small --backend torch --device cuda --no-progress 2>&1 | tail -2
 for p in fp32 fp16; do
     timeout 300 hmmn-run /tmp/gv -o /tmp/gv_trt_$p --artifacts "$ENGINES/demo_$p" --backend tensorrt --no-progress \
         2>&1 | tail -2

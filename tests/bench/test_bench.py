@@ -105,7 +105,7 @@ def test_bad_arguments(tmp_path, capsys):
 
 
 def test_versus_times_two_models_side_by_side_each_at_its_processing_size(tmp_path, capsys):
-    """--versus: a checkpoint and the built-in model timed in one run, interleaved, each on the frames
+    """--versus: a checkpoint and the built-in small model timed in one run, interleaved, each on the frames
     resized as hmmn-run would for it, the runs named after their model, masks compared per model."""
     import torch
     from PIL import Image
@@ -121,7 +121,7 @@ def test_versus_times_two_models_side_by_side_each_at_its_processing_size(tmp_pa
     for i, frame in enumerate(frames):
         Image.fromarray(frame).save(tmp_path / "frames" / f"{i:05d}.png")
     Image.fromarray(labels[0].astype(np.uint8)).save(tmp_path / "first.png")
-    code = cli.main(["--weights", str(other), "--config", "small", "--versus", "builtin",
+    code = cli.main(["--weights", str(other), "--config", "small", "--versus", "builtin:small",
                      "--input", str(tmp_path / "frames"), "--mask", str(tmp_path / "first.png"),
                      "--run", "torch:fp32", "--frames", "2", "--warmup", "1", "--json", "--no-probe"])
     captured = capsys.readouterr()
@@ -132,14 +132,16 @@ def test_versus_times_two_models_side_by_side_each_at_its_processing_size(tmp_pa
     first, second = result["settings"]["models"]
     assert first["label"] == "other.pth (small)" and first["processing_size"] == [64, 96]
     assert first["working_size"]["frames"] == [128, 192]
-    # the built-in model was trained at sizes around 128x192: it takes the frames as they are
+    # the built-in small model was trained at sizes around 128x192: it takes the frames as they are
     assert second["label"] == "built-in small" and second["processing_size"] == [128, 192]
 
 
 def test_versus_arguments():
     assert cli.parse_versus("builtin") == (None, None)
     assert cli.parse_versus("builtin:mobile") == (None, "mobile")
-    assert cli.model_label(None, "mobile") == "built-in mobile" and cli.model_label(None, None) == "built-in small"
+    assert cli.parse_versus("builtin:small") == (None, "small")
+    assert cli.model_label(None, "small") == "built-in small"
+    assert cli.model_label(None, "mobile") == cli.model_label(None, None) == "built-in mobile"  # the default
     assert cli.parse_versus("runs/w.pth:mobile") == ("runs/w.pth", "mobile")
     assert cli.parse_versus("runs/w.pth") == ("runs/w.pth", None)
     assert cli.parse_versus("runs/a:b.pth") == ("runs/a:b.pth", None)  # a colon not before a configuration

@@ -1,4 +1,4 @@
-"""The built-in mobile model (`--config mobile` without --weights): label propagation inside HMMN over
+"""The built-in mobile model, the default (no --weights; `--config mobile` names it): label propagation inside HMMN over
 torchvision's ImageNet MobileNetV2. On a real video (box's frames 110-199, where the box is lifted and
 turned, at 240x320: a copy of ../shared/data/box) it follows the box, where the small built-in model does not; its shipped weights
 are what tools/train_mobile.py makes."""
@@ -39,30 +39,37 @@ def box_jf(pred_root: pathlib.Path) -> float:
     return mean_jf({"box": sequence_scores(preds, gts)})[0]
 
 
-def test_config_mobile_alone_chooses_the_built_in_mobile_model():
-    config, weights, description = resolve_weights(ModelChoice(config="mobile"))
-    assert config == "mobile" and weights == demo.BUILT_IN["mobile"].weights and "mobile model" in description
-    assert resolve_weights(ModelChoice())[1] == demo.WEIGHTS  # no --config: the small one, as before
-    assert for_run(None, config="mobile").trained_sizes == ((240, 320),)
+def test_the_mobile_model_is_the_default_and_config_small_chooses_the_small_one():
+    for choice in (ModelChoice(), ModelChoice(config="mobile")):
+        config, weights, description = resolve_weights(choice)
+        assert config == "mobile" and weights == demo.BUILT_IN["mobile"].weights and "mobile model" in description
+    config, weights, description = resolve_weights(ModelChoice(config="small"))
+    assert config == "small" and weights == demo.BUILT_IN["small"].weights and "small model" in description
+    assert for_run(None).trained_sizes == for_run(None, config="mobile").trained_sizes == ((240, 320),)
+    assert len(for_run(None, config="small").trained_sizes) == 9  # stage 13: 96x128 to 480x640
     assert for_run(None, config="paper") is None  # no built-in paper model: opening the session says so
-    args = argparse.Namespace(config="mobile", weights=None, random_weights=False)
-    export_cli.resolve_source(args)  # hmmn-export --config mobile
-    assert args.weights == demo.BUILT_IN["mobile"].weights
+    for asked, expected in ((None, "mobile"), ("mobile", "mobile"), ("small", "small")):
+        args = argparse.Namespace(config=asked, weights=None, random_weights=False)
+        export_cli.resolve_source(args)  # hmmn-export [--config ASKED]
+        assert (args.config, args.weights) == (expected, demo.BUILT_IN[expected].weights)
     with pytest.raises(UsageError, match="built-in models exist for --config mobile and small"):
         export_cli.resolve_source(argparse.Namespace(config="paper", weights=None, random_weights=False))
 
 
-def test_the_built_in_mobile_model_follows_a_real_box_that_the_small_one_loses(tmp_path):
+def test_the_built_in_mobile_model_follows_a_real_box_that_the_small_one_loses(tmp_path, capsys):
     """Measured: mobile J&F 88.4, small (stage 13) 19.6, copying the first mask 38.0."""
     names = sorted(p.name for p in (BOX90 / "Annotations" / "480p" / "box").iterdir())
     first = np.asarray(Image.open(BOX90 / "Annotations" / "480p" / "box" / names[0]))
     gts = [np.asarray(Image.open(BOX90 / "Annotations" / "480p" / "box" / n)) for n in names]
     copying = mean_jf({"box": sequence_scores([first] * len(gts), gts)})[0]
     scores = {}
-    for name, extra in (("mobile", ["--config", "mobile"]), ("small", [])):
+    for name, extra in (("mobile", []), ("small", ["--config", "small"])):
         out = tmp_path / name
         assert run_cli.main([str(BOX90), "-o", str(out), "--threads", "2", "--no-progress", *extra]) == 0
         scores[name] = box_jf(out)
+        said = capsys.readouterr().err
+        assert f"using the built-in {name} model" in said
+        assert ("loses objects in real ones" in said) == (name == "small")  # the small model's caveat
     assert scores["mobile"] >= 80 and scores["mobile"] >= copying + 30, (scores, copying)
     assert scores["small"] < 50, scores  # stage 13 knows generated blobs only
     summary = json.loads((tmp_path / "mobile" / "summary.json").read_text())

@@ -1,5 +1,6 @@
-"""The shipped demo model: accuracy on freshly generated videos, parity of backends and of the
-FP16 plan in J&F, and that the commands use it when no weights are given."""
+"""The built-in small model (stage 13, `--config small`): accuracy on freshly generated videos,
+parity of backends and of the FP16 plan in J&F, and that the commands use it with --config small
+and no weights. And the README's demo command, which runs the default built-in model (mobile)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ TRAIN_DEMO = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "train
 
 @pytest.fixture(scope="module")
 def demo_model() -> hmmn_ref.HMMN:
-    return demo.load_demo_model()
+    return demo.load_demo_model("small")
 
 
 def training_runs(record: dict) -> list:
@@ -41,8 +42,8 @@ def training_runs(record: dict) -> list:
 
 
 def test_weights_ship_with_their_training_record():
-    assert os.path.getsize(demo.weights_path()) <= 10 * 2**20
-    record = demo.training_record()
+    assert os.path.getsize(demo.weights_path("small")) <= 10 * 2**20
+    record = demo.training_record("small")
     assert record["config"] == "small"
     runs = training_runs(record)
     assert runs and all(run["config"] == "small" and run["settings"]["iterations"] > 0 for run in runs)
@@ -65,19 +66,19 @@ def test_beats_copying_the_first_mask_on_fresh_videos(demo_model):
 
 @pytest.fixture(scope="module")
 def demo_runs(tmp_path_factory):
-    """hmmn-run of the demo model on 3 generated videos: torch, onnxruntime FP32 and FP16."""
+    """hmmn-run of the small built-in model on 3 generated videos: torch, onnxruntime FP32 and FP16."""
     root = tmp_path_factory.mktemp("demo")
     data = root / "data"
     write_davis(str(data), [(f"video{i}", 700_100 + i) for i in range(3)], 16, 96, 128, "val")
     fp16 = root / "fp16"
-    assert export_cli.main(["--precision", "fp16", "--size", "96x128", "--check-frames", "4", "--capacity", "8",
-                            "--out", str(fp16)]) == 0
+    assert export_cli.main(["--config", "small", "--precision", "fp16", "--size", "96x128", "--check-frames", "4",
+                            "--capacity", "8", "--out", str(fp16)]) == 0
     runs = {}
     for name, extra in (("torch", ["--backend", "torch"]), ("onnxruntime", ["--backend", "onnxruntime"]),
                         ("fp16", ["--backend", "onnxruntime", "--artifacts", str(fp16)])):
         runs[name] = root / name
-        assert run_cli.main([str(data), "-o", str(runs[name]), "--cache", str(root / "cache"), "--no-progress"]
-                            + extra) == 0
+        assert run_cli.main([str(data), "-o", str(runs[name]), "--config", "small", "--cache", str(root / "cache"),
+                             "--no-progress"] + extra) == 0
     return data, runs
 
 
@@ -92,24 +93,26 @@ def test_backends_and_fp16_agree_in_jf(demo_runs, tmp_path):
     assert result["runs"][1]["agreement"] >= 99.9  # onnxruntime FP32 against torch
 
 
-def test_commands_use_the_demo_model_without_weights(demo_runs, capsys):
+def test_commands_use_the_small_model_with_config_small_and_no_weights(demo_runs, capsys):
     data, runs = demo_runs
     summary = json.loads((runs["onnxruntime"] / "summary.json").read_text())
-    assert summary["config"] == "small" and summary["weights"] == demo.DESCRIPTION
+    assert summary["config"] == "small" and summary["weights"] == demo.BUILT_IN["small"].description
     manifest = json.loads((runs["fp16"].parent / "fp16" / "manifest.json").read_text())
-    assert manifest["model"]["weights"]["source"] == demo.WEIGHTS
+    assert manifest["model"]["weights"]["source"] == demo.BUILT_IN["small"].weights
     assert run_cli.main([str(data), "-o", str(runs["torch"].parent / "paper"), "--config", "paper"]) == 2
     assert "--random-weights" in capsys.readouterr().err
 
 
 def test_the_readme_demo_command(tmp_path, capsys):
-    """`hmmn-run -o OUT` with no input: a generated video, exported graphs, masks, J&F and fps."""
+    """`hmmn-run -o OUT` with no input: a generated video, the default built-in model (mobile) exported,
+    masks, J&F and fps."""
     out = tmp_path / "demo_out"
     assert run_cli.main(["-o", str(out), "--overlay", "--cache", str(tmp_path / "cache"), "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "demo J&F" in err and "frames/s" in err
     jf = float(err.split("demo J&F ")[1].split()[0])
-    assert jf >= 60
+    assert "mobile model" in err
+    assert jf >= 95  # issue 38's bar for `make demo`; measured 97.3 (the small model: 99.1)
     assert len(list((out / "demo").glob("*.png"))) == run_cli.DEMO_FRAMES
     assert (out / "overlays" / "demo.mp4").is_file()
     # `make demo` then writes hmmn-eval's report of it: the Makefile's own command, run here
@@ -139,7 +142,7 @@ def test_rounding_floor_tool_sets_runs_beside_the_reference(demo_runs):
     data, runs = demo_runs
     tool = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "rounding_floor.py")
     result = subprocess.run(
-        [sys.executable, tool, str(data / "JPEGImages" / "480p" / "video0"), "--frames", "6",
+        [sys.executable, tool, str(data / "JPEGImages" / "480p" / "video0"), "--frames", "6", "--config", "small",
          "--mask", str(data / "Annotations" / "480p" / "video0" / "00000.png"),
          "--compare", str(runs["torch"] / "video0"), str(runs["onnxruntime"] / "video0")],
         capture_output=True, text=True, timeout=600)
@@ -151,7 +154,8 @@ def test_rounding_floor_tool_sets_runs_beside_the_reference(demo_runs):
     # --capacity: the runtime's protocol (torch backend) instead of hmmn_ref's; here on 6 frames
     # nothing is evicted, so it reproduces the torch run too.
     result = subprocess.run(
-        [sys.executable, tool, str(data / "JPEGImages" / "480p" / "video0"), "--frames", "6", "--capacity", "8",
+        [sys.executable, tool, str(data / "JPEGImages" / "480p" / "video0"), "--frames", "6", "--config", "small",
+         "--capacity", "8",
          "--mask", str(data / "Annotations" / "480p" / "video0" / "00000.png"),
          "--compare", str(runs["torch"] / "video0")],
         capture_output=True, text=True, timeout=600)

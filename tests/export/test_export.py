@@ -292,9 +292,9 @@ def test_engines_build_and_load_on_a_gpu(small_fp32, tmp_path):
 
 
 def test_export_size_defaults_to_the_weights_trained_size(tmp_path):
-    """No --size: the built-in model's record's first trained size (96x128) becomes the export
-    size, and all its trained sizes are kept in the manifest; weights without a record keep
-    480x854; --size wins."""
+    """No --size: the built-in model's record's first trained size (240x320 for the default, mobile;
+    96x128 for the small one) becomes the export size, and all its trained sizes are kept in the
+    manifest; weights without a record keep 480x854; --size wins."""
     from hmmn_deploy import demo
 
     def chosen(*argv):
@@ -303,9 +303,9 @@ def test_export_size_defaults_to_the_weights_trained_size(tmp_path):
         cli.choose_size(args)
         return args.size, args.trained_sizes
 
-    trained = demo.training_record()["trained_sizes"]
-    assert trained[0] == [96, 128] and len(trained) > 1
-    assert chosen() == ((96, 128), trained)
-    assert chosen("--size", "240x320") == ((240, 320), trained)
+    mobile, small = demo.training_record("mobile")["trained_sizes"], demo.training_record("small")["trained_sizes"]
+    assert mobile == [[240, 320]] and small[0] == [96, 128] and len(small) > 1
+    assert chosen() == ((240, 320), mobile)
+    assert chosen("--config", "small") == ((96, 128), small)
+    assert chosen("--config", "small", "--size", "240x320") == ((240, 320), small)
     assert chosen("--random-weights") == ((480, 854), None)
-    assert demo.weights_path()  # the record read above is the shipped model's

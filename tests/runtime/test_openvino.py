@@ -42,6 +42,18 @@ def demo_folder(demo_export, tmp_path_factory):
     return out
 
 
+def test_quantizing_leaves_standard_output_to_the_caller(demo_export, tmp_path, capfd):
+    """NNCF's progress bars go to standard error: hmmn-bench --json quantizes on the fly and promises
+    one JSON object on standard output."""
+    from hmmn_deploy.export import quantize
+
+    folder = tmp_path / "export"
+    shutil.copytree(demo_export, folder)
+    quantize.quantize_folder(str(folder), videos=1, frames=4, size=(96, 128))
+    captured = capfd.readouterr()
+    assert captured.out == "" and "encode_query" in captured.err
+
+
 def test_fp32_matches_run_video_on_the_small_model(small_model, small_export, small_clip):
     """The same bar as onnxruntime's test_small_model_matches_run_video."""
     frames, labels = small_clip

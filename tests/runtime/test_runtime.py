@@ -218,12 +218,12 @@ def test_onnxruntime_cuda_backend_matches_cpu(small_export, small_clip):
 @pytest.mark.parametrize("precision,agreement", [("fp32", 0.999), ("fp16", 0.99)])
 def test_torch_backend_on_cuda_matches_hmmn_ref_on_the_cpu(precision, agreement):
     """The state stays on the GPU between steps (bank, tracks, probabilities); FP32 there runs
-    without TF32, so it is as close to the CPU reference as the CPU backends are. The demo model
-    (trained, decisive): random weights leave too many pixels near a tie to judge FP16 by."""
+    without TF32, so it is as close to the CPU reference as the CPU backends are. The small built-in
+    model (trained, decisive): random weights leave too many pixels near a tie to judge FP16 by."""
     from hmmn_deploy.demo import load_demo_model
     from hmmn_deploy.demo.synthetic import make_video
 
-    model = load_demo_model()
+    model = load_demo_model("small")
     frames, labels = make_video(700_200, 12, 96, 128)
     reference = hmmn_ref.run_video(model, as_video(frames), torch.from_numpy(labels[0]).long())
     session = Session.from_model(model, precision, device="cuda")

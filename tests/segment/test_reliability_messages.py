@@ -48,7 +48,7 @@ def test_unreadable_checkpoints_never_advise_unsafe_loading(tmp_path):
 
 def test_demo_weights_without_config_small_name_the_configuration():
     with pytest.raises(CheckpointError) as info:
-        hmmn_ref.load_model(demo.weights_path())  # the paper configuration by default
+        hmmn_ref.load_model(demo.weights_path("small"))  # the paper configuration by default
     text = str(info.value)
     assert "pass --config small" in text and "missing" not in text and len(text.splitlines()) == 1
 

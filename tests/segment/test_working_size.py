@@ -76,7 +76,7 @@ def _nested_sizes(record) -> set:
 
 
 def test_the_demo_record_states_the_sizes_every_stage_trained_at():
-    record = demo.training_record()
+    record = demo.training_record("small")
     trained = {f"{h}x{w}" for h, w in record["trained_sizes"]}
     assert trained == _nested_sizes(record)
     assert {"96x128", "240x320", "480x640"} <= trained  # stages 9-11 and 13 trained at many sizes (demo_training.md)
@@ -106,11 +106,11 @@ def run(args) -> dict:
 def default_run(videos_240x320, tmp_path_factory):
     data, _, _ = videos_240x320
     out = tmp_path_factory.mktemp("default") / "out"
-    return out, run([str(data), "-o", str(out)])
+    return out, run([str(data), "-o", str(out), "--config", "small"])
 
 
 def test_the_built_in_model_at_240x320_beats_copying_the_first_mask(videos_240x320, default_run):
-    """The built-in model (stage 13, trained at 96x128 to 480x640) processes 240x320 frames as
+    """The built-in small model (stage 13, trained at 96x128 to 480x640) processes 240x320 frames as
     they are, and beats copying the first mask by a wide margin."""
     data, copy, names = videos_240x320
     out, summary = default_run
@@ -125,8 +125,8 @@ def test_the_built_in_model_at_240x320_beats_copying_the_first_mask(videos_240x3
 def test_the_records_sizes_are_used_by_default_and_reported(default_run, capsys):
     out, summary = default_run
     working = summary["working_size"]
-    assert working["source"] == "weights' record" and working["record"] == demo.RECORD
-    assert working["trained_sizes"] == demo.training_record()["trained_sizes"]
+    assert working["source"] == "weights' record" and working["record"] == demo.BUILT_IN["small"].record
+    assert working["trained_sizes"] == demo.training_record("small")["trained_sizes"]
     for name, record in summary["sequences"].items():
         # 240x320 lies within the trained areas: processed as it is, by the record's rule
         assert record["size"] == [240, 320] and record["processing_size"] == [240, 320], name
@@ -137,7 +137,7 @@ def test_the_records_sizes_are_used_by_default_and_reported(default_run, capsys)
 
 def test_the_run_says_so_in_one_line(videos_240x320, tmp_path, capsys):
     data, _, names = videos_240x320
-    run([str(data), "-o", str(tmp_path / "out"), "--sequences", names[0], "--max-frames", "3"])
+    run([str(data), "-o", str(tmp_path / "out"), "--sequences", names[0], "--max-frames", "3", "--config", "small"])
     lines = [line for line in capsys.readouterr().err.splitlines() if "trained at 96x128 to 480x640" in line]
     assert len(lines) == 1 and "(here 240x320: as it is)" in lines[0], lines
 
@@ -147,7 +147,8 @@ def test_the_run_says_so_in_one_line(videos_240x320, tmp_path, capsys):
 def test_size_overrides_the_record(videos_240x320, tmp_path, size, expected, source):
     data, _, names = videos_240x320
     out = tmp_path / "out"
-    summary = run([str(data), "-o", str(out), "--sequences", names[0], "--max-frames", "3", "--size", size])
+    summary = run([str(data), "-o", str(out), "--sequences", names[0], "--max-frames", "3", "--size", size,
+                   "--config", "small"])
     assert summary["working_size"]["source"] == source
     record = summary["sequences"][names[0]]
     assert record["processing_size"] == expected and record["size"] == [240, 320]
@@ -160,7 +161,7 @@ def test_any_weights_with_a_record_get_the_rule_and_without_one_keep_their_size(
                                                                                   expected):
     data, _, names = videos_240x320
     weights = tmp_path / "mine.pth"
-    shutil.copyfile(demo.WEIGHTS, weights)
+    shutil.copyfile(demo.BUILT_IN["small"].weights, weights)
     record = {"command": "my own training"}
     if field is not None:
         record["trained_sizes"] = field  # 64x64 of area 4096 at 3:4 -> 55x74 -> 48x80
@@ -174,7 +175,7 @@ def test_any_weights_with_a_record_get_the_rule_and_without_one_keep_their_size(
 def test_a_bad_record_is_refused_in_one_line_and_size_skips_it(videos_240x320, tmp_path, capsys):
     data, _, names = videos_240x320
     weights = tmp_path / "mine.pth"
-    shutil.copyfile(demo.WEIGHTS, weights)
+    shutil.copyfile(demo.BUILT_IN["small"].weights, weights)
     (tmp_path / "mine.json").write_text(json.dumps({"trained_sizes": [[8, 8]]}))
     args = [str(data), "--sequences", names[0], "--max-frames", "3", "--weights", str(weights), "--config", "small",
             "--backend", "torch", "--threads", "1", "--no-progress"]
