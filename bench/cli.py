@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the baseline's memory reads: the public code's formulation (default; bench/public_matching.py) "
                         "or hmmn_ref's current, faster one")
     p.add_argument("--accuracy", type=int, metavar="N", default=0,
-                   help="also J&F of onnxruntime fp32 and openvino fp32 / bf16 / int8 on the demo model, "
+                   help="also J&F of onnxruntime fp32 and openvino fp32 / bf16 / int8 on the small built-in model, "
                         "N generated videos with ground truth (against openvino fp32)")
     p.add_argument("--size", type=parse_size, default=None,
                    help="frame size HxW (default 480x854, timed at the size hmmn-run processes it at when the "

@@ -11,7 +11,7 @@ from ..core.working_size import FIELD, WorkingSize, parse_trained_sizes
 def for_run(weights: Optional[str], random_weights: bool = False, artifacts: Optional[str] = None,
             config: Optional[str] = None) -> Optional[WorkingSize]:
     """The trained sizes of a run's weights: W.json beside --weights W.pth, those an --artifacts
-    manifest carries, or the built-in model's of `config` (default the small one); None for
+    manifest carries, or the built-in model's of `config` (default the mobile one); None for
     random weights or without a record."""
     if random_weights:
         return None

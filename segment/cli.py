@@ -37,7 +37,9 @@ from .sources import InputError, check_output_outside_inputs, discover
 from .summary import closing_line, load_summary, record_done, record_failed, save_summary
 
 
-DEMO_SEED, DEMO_FRAMES, DEMO_SIZE = 4242, 24, (96, 128)  # the demo model works at its training size
+# The demo clip: generated at 96x128 (the small model's first training size; the default mobile model
+# processes it at its own 240x320, the masks resized back).
+DEMO_SEED, DEMO_FRAMES, DEMO_SIZE = 4242, 24, (96, 128)
 NATIVE = "native"  # --size native: every video at its own size, whatever the weights' record says
 
 
@@ -64,7 +66,7 @@ def build_parser():
     p.add_argument("-o", "--out", required=True, help="output folder (created; reused to resume)")
     p.add_argument("--mask", help="first-frame label PNG (palette or greyscale), for a folder or a video file")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--weights", help="checkpoint (default: the built-in demo model, trained on generated videos)")
+    source.add_argument("--weights", help="checkpoint (default: the built-in mobile model; --config small the small one)")
     source.add_argument("--artifacts", help="an hmmn-export folder (graphs, engines, manifest)")
     source.add_argument("--random-weights", action="store_true",
                         help="random weights (the golden fill rule): the pipeline runs, the masks mean nothing")
@@ -240,8 +242,9 @@ def log_working_size(working: WorkingSize, first_size, weights: str) -> None:
 
     builtin = weights.startswith("the built-in") or any(
         os.path.abspath(weights) == os.path.abspath(model.weights) for model in demo.BUILT_IN.values())
-    model = "the built-in model was" if builtin else "these weights were"
-    log(f"{model} trained at {working.sentence()} {working.rule_sentence()}{example}, its masks resized back to its size; "
+    # The built-in mobile model is not trained: its record's sizes are those it was made for.
+    model = "the built-in model works at" if builtin else "these weights were trained at"
+    log(f"{model} {working.sentence()} {working.rule_sentence()}{example}, its masks resized back to its size; "
         "--size HxW sets another size, --size native keeps the frames' own")
 
 

@@ -7,7 +7,7 @@
 # 2. the package installed over the machine's own torch (no downloads), then the GPU tests;
 # 3. hmmn-bench of the paper configuration at 480x854 on the GPU (torch FP32 and FP16 beside
 #    the baseline, interleaved), and its scaling table;
-# 4. TensorRT: the demo model's engines (fp32, fp16; builder auto: enterprise TensorRT when it
+# 4. TensorRT: the small built-in model's engines (fp32, fp16; builder auto: enterprise TensorRT when it
 #    sees this GPU, else TensorRT-RTX, or ENGINES=DIR with DIR/demo_fp32 and DIR/demo_fp16 built
 #    elsewhere), what TensorRT-RTX itself says when it loads one here, hmmn-run --backend tensorrt
 #    against torch on the same GPU on 4 generated videos (hmmn-eval: J&F and mask agreement), and

@@ -9,8 +9,8 @@ level), and prints how many pixels' masks agree. That is the floor for any backe
 with these weights on this video: two FP32 implementations that round differently cannot be
 expected to agree better than the reference agrees with itself. With `--compare`, hmmn-run
 output folders (one PNG per frame, named like `00001.png`) are set against the reference and
-against each other on the same frames. Without `--weights` the demo model runs. `--capacity S`
-runs the runtime's protocol instead (torch backend, S slots: what hmmn-run does), whose memory
+against each other on the same frames. Without `--weights` the built-in mobile model runs
+(`--config small`: the small one). `--capacity S` runs the runtime's protocol instead (torch backend, S slots: what hmmn-run does), whose memory
 stays bounded on long videos; `--device cuda` runs either on a GPU, in true FP32.
 """
 

@@ -20,7 +20,7 @@ from hmmn_ref.sample_video import make_sample_video
 
 rtx = pytest.importorskip("tensorrt_rtx", reason="TensorRT-RTX is not installed (pip install 'hmmn-deploy[trt-rtx]')")
 
-DEMO_ARGS = ["--size", "96x128", "--check-frames", "3", "--capacity", "8", "--max-objects", "3",
+DEMO_ARGS = ["--config", "small", "--size", "96x128", "--check-frames", "3", "--capacity", "8", "--max-objects", "3",
              "--engines", "--builder", "tensorrt-rtx"]
 
 
@@ -31,7 +31,7 @@ def read(folder) -> dict:
 
 @pytest.fixture(scope="module", params=["fp32", "fp16"])
 def demo_engines(request, tmp_path_factory):
-    """The built-in demo model's export with engines, on this machine without a GPU."""
+    """The built-in small model's export with engines, on this machine without a GPU."""
     out = tmp_path_factory.mktemp(f"demo_{request.param}") / "export"
     assert cli.main(DEMO_ARGS + ["--precision", request.param, "--out", str(out)]) == 0
     return request.param, out

@@ -2,8 +2,8 @@
 
 One private local cluster for the module (segment.ray_cluster.Cluster, on 127.0.0.1, its own
 temp folder and token), which `--ray ADDRESS` runs use: in this process, or from a second
-driver process. Generated 96x128 videos of 12-16 frames, the built-in demo model on torch with
-one thread per worker (a 2-core machine).
+driver process. Generated 96x128 videos of 12-16 frames, the built-in small model (`--config
+small`) on torch with one thread per worker (a 2-core machine).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from hmmn_ref.media import davis_palette
 from hmmn_ref.sample_video import make_sample_video
 
 NAMES = ["v0", "v1", "v2", "v3"]
-TORCH = ["--backend", "torch", "--threads", "1", "--no-progress"]
+TORCH = ["--backend", "torch", "--config", "small", "--threads", "1", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +248,7 @@ def test_live_stream_same_masks_in_order_and_refused_after_a_restart(address):
     from hmmn_deploy.segment.ray_stream import LiveStream, StreamLost
 
     video, labels = make_sample_video(9, 96, 128, num_objects=2, seed=31)
-    choice = ModelChoice(backend="torch", threads=1)
+    choice = ModelChoice(backend="torch", config="small", threads=1)
     session, _ = open_session(choice, None, print)
     state = session.start(video[0], labels[0])
     want = [session.step(state, frame).labels for frame in video[1:]]
@@ -287,7 +287,7 @@ def test_a_worker_that_does_not_share_out_or_the_inputs_says_so(tmp_path):
     from hmmn_deploy.segment.ray_worker import VideoWorker
     from hmmn_deploy.segment.sequence import SequenceOptions
 
-    worker = VideoWorker(ModelChoice(backend="torch", threads=1), None, str(tmp_path), SequenceOptions())
+    worker = VideoWorker(ModelChoice(backend="torch", config="small", threads=1), None, str(tmp_path), SequenceOptions())
     marker = tmp_path / ".partial" / ".ray-check"
     state = worker.ready(str(marker), [str(tmp_path / "data"), None])
     assert len(state["problems"]) == 2 and state["pid"] == os.getpid()

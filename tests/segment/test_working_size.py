@@ -138,7 +138,7 @@ def test_the_records_sizes_are_used_by_default_and_reported(default_run, capsys)
 def test_the_run_says_so_in_one_line(videos_240x320, tmp_path, capsys):
     data, _, names = videos_240x320
     run([str(data), "-o", str(tmp_path / "out"), "--sequences", names[0], "--max-frames", "3", "--config", "small"])
-    lines = [line for line in capsys.readouterr().err.splitlines() if "trained at 96x128 to 480x640" in line]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "works at 96x128 to 480x640" in line]
     assert len(lines) == 1 and "(here 240x320: as it is)" in lines[0], lines
 
 
