@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also J&F of onnxruntime fp32 and openvino fp32 / bf16 / int8 on the small built-in model, "
                         "N generated videos with ground truth (against openvino fp32)")
     p.add_argument("--size", type=parse_size, default=None,
-                   help="frame size HxW (default 480x854, timed at the size hmmn-run processes it at when the "
-                        "weights' record gives trained sizes, as the built-in model's does)")
+                   help="the size to time at, HxW: a generated clip's size, or --input's frames resized to it "
+                        "(default: a 480x854 clip, or --input's own size; either timed at the size hmmn-run processes "
+                        "it at when the weights' record gives trained sizes, as the built-in models' do)")
     p.add_argument("--objects", type=int, default=2)
     p.add_argument("--frames", type=int, default=10, help="timed frames (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed frames first (default 2)")
@@ -183,19 +184,28 @@ def load_frames(args):
 
 
 def working_frames(args, weights, config, frames, mask):
-    """No --size, and weights whose record gives trained sizes (the built-in model's when `weights`
-    is None): the frames and mask resized to the size hmmn-run processes them at
-    (core.working_size). -> frames, mask, summary record (None when nothing changed)."""
+    """The frames and mask at the size to time: --size when given (--input frames resized to it, as
+    hmmn-run --size does); else, for weights whose record gives trained sizes (the built-in model's
+    when `weights` is None), the size hmmn-run processes them at (core.working_size).
+    -> frames, mask, summary record (None when nothing changed)."""
     from ..models.working_size import for_run
     from ..core.resize import resize_frame, resize_labels
 
-    if args.size_given or args.random_weights or args.artifacts:
+    if args.size_given:
+        size = tuple(args.size)
+        if tuple(frames.shape[1:3]) == size:  # a generated clip, made at --size
+            return frames, mask, None
+        log(f"--size {size[0]}x{size[1]}: timing the {frames.shape[1]}x{frames.shape[2]} frames of --input resized "
+            f"to {size[0]}x{size[1]}, as hmmn-run --size processes them")
+        record = {"source": "--size", "frames": list(frames.shape[1:3]), "processing_size": list(size)}
+        return np.stack([resize_frame(f, size) for f in frames]), resize_labels(mask, size), record
+    if args.random_weights or args.artifacts:
         return frames, mask, None
     working = for_run(weights, config=config)
     size = working.size_for(frames.shape[1:3]) if working else None
     if size is None:
         return frames, mask, None
-    log(f"the weights were trained at {working.sentence()}: timing at {size[0]}x{size[1]}, the size "
+    log(f"the weights' record gives {working.sentence()}: timing at {size[0]}x{size[1]}, the size "
         f"hmmn-run processes {frames.shape[1]}x{frames.shape[2]} frames at (--size HxW times another)")
     record = {**working.describe(), "frames": list(frames.shape[1:3]), "processing_size": list(size)}
     frames = np.stack([resize_frame(f, size) for f in frames])

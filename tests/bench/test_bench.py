@@ -136,6 +136,30 @@ def test_versus_times_two_models_side_by_side_each_at_its_processing_size(tmp_pa
     assert second["label"] == "built-in small" and second["processing_size"] == [128, 192]
 
 
+def test_size_resizes_the_frames_of_input(tmp_path, capsys):
+    """--size HxW with --input times the frames resized to HxW (as hmmn-run --size processes them),
+    says so and records it; it is never ignored."""
+    from PIL import Image
+
+    from hmmn_ref.sample_video import make_sample_video
+
+    frames, labels = make_sample_video(num_frames=3, height=128, width=192, num_objects=1, seed=2)
+    (tmp_path / "frames").mkdir()
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / "frames" / f"{i:05d}.png")
+    Image.fromarray(labels[0].astype(np.uint8)).save(tmp_path / "first.png")
+    common = ["--random-weights", "--config", "small", "--input", str(tmp_path / "frames"), "--mask",
+              str(tmp_path / "first.png"), "--run", "torch:fp32", "--frames", "1", "--warmup", "1", "--json",
+              "--no-probe"]
+    assert cli.main(common + ["--size", "64x96"]) == 0
+    captured = capsys.readouterr()
+    working = json.loads(captured.out)["settings"]["working_size"]
+    assert working == {"source": "--size", "frames": [128, 192], "processing_size": [64, 96]}
+    assert "resized to 64x96" in captured.err and "1 runs, 64x96," in captured.err
+    assert cli.main(common) == 0  # no --size: the frames as they are
+    assert "working_size" not in json.loads(capsys.readouterr().out)["settings"]
+
+
 def test_versus_arguments():
     assert cli.parse_versus("builtin") == (None, None)
     assert cli.parse_versus("builtin:mobile") == (None, "mobile")
