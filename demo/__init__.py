@@ -41,7 +41,6 @@ BUILT_IN = {
 }
 BUILT_IN_TOOLS = {"small": "tools/train_demo.py", "mobile": "tools/train_mobile.py --iterations 0 --size 240x320"}
 DEMO_CONFIG = "mobile"  # the built-in model used when neither --weights nor --config is given (issue 38)
-WEIGHTS, RECORD, DESCRIPTION = BUILT_IN[DEMO_CONFIG][:3]
 
 
 def built_in_for(config: Optional[str]) -> Tuple[str, str]:
