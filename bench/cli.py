@@ -184,33 +184,41 @@ def load_frames(args):
 
 
 def working_frames(args, weights, config, frames, mask):
-    """The frames and mask at the size to time: --size when given (--input frames resized to it, as
-    hmmn-run --size does); else, for weights whose record gives trained sizes (the built-in model's
-    when `weights` is None), the size hmmn-run processes them at (core.working_size).
-    -> frames, mask, summary record (None when nothing changed)."""
-    from ..models.working_size import for_run
+    """The frames and mask at the size to time (timing_size), resized once as hmmn-run resizes
+    them. -> frames, mask, summary record (None when nothing changed)."""
     from ..core.resize import resize_frame, resize_labels
 
+    chosen = timing_size(args, weights, config, tuple(frames.shape[1:3]))
+    if chosen is None:
+        return frames, mask, None
+    size, record = chosen
+    return np.stack([resize_frame(f, size) for f in frames]), resize_labels(mask, size), record
+
+
+def timing_size(args, weights, config, frame_size):
+    """--size when given and the frames (--input's) differ from it; else, for weights whose record
+    gives trained sizes (the built-in model's when `weights` is None), the size hmmn-run processes
+    frames of frame_size at (core.working_size). Said in one line. -> (size, summary record), or
+    None: time the frames as they are."""
+    from ..models.working_size import for_run
+
+    h, w = frame_size
     if args.size_given:
         size = tuple(args.size)
-        if tuple(frames.shape[1:3]) == size:  # a generated clip, made at --size
-            return frames, mask, None
-        log(f"--size {size[0]}x{size[1]}: timing the {frames.shape[1]}x{frames.shape[2]} frames of --input resized "
-            f"to {size[0]}x{size[1]}, as hmmn-run --size processes them")
-        record = {"source": "--size", "frames": list(frames.shape[1:3]), "processing_size": list(size)}
-        return np.stack([resize_frame(f, size) for f in frames]), resize_labels(mask, size), record
+        if frame_size == size:  # a generated clip, made at --size
+            return None
+        log(f"--size {size[0]}x{size[1]}: timing the {h}x{w} frames of --input resized to {size[0]}x{size[1]}, "
+            "as hmmn-run --size processes them")
+        return size, {"source": "--size", "frames": [h, w], "processing_size": list(size)}
     if args.random_weights or args.artifacts:
-        return frames, mask, None
+        return None
     working = for_run(weights, config=config)
-    size = working.size_for(frames.shape[1:3]) if working else None
+    size = working.size_for(frame_size) if working else None
     if size is None:
-        return frames, mask, None
+        return None
     log(f"the weights' record gives {working.sentence()}: timing at {size[0]}x{size[1]}, the size "
-        f"hmmn-run processes {frames.shape[1]}x{frames.shape[2]} frames at (--size HxW times another)")
-    record = {**working.describe(), "frames": list(frames.shape[1:3]), "processing_size": list(size)}
-    frames = np.stack([resize_frame(f, size) for f in frames])
-    mask = resize_labels(mask, size)
-    return frames, mask, record
+        f"hmmn-run processes {h}x{w} frames at (--size HxW times another)")
+    return size, {**working.describe(), "frames": [h, w], "processing_size": list(size)}
 
 
 def build_runs(args, frames, mask, weights, config, label: str = "") -> list:
