@@ -7,6 +7,10 @@ boundaries, all exact up to rounding:
   + bias) and the refine stages' `convFS` of the query skips;
 - fine memory (1/8 and 1/4) is emitted grouped by 1/16 cell, `[N, hw, r*r, C]`, the layout
   the top-k read gathers from, so no graph re-arranges the memory bank per frame;
+- the 1/16 read runs query-major (`matching.weights_16`): one softmax of the affinity minus the
+  Gaussian kernel's exponent over each query's T*hw memory positions, which equals the spec's
+  softmax x kernel renormalised, with the top-k guide and the fine reads laid out for
+  contiguous products (`select_cells_query_major`, `read_fine_cells_by_query`);
 - the 1/16 read always takes two fine slots; on a video's first call (T == 1) the second
   slot is ignored (the guide rows of the previous frame are pushed below every first-frame
   row), which is what the reference does with one slot.
@@ -92,7 +96,7 @@ class EncodeMemoryGraph(StageGraph):
         n = masks.shape[0]
         others = others_mask(masks, objects_sum)  # clamp(sum of the other objects, 0, 1)
         r4, r3, r2 = m.Encoder_M(
-            frame.to(self.dtype).expand(n, -1, -1, -1), masks[:, None].to(self.dtype), others[:, None].to(self.dtype)
+            frame.to(self.dtype), masks[:, None].to(self.dtype), others[:, None].to(self.dtype)
         )
         key16, value16 = m.KV_M_r4(r4)  # [N, C, h, w]
         key8, value8 = m.KV_M_r3(r3)
@@ -129,21 +133,22 @@ class MatchGraph(StageGraph):
         cfg = self.model.config
         t, n, _, h, w = mem_key16.shape
         older = tracks_from_bank(tracks[: t - 1])  # [N, T-1, hw]
-        weights, new_tracks = matching.attention_16(
+        weights, new_tracks = matching.weights_16(
             mem_key16, query_key16, older, cfg.flow_window, cfg.gaussian_sigma, slot_age
-        )
-        readout16 = matching.readout_16(mem_value16, weights)  # [N, Cv, h, w]
-        # Guide rows: first frame, then previous frame; on the first call (T == 1) the
-        # previous-frame rows drop below every first-frame row (W >= 0) and are never picked.
+        )  # W [N, hw, T*hw], query-major
+        readout16 = matching.readout_query_major_16(mem_value16, weights)  # [N, Cv, h, w]
+        # Guide: first frame, then previous frame, per query cell; on the first call (T == 1) the
+        # previous-frame entries drop below every first-frame entry (W >= 0) and are never picked.
+        hw = h * w
         first_call = (torch.arange(t, device=weights.device).max() == 0).to(weights.dtype)
-        guide = torch.cat([weights[:, 0], weights[:, t - 1] - 2.0 * first_call], dim=1)  # [N, 2hw, hw]
-        cells = matching.select_cells(guide, cfg.top_k)  # [N, hw, k]
+        guide = torch.cat([weights[:, :, :hw], weights[:, :, (t - 1) * hw :] - 2.0 * first_call], dim=2)  # [N, hw, 2hw]
+        cells = matching.select_cells_query_major(guide, cfg.top_k)  # [N, hw, k]
 
         def flat(x):  # [2, N, h, w, r*r, C] -> [2, N, hw, r*r, C], a reshape, not a copy
             return x.reshape(2, n, h * w, x.shape[-2], x.shape[-1])
 
-        read8 = matching.read_fine_cells(flat(mem_key8), flat(mem_value8), matching.to_cells(query_key8[0], 2), cells)
-        read4 = matching.read_fine_cells(
+        read8 = matching.read_fine_cells_by_query(flat(mem_key8), flat(mem_value8), matching.to_cells(query_key8[0], 2), cells)
+        read4 = matching.read_fine_cells_by_query(
             flat(mem_key4), flat(mem_value4), matching.to_cells(query_key4[0], 4), cells[:, :, : cfg.top_k_fine]
         )
         return (

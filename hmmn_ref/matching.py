@@ -27,17 +27,45 @@ def grid_yx(h: int, w: int, device: torch.device) -> Tuple[torch.Tensor, torch.T
     return y, x
 
 
+def window_candidates(h: int, w: int, window: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Each position's window x window neighbourhood on the h x w grid, in row-major order
+    (smallest index first): (candidates [hw, window^2] int64, 0 where outside the grid;
+    inside [hw, window^2] bool)."""
+    half = window // 2
+    offsets = torch.arange(-half, half + 1, device=device)
+    rows = torch.arange(h, device=device)[:, None] + offsets[None, :]  # [h, window]
+    cols = torch.arange(w, device=device)[:, None] + offsets[None, :]  # [w, window]
+    rows_inside = (rows >= 0) & (rows < h)
+    cols_inside = (cols >= 0) & (cols < w)
+    candidates = rows[:, None, :, None] * w + cols[None, :, None, :]  # [h, w, window, window]
+    inside = rows_inside[:, None, :, None] & cols_inside[None, :, None, :]
+    candidates = torch.where(inside, candidates, torch.zeros_like(candidates))
+    return candidates.reshape(h * w, window * window), inside.reshape(h * w, window * window)
+
+
 def local_flow(affinity_last: torch.Tensor, h: int, w: int, window: int) -> torch.Tensor:
-    """Argmax of each memory position over the query positions of its window.
+    """Argmax of each memory position over the query positions of its window (the first of
+    equal maxima: the smallest query index).
 
     affinity_last: [N, hw_mem, hw_query] affinity of the previous-frame slot.
     Returns c: [N, hw] int64, for memory position i the query position it moved to.
     """
-    y, x = grid_yx(h, w, affinity_last.device)
-    half = window // 2
-    inside = ((y[:, None] - y[None, :]).abs() <= half) & ((x[:, None] - x[None, :]).abs() <= half)  # [hw, hw]
-    masked = torch.where(inside, affinity_last, torch.full_like(affinity_last, float("-inf")))
-    return masked.argmax(dim=2)
+    n = affinity_last.shape[0]
+    candidates, inside = window_candidates(h, w, window, affinity_last.device)
+    candidates = candidates.expand(n, -1, -1)  # [N, hw, window^2]
+    near = affinity_last.gather(2, candidates)
+    near = torch.where(inside, near, torch.full_like(near, float("-inf")))
+    return candidates.gather(2, near.argmax(dim=2, keepdim=True))[..., 0]
+
+
+def local_flow_query_major(affinity_last: torch.Tensor, h: int, w: int, window: int) -> torch.Tensor:
+    """local_flow of the affinity laid out [N, hw_query, hw_mem] (weights_16's): [N, hw] int64."""
+    n = affinity_last.shape[0]
+    candidates, inside = window_candidates(h, w, window, affinity_last.device)
+    by_query = candidates.transpose(0, 1).expand(n, -1, -1)  # [N, window^2, hw_mem]
+    near = affinity_last.gather(1, by_query)
+    near = torch.where(inside.transpose(0, 1), near, torch.full_like(near, float("-inf")))
+    return by_query.gather(1, near.argmax(dim=1, keepdim=True))[:, 0]
 
 
 def compose_tracks(flow: torch.Tensor, tracks: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -80,6 +108,50 @@ def gaussian_kernel(
     return torch.exp(-dist2 / two_var)
 
 
+def weights_16(
+    mem_keys: torch.Tensor,
+    query_key: torch.Tensor,
+    tracks: torch.Tensor,
+    window: int,
+    sigma: float,
+    ages: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """attention_16's weights, query-major: the exported match graph's formulation (spec
+    section 4, steps 1-5; the same values to ~1e-6). hmmn_ref's own loop keeps attention_16,
+    the spec's steps as written, whose rounding the golden runs follow (golden_multi meets
+    exact ties in its top-k guide, which tip with any change of rounding).
+
+    mem_keys [T, N, C, h, w]: slot 0 the first frame, the last one the previous frame, the
+    others in temporal order unless `ages` [T] says otherwise (see gaussian_kernel).
+    query_key [1, C, h, w]. tracks [N, T-1, hw] int64. Returns (W [N, hw_query, T*hw_mem],
+    memory positions slot-major, each query's row summing to 1; new tracks [N, T, hw]). Always
+    float32 (the sensitive part of the FP16 plan).
+
+    The spec's softmax over memory times the Gaussian kernel, renormalised, is one softmax of
+    s = q.k/sqrt(C) - |q - centre|^2 / (2 sigma_slot^2): the first softmax's sum cancels in the
+    renormalisation. The kernel's exponent is separable: [N, h, M] and [N, w, M] terms broadcast
+    over the query grid, no [N, T, hw, hw] distance tensor; the softmax runs on the last axis.
+    """
+    t, n, c, h, w = mem_keys.shape
+    hw = h * w
+    keys = mem_keys.reshape(t, n, c, hw).float().permute(1, 2, 0, 3).reshape(n, c, t * hw)  # [N, C, M]
+    query = query_key.reshape(c, hw).float().transpose(0, 1)  # [hw_q, C]
+    affinity = torch.matmul(query, keys) / math.sqrt(c)  # [N, hw_q, M]
+    flow = local_flow_query_major(affinity[:, :, (t - 1) * hw :], h, w, window)
+    new_tracks, centres = compose_tracks(flow, tracks)
+    y, x = grid_yx(h, w, centres.device)
+    age = (slot_ages(t, centres.device) if ages is None else ages).to(torch.float32)
+    slot_sigma = sigma * (0.5 * age + 1.0)
+    inv_two_var = (0.5 / (slot_sigma * slot_sigma))[:, None].expand(t, hw).reshape(1, 1, t * hw)  # [1, 1, M]
+    flat_centres = centres.reshape(n, 1, t * hw)
+    rows = torch.arange(h, device=centres.device).to(torch.float32)[None, :, None]  # [1, h, 1]
+    cols = torch.arange(w, device=centres.device).to(torch.float32)[None, :, None]  # [1, w, 1]
+    dy2 = (rows - y[flat_centres].to(torch.float32)) ** 2 * inv_two_var  # [N, h, M]
+    dx2 = (cols - x[flat_centres].to(torch.float32)) ** 2 * inv_two_var  # [N, w, M]
+    scores = affinity.reshape(n, h, w, t * hw) - dy2[:, :, None, :] - dx2[:, None, :, :]
+    return torch.softmax(scores.reshape(n, hw, t * hw), dim=2), new_tracks
+
+
 def attention_16(
     mem_keys: torch.Tensor,
     query_key: torch.Tensor,
@@ -119,6 +191,16 @@ def readout_16(mem_values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return torch.matmul(values, weights.to(values.dtype).reshape(n, t * hw, hw)).reshape(n, cv, h, w)
 
 
+def readout_query_major_16(mem_values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """readout_16 from weights_16's W [N, hw_q, T*hw]: [N, Cv, h, w], in the values' precision."""
+    t, n, cv, h, w = mem_values.shape
+    values = mem_values.reshape(t, n, cv, h * w).permute(1, 2, 0, 3).reshape(n, cv, t * h * w)  # [N, Cv, T*hw]
+    # W is the left operand as it lies and the small values are the transposed right one (a
+    # transposed W cost twice the product in ONNX Runtime); the small result is transposed.
+    read = torch.matmul(weights.to(values.dtype), values.transpose(1, 2))  # [N, hw_q, Cv]
+    return read.transpose(1, 2).reshape(n, cv, h, w)
+
+
 def read_16(
     mem_keys: torch.Tensor,
     mem_values: torch.Tensor,
@@ -151,6 +233,11 @@ def select_cells(guide: torch.Tensor, k: int) -> torch.Tensor:
     return torch.topk(guide, k, dim=1, sorted=True).indices.transpose(1, 2)
 
 
+def select_cells_query_major(guide: torch.Tensor, k: int) -> torch.Tensor:
+    """select_cells on a query-major guide [N, hw, S*hw] (weights_16's layout): [N, hw, k]."""
+    return torch.topk(guide, k, dim=2, sorted=True).indices
+
+
 def to_cells(x: torch.Tensor, ratio: int) -> torch.Tensor:
     """[..., C, h*r, w*r] -> [..., h*w, r*r, C]: each 1/16 cell's r x r pixels, channels last."""
     *lead, c, hh, ww = x.shape
@@ -168,6 +255,17 @@ def from_cells(x: torch.Tensor, h: int, w: int, ratio: int) -> torch.Tensor:
     return x.reshape(n, c, h * ratio, w * ratio)
 
 
+def bank_rows(cells: torch.Tensor, s: int, n: int, hw: int) -> torch.Tensor:
+    """cells [N, hw, k] (slot-major indices s*hw + position) -> rows [N, hw, k] of the bank seen
+    as [S*N*hw, r*r*C]: row (slot*N + n)*hw + position."""
+    # The index is split into (slot, position) by lookup tables (no // or % on symbolic sizes),
+    # so that rows are taken by one Gather, not a GatherND of (slot, object, position) triples.
+    slot_of = torch.arange(s, device=cells.device)[:, None].expand(s, hw).reshape(-1)
+    position_of = torch.arange(hw, device=cells.device)[None, :].expand(s, hw).reshape(-1)
+    objects = torch.arange(n, device=cells.device)[:, None, None]  # [N, 1, 1]
+    return (slot_of[cells] * n + objects) * hw + position_of[cells]
+
+
 def read_fine_cells(
     key_cells: torch.Tensor, value_cells: torch.Tensor, query_cells: torch.Tensor, cells: torch.Tensor
 ) -> torch.Tensor:
@@ -181,16 +279,10 @@ def read_fine_cells(
     """
     s, n, hw, rr, c = key_cells.shape
     k = cells.shape[2]
-    # Each selected cell is one row of the bank seen as [S*N*hw, r*r*C]: row (slot*N + n)*hw +
-    # position, the index split into (slot, position) by lookup tables (no // or % on symbolic
-    # sizes). Rows are taken by one Gather, not a GatherND of (slot, object, position) triples.
     # Keys are taken query-cell-major ([hw, N*k*r*r, C]) so that the affinity is one batched
     # product over the query cells with no operand broadcast over the objects (einsum's lowering
     # broadcast and transposed the gathered keys and values in ONNX Runtime and OpenVINO).
-    slot_of = torch.arange(s, device=cells.device)[:, None].expand(s, hw).reshape(-1)
-    position_of = torch.arange(hw, device=cells.device)[None, :].expand(s, hw).reshape(-1)
-    objects = torch.arange(n, device=cells.device)[:, None, None]  # [N, 1, 1]
-    rows = (slot_of[cells] * n + objects) * hw + position_of[cells]  # [N, hw, k]
+    rows = bank_rows(cells, s, n, hw)  # [N, hw, k]
     m = k * rr
     picked_keys = key_cells.reshape(s * n * hw, rr * c).index_select(0, rows.transpose(0, 1).reshape(-1))
     picked_values = value_cells.reshape(s * n * hw, -1).index_select(0, rows.reshape(-1)).reshape(n, hw, m, -1)
@@ -198,6 +290,31 @@ def read_fine_cells(
     affinity = torch.matmul(picked_keys.reshape(hw, n * m, c), queries) / math.sqrt(c)  # [hw, N*m, r*r]
     attention = torch.softmax(affinity.float().reshape(hw, n, m, rr), dim=2).to(picked_values.dtype)
     return torch.matmul(attention.permute(1, 0, 3, 2), picked_values)  # [N, hw, r*r, Cv]
+
+
+def read_fine_cells_by_query(
+    key_cells: torch.Tensor, value_cells: torch.Tensor, query_cells: torch.Tensor, cells: torch.Tensor
+) -> torch.Tensor:
+    """read_fine_cells with both products batched over (query cell, object) and the softmax on
+    the last axis: the exported match graph's formulation (same arguments and result; the same
+    values to ~2e-6). hmmn_ref's own loop keeps read_fine_cells: the golden run of golden_multi
+    meets exact ties in its top-k guide, which tip one way or the other with any change of
+    rounding, and read_fine_cells's rounding is the one the goldens follow.
+    """
+    s, n, hw, rr, c = key_cells.shape
+    k = cells.shape[2]
+    # Keys and values are taken query-cell-major ([hw, N, k*r*r, C]) so that both products are
+    # batched over (query cell, object) with the softmax on the last axis and no transposition
+    # of the [hw, N, r*r, k*r*r] attention (a Transpose of it cost as much as the products in
+    # ONNX Runtime); only the small result is transposed.
+    rows = bank_rows(cells, s, n, hw)  # [N, hw, k]
+    index = rows.transpose(0, 1).reshape(-1)  # [hw * N * k]
+    m = k * rr
+    picked_keys = key_cells.reshape(s * n * hw, rr * c).index_select(0, index).reshape(hw, n, m, c)
+    picked_values = value_cells.reshape(s * n * hw, -1).index_select(0, index).reshape(hw, n, m, -1)
+    affinity = torch.matmul(query_cells[:, None], picked_keys.transpose(2, 3)) / math.sqrt(c)  # [hw, N, r*r, m]
+    attention = torch.softmax(affinity.float(), dim=3).to(picked_values.dtype)
+    return torch.matmul(attention, picked_values).transpose(0, 1)  # [N, hw, r*r, Cv]
 
 
 def read_fine(

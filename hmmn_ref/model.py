@@ -103,7 +103,7 @@ class HMMN(nn.Module):
         n = probs.shape[0] - 1
         mask = probs[1:, None]  # [N, 1, H, W]
         others = others_mask(probs[1:])[:, None]  # [N, 1, H, W]
-        r4, r3, r2 = self.Encoder_M(frame.expand(n, -1, -1, -1), mask, others)
+        r4, r3, r2 = self.Encoder_M(frame, mask, others)  # [N, C, h, w] each
         k16, v16 = self.KV_M_r4(r4)
         k8, v8 = self.KV_M_r3(r3)
         k4, v4 = self.KV_M_r2(r2)

@@ -39,7 +39,8 @@ class EncoderQ(_NormalisedTrunk):
 
 
 class EncoderM(_NormalisedTrunk):
-    """Memory encoder: frame [B, 3, H, W], mask and others [B, 1, H, W] -> r4, r3, r2."""
+    """Memory encoder: frame [1, 3, H, W] (the frame of all B objects), mask and others
+    [B, 1, H, W] -> r4, r3, r2 [B, ...]. The mask enters at the stem: one trunk pass per object."""
 
     def __init__(self, cfg: HMMNConfig) -> None:
         super().__init__()
@@ -52,7 +53,8 @@ class EncoderM(_NormalisedTrunk):
     def forward(
         self, frame: torch.Tensor, mask: torch.Tensor, others: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        stem = self.conv1(self.normalise(frame)) + self.conv1_m(mask) + self.conv1_o(others)
+        frames = frame.expand(mask.shape[0], -1, -1, -1)
+        stem = self.conv1(self.normalise(frames)) + self.conv1_m(mask) + self.conv1_o(others)
         return self.stages(stem)
 
 
@@ -79,15 +81,22 @@ class MobileEncoderQ(nn.Module):
 class MobileEncoderM(MobileEncoderQ):
     """Memory encoder over MobileNetV2: the query encoder's trunk (HMMN shares the module: one set of
     ImageNet weights), then the object's mask and the other objects, averaged over each map's cells,
-    appended to each map for the value projections. frame [B, 3, H, W], mask and others
-    [B, 1, H, W] -> r4 [B, 96 + 2, H/16, W/16], r3 [B, 32 + 2, H/8, W/8], r2 [B, 24 + 2, H/4, W/4]."""
+    appended to each map for the value projections. frame [1, 3, H, W], mask and others
+    [B, 1, H, W] -> r4 [B, 96 + 2, H/16, W/16], r3 [B, 32 + 2, H/8, W/8], r2 [B, 24 + 2, H/4, W/4].
+    The mask does not enter the trunk, so the frame's maps are computed once for all B objects."""
 
     def forward(
         self, frame: torch.Tensor, mask: torch.Tensor, others: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        masks = torch.cat([mask, others], dim=1)
-        maps = super().forward(frame)
-        return tuple(torch.cat([x, F.avg_pool2d(masks, s)], dim=1) for x, s in zip(maps, (16, 8, 4)))
+        return with_masks(super().forward(frame), mask, others)
+
+
+def with_masks(maps, mask: torch.Tensor, others: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The frame's trunk maps (r4, r3, r2: [1, C, h, w] at 1/16, 1/8, 1/4) with the object's mask
+    and the other objects [B, 1, H, W] averaged to each map's cells and appended: [B, C + 2, h, w]."""
+    masks = torch.cat([mask, others], dim=1)
+    b = masks.shape[0]
+    return tuple(torch.cat([x.expand(b, -1, -1, -1), F.avg_pool2d(masks, s)], dim=1) for x, s in zip(maps, (16, 8, 4)))
 
 
 def query_encoder(cfg: HMMNConfig) -> nn.Module:

@@ -30,6 +30,12 @@ def test_local_flow_is_windowed_argmax():
     aff = torch.randn(2, h * w, h * w)
     assert torch.equal(matching.local_flow(aff, h, w, 7), brute_flow(aff, h, w, 3))
     assert torch.equal(matching.local_flow(aff, h, w, 3), brute_flow(aff, h, w, 1))
+    by_query = aff.transpose(1, 2).contiguous()
+    assert torch.equal(matching.local_flow_query_major(by_query, h, w, 7), brute_flow(aff, h, w, 3))
+    # Ties go to the smallest query index, as the brute force's strict ">" does.
+    tied = torch.zeros(1, h * w, h * w)
+    assert torch.equal(matching.local_flow(tied, h, w, 3), brute_flow(tied, h, w, 1))
+    assert torch.equal(matching.local_flow_query_major(tied, h, w, 3), brute_flow(tied, h, w, 1))
 
 
 def brute_read_16(mk, mv, qk, tracks, half, sigma):
@@ -64,6 +70,8 @@ def brute_read_16(mk, mv, qk, tracks, half, sigma):
 
 
 def test_read_16_matches_spec_steps():
+    """Also the graphs' form: weights_16's query-major W and its readout, in float32 and in a
+    lower precision of the values."""
     torch.manual_seed(1)
     t, n, c, cv, h, w = 3, 2, 8, 5, 4, 6
     mk = torch.randn(t, n, c, h, w)
@@ -75,6 +83,12 @@ def test_read_16_matches_spec_steps():
     assert torch.allclose(got[0], want[0], atol=1e-5)
     assert torch.allclose(got[1], want[1], atol=1e-6)
     assert torch.equal(got[2], want[2])
+    weights, tracks_q = matching.weights_16(mk, qk, tracks, 7, 3.0)  # query-major
+    assert torch.equal(tracks_q, want[2])
+    assert torch.allclose(weights, want[1].permute(0, 3, 1, 2).reshape(n, h * w, t * h * w), atol=1e-6)
+    assert torch.allclose(matching.readout_query_major_16(mv, weights), want[0], atol=1e-5)
+    in_bf16 = matching.readout_query_major_16(mv.to(torch.bfloat16), weights).float()
+    assert torch.allclose(in_bf16, want[0], atol=5e-2)
 
 
 def brute_read_fine(mk, mv, qk, cells, r):
@@ -114,6 +128,8 @@ def test_read_fine_matches_spec_and_ignores_cell_order():
         assert torch.allclose(got, brute_read_fine(mk, mv, qk, cells, r), atol=1e-5)
         shuffled = cells[:, :, torch.randperm(k)]
         assert torch.allclose(matching.read_fine(mk, mv, qk, shuffled, r), got, atol=1e-5)
+        by_query = matching.read_fine(mk, mv, qk, cells, r, matching.read_fine_cells_by_query)
+        assert torch.allclose(by_query, got, atol=1e-5)
 
 
 def test_cells_round_trip_and_selection():
