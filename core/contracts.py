@@ -174,6 +174,13 @@ def graph_specs(cfg: HMMNConfig, precision: Precision) -> Dict[str, GraphSpec]:
         a("fs8", (1, d, "h8", "w8"), "RF3.convFS of the query's r3 skip"),
         a("fs4", (1, d, "h4", "w4"), "RF2.convFS of the query's r2 skip"),
     )
+    v16, v8, v4 = cfg.memory_value_widths
+    frame_values = (  # cfg.memory_from_query: the frame's share of its memory values, from encode_query
+        a("frame_value16", (1, v16, "h", "w"), "the memory value projection's share of the trunk's map at 1/16, with its bias"),
+        a("frame_value8", (1, v8, "h8", "w8"), "the same at 1/8"),
+        a("frame_value4", (1, v4, "h4", "w4"), "the same at 1/4"),
+    ) if cfg.memory_from_query else ()
+    memorised = query + frame_values if cfg.memory_from_query else (frame,)  # what encode_memory reads of its frame
     memory = (
         a("key16", ("N", cfg.key_dim_16, "h", "w"), "memory key at 1/16 per object"),
         a("value16", ("N", cfg.value_dim_16, "h", "w"), "memory value at 1/16 per object"),
@@ -192,10 +199,13 @@ def graph_specs(cfg: HMMNConfig, precision: Precision) -> Dict[str, GraphSpec]:
           tol=Tolerance("scaled_p99", 5e-2) if precision == "fp16" else feat),
     )
     specs = [
-        GraphSpec("encode_query", "Query frame -> keys and the decoder's object-independent features.",
-                  (frame,), query + decoder_query),
-        GraphSpec("encode_memory", "Frame + per-object soft masks -> every object's keys and values.",
-                  (frame,
+        GraphSpec("encode_query", "Query frame -> keys and the decoder's object-independent features"
+                  + (", and the frame's share of its memory values." if cfg.memory_from_query else "."),
+                  (frame,), query + decoder_query + frame_values),
+        GraphSpec("encode_memory",
+                  ("encode_query's outputs for a frame" if cfg.memory_from_query else "Frame")
+                  + " + per-object soft masks -> every object's keys and values.",
+                  memorised + (
                    TensorSpec("masks", "float32", ("N", "H", "W"),
                               "probabilities of the objects to memorise (channels 1.. of decode's probs), 0 in the padding"),
                    TensorSpec("objects_sum", "float32", (1, "H", "W"),

@@ -5,6 +5,10 @@ boundaries, all exact up to rounding:
 - the decoder's object-independent work runs once per frame in `encode_query`: the query
   half of `convFM` (convolution is linear: convFM(cat(mem, qv)) = conv_mem(mem) + conv_q(qv)
   + bias) and the refine stages' `convFS` of the query skips;
+- with `memory_from_query` (the mobile configuration) the trunk runs once a frame: encode_query
+  also gives the frame's share of the memory value projections (linear again: the trunk maps'
+  part, with the bias), and encode_memory takes encode_query's outputs for the frame it
+  memorises, adding each object's mask part; its keys are the query keys;
 - fine memory (1/8 and 1/4) is emitted grouped by 1/16 cell, `[N, hw, r*r, C]`, the layout
   the top-k read gathers from, so no graph re-arranges the memory bank per frame;
 - the 1/16 read runs query-major (`matching.weights_16`): one softmax of the affinity minus the
@@ -24,6 +28,7 @@ from __future__ import annotations
 import copy
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hmmn_ref import HMMN, matching
@@ -67,9 +72,15 @@ class EncodeQueryGraph(StageGraph):
 
     def __init__(self, model: HMMN, precision: Precision) -> None:
         super().__init__(model, precision)
-        cv = self.model.config.value_dim_16
+        cfg = self.model.config
+        cv = cfg.value_dim_16
         fm = self.model.Decoder.convFM
         self.fm_query = _split_conv(fm, cv, 2 * cv, bias=True)  # query half of convFM, with its bias
+        # memory_from_query: the trunk's share of the memory value projections, with their bias
+        self.frame_values = nn.ModuleList(
+            _split_conv(kv.Value, 0, c, bias=True)
+            for kv, c in zip(memory_projections(self.model), reversed(cfg.stage_channels))
+        ) if cfg.memory_from_query else None
 
     def forward(self, frame: torch.Tensor):
         m = self.model
@@ -80,7 +91,15 @@ class EncodeQueryGraph(StageGraph):
         fm_query = self.fm_query(value16)  # [1, D, h, w]
         fs8 = m.Decoder.RF3.convFS(r3)  # [1, D, H/8, W/8]
         fs4 = m.Decoder.RF2.convFS(r2)  # [1, D, H/4, W/4]
-        return key16, key8, key4, fm_query, fs8, fs4
+        outputs = (key16, key8, key4, fm_query, fs8, fs4)
+        if self.frame_values is None:
+            return outputs
+        return outputs + tuple(conv(x) for conv, x in zip(self.frame_values, (r4, r3, r2)))  # [1, Cv', h_s, w_s]
+
+
+def memory_projections(model: HMMN):
+    """The memory's key/value projections at 1/16, 1/8, 1/4."""
+    return model.KV_M_r4, model.KV_M_r3, model.KV_M_r2
 
 
 class EncodeMemoryGraph(StageGraph):
@@ -104,6 +123,44 @@ class EncodeMemoryGraph(StageGraph):
         h, w = key16.shape[-2:]
         return (key16, value16, fine_cells(key8, 2, h, w), fine_cells(value8, 2, h, w), fine_cells(key4, 4, h, w),
                 fine_cells(value4, 4, h, w))
+
+
+class EncodeMemoryFromQueryGraph(StageGraph):
+    """cfg.memory_from_query: encode_query's outputs for the frame to memorise (its keys and
+    its share of the memory values) + masks [N,H,W] + objects_sum [1,H,W] -> the objects' keys
+    and values, as EncodeMemoryGraph gives them, with no trunk pass of its own.
+
+    The memory keys are the query keys (unit keys of the same maps); each value projection is
+    linear, value(cat(maps, mask, others)) = frame_value + conv_masks(cat(mask, others)), where
+    frame_value (encode_query's, with the bias) is the same for every object.
+    """
+
+    def __init__(self, model: HMMN, precision: Precision) -> None:
+        super().__init__(model, precision)
+        cfg = self.model.config
+        self.mask_convs = nn.ModuleList(
+            _split_conv(kv.Value, c, c + 2, bias=False)
+            for kv, c in zip(memory_projections(self.model), reversed(cfg.stage_channels))
+        )
+
+    def forward(self, query_key16, query_key8, query_key4, frame_value16, frame_value8, frame_value4,
+                masks: torch.Tensor, objects_sum: torch.Tensor):
+        n = masks.shape[0]
+        others = others_mask(masks, objects_sum)
+        both = torch.stack([masks, others], dim=1).to(self.dtype)  # [N, 2, H, W]
+        keys, values = [], []
+        for key, frame_value, conv, stride in zip(
+            (query_key16, query_key8, query_key4), (frame_value16, frame_value8, frame_value4), self.mask_convs, (16, 8, 4)
+        ):
+            pooled = F.avg_pool2d(both, stride)  # [N, 2, h_s, w_s]: the mask and the others, averaged per cell
+            value = frame_value + conv(pooled)
+            if self.model.config.mask_prior:  # the mask itself as the last channel (KeyValue's mask_value)
+                value = torch.cat([value, pooled[:, :1]], dim=1)
+            keys.append(key.expand(n, -1, -1, -1))
+            values.append(value)
+        h, w = keys[0].shape[-2:]
+        return (keys[0], values[0], fine_cells(keys[1], 2, h, w), fine_cells(values[1], 2, h, w),
+                fine_cells(keys[2], 4, h, w), fine_cells(values[2], 4, h, w))
 
 
 class MatchGraph(StageGraph):
@@ -207,4 +264,6 @@ GRAPH_CLASSES = {
 
 
 def build_graph(name: str, model: HMMN, precision: Precision) -> StageGraph:
+    if name == "encode_memory" and model.config.memory_from_query:
+        return EncodeMemoryFromQueryGraph(model, precision).eval()
     return GRAPH_CLASSES[name](model, precision).eval()

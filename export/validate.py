@@ -166,9 +166,14 @@ def reference_cases(model: hmmn_ref.HMMN, frames: torch.Tensor, first_mask: torc
     fine = (("key8", 2), ("value8", 2), ("key4", 4), ("value4", 4))  # fine memory and its cells' side
     decoder_query = {"fm_query": fm_query, "fs8": fs8, "fs4": fs4}
     readout = dict(zip(("readout16", "readout8", "readout4"), readouts))
+    if model.config.memory_from_query:  # encode_memory reads encode_query's outputs for frame 0
+        q0 = model.encode_query(f[0])
+        memorised = {"query_key16": q0.key16, "query_key8": q0.key8, "query_key4": q0.key4, **frame_values(model, f[0])}
+    else:
+        memorised = {"frame": f[0]}
     inputs = {
         "encode_query": {"frame": f[2]},
-        "encode_memory": {"frame": f[0], "masks": probs0[1:], "objects_sum": probs0[1:].sum(0, keepdim=True)},
+        "encode_memory": {**memorised, "masks": probs0[1:], "objects_sum": probs0[1:].sum(0, keepdim=True)},
         "match": {
             "query_key16": q2.key16, "query_key8": q2.key8, "query_key4": q2.key4,
             "mem_key16": slots.key16, "mem_value16": slots.value16,
@@ -180,7 +185,8 @@ def reference_cases(model: hmmn_ref.HMMN, frames: torch.Tensor, first_mask: torc
         "decode": {**readout, **decoder_query, "pad": torch.tensor(p, dtype=torch.int32)},
     }
     expected = {
-        "encode_query": {"query_key16": q2.key16, "query_key8": q2.key8, "query_key4": q2.key4, **decoder_query},
+        "encode_query": {"query_key16": q2.key16, "query_key8": q2.key8, "query_key4": q2.key4, **decoder_query,
+                         **(frame_values(model, f[2]) if model.config.memory_from_query else {})},
         "encode_memory": {"key16": e0.key16, "value16": e0.value16,
                           **{name: fine_cells(getattr(e0, name), r, h, w) for name, r in fine}},
         "match": {**readout, "tracks_out": tracks_to_bank(tracks2, h, w)},
@@ -188,6 +194,15 @@ def reference_cases(model: hmmn_ref.HMMN, frames: torch.Tensor, first_mask: torc
     }  # fmt: skip
     as_numpy = lambda d: {g: {k: v.numpy() for k, v in io.items()} for g, io in d.items()}
     return as_numpy(inputs), as_numpy(expected)
+
+
+def frame_values(model: hmmn_ref.HMMN, frame: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """memory_from_query: the frame's share of its memory values, by linearity the value
+    projections of its trunk maps with zero masks appended (the bias included)."""
+    maps = model.Encoder_Q(frame)  # r4, r3, r2
+    projections = (model.KV_M_r4, model.KV_M_r3, model.KV_M_r2)
+    return {f"frame_value{s}": kv.Value(torch.cat([x, torch.zeros_like(x[:, :2])], dim=1))
+            for s, kv, x in zip((16, 8, 4), projections, maps)}
 
 
 def validate_graph(

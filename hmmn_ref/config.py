@@ -91,6 +91,21 @@ class HMMNConfig:
         return tuple(c + extra for c in self.stage_channels)  # type: ignore[return-value]
 
     @property
+    def memory_from_query(self) -> bool:
+        """One trunk pass a frame: the memory encoder's maps are the query encoder's of the same
+        frame (MobileNetV2's: the mask does not enter the trunk) and its keys are the query's (unit
+        keys), so the exported encode_memory takes encode_query's outputs for the frame instead of
+        the frame (core/graphs.py). The model itself is the same either way."""
+        return self.trunk == "mobilenet_v2" and self.key_temperature is not None
+
+    @property
+    def memory_value_widths(self) -> Tuple[int, int, int]:
+        """Channels the memory's value projections give at 1/16, 1/8, 1/4: the value widths, less
+        the mask's channel that mask_prior appends as it is."""
+        own = 1 if self.mask_prior else 0
+        return (self.value_dim_16 - own, self.value_dim_8 - own, self.value_dim_4 - own)
+
+    @property
     def min_cells_16(self) -> int:
         """The fewest 1/16-grid positions a frame must have: the top-k read needs k cells."""
         return self.top_k
@@ -136,7 +151,8 @@ SMALL = HMMNConfig(
 
 # HMMN's memory, matching and decoder over torchvision's ImageNet MobileNetV2 (issue 38): features
 # that know real things, at a cost meant for real time on a CPU. Memory and query frames share one
-# trunk pass; the memory's values add the mask and the other objects (hmmn_ref/modules.py). Keys
+# trunk (module and, in the exported graphs, pass: memory_from_query); the memory's values add the
+# mask and the other objects (hmmn_ref/modules.py). Keys
 # are the trunk's own unit-length maps at temperature 0.1 (docs/mobile_model.md: learned keys
 # scored 66 on box, the same weights with these keys 80). Needs 32 cells on the 1/16 grid (for
 # instance 96x128).

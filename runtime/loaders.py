@@ -87,7 +87,23 @@ LOADERS: Dict[str, Loader] = {
 def load(backend: str, folder: str, record: dict, specs: Mapping[str, GraphSpec], options: LoadOptions) -> Loaded:
     if backend not in LOADERS:
         raise RuntimeInputError(f"unknown backend {backend!r}; choose one of {tuple(LOADERS)}")
+    check_contracts(folder, record, specs)
     return LOADERS[backend](folder, record, specs, options)
+
+
+def check_contracts(folder: str, record: dict, specs: Mapping[str, GraphSpec]) -> None:
+    """The graphs' tensors as the manifest recorded them must be those this hmmn-deploy feeds for
+    the export's configuration (an export by another version may cut the graphs differently, e.g.
+    encode_memory reading the frame or encode_query's outputs)."""
+    for name, spec in specs.items():
+        recorded = record["graphs"].get(name, {})
+        for side in ("inputs", "outputs"):
+            have = [t["name"] for t in recorded.get(side, [])]
+            want = [t.name for t in getattr(spec, side)]
+            if have != want:
+                raise ArtifactMismatch(
+                    f"{folder!r}: its {name} graph has {side} {have}, this hmmn-deploy's contract for its "
+                    f"configuration has {want}; export the folder again with this version's hmmn-export")
 
 
 def ort_providers(device: Optional[str], providers: Optional[Sequence[str]]) -> Optional[List[str]]:

@@ -63,4 +63,4 @@ class ObjectTable:
     def label_map(self, channels: np.ndarray) -> np.ndarray:
         """Channel indices (an argmax over K channels) -> object ids; uint8, or int32 past 255."""
         ids = np.array([0] + self.ids)
-        return ids[channels].astype(np.uint8 if ids.max() < 256 else np.int32)
+        return ids.astype(np.uint8 if ids.max() < 256 else np.int32)[channels]  # a lookup in the small table

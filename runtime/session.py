@@ -7,7 +7,8 @@ video: buffers, bank).
         result = session.step(state, frame)               # result.labels: HxW, the mask's ids
 
 Per frame t (the protocol, docs/protocol.md "One frame"): for each object group, `encode_memory` of
-frame t-1 with the probabilities of t-1 into the group's bank; `encode_query` of frame t;
+frame t-1 (or, memory_from_query, of encode_query's outputs for it, still in the state) with the
+probabilities of t-1 into the group's bank; `encode_query` of frame t;
 for each group, `match` into its objects' rows of the shared readouts; `decode` of all
 objects at once (soft aggregation spans every object); then each group keeps or drops the
 previous frame's slot. All buffers are allocated by `start` (and when objects change).
@@ -189,6 +190,8 @@ class Session:
         one_hot, labels = self._labels_to_probs(state, mask)
         self._add_group(state, labels, 0)
         state.allocate_objects(self._teacher(state, probs, len(labels) + 1) if probs is not None else one_hot)
+        if self.config.memory_from_query:  # the first frame's query outputs, which its memory reads
+            self._run("encode_query", {"frame": state.frame_prev}, state.query)
         return state
 
     def _add_group(self, state: VideoState, labels: List[int], start: int) -> None:
@@ -218,9 +221,7 @@ class Session:
         rows = state.objects.group_rows()  # each group's object rows (its channels are rows + 1)
         # Steps 1-6 of docs/protocol.md "One frame".
         for group, row in zip(state.groups, rows):  # 1. memorise frame t-1 for every group
-            feeds = {"frame": state.frame_prev, "masks": state.probs[1 + row.start : 1 + row.stop],
-                     "objects_sum": state.objects_sum}
-            self._run("encode_memory", feeds, group.memory_targets())
+            self._run("encode_memory", self._memory_feeds(state, row), group.memory_targets())
         self._run("encode_query", {"frame": state.frame_cur}, state.query)  # 2. query features of frame t
         if forced_tracks is not None:
             group = state.groups[0]
@@ -245,6 +246,17 @@ class Session:
             state.objects_sum.copy_(state.probs[1:].sum(dim=0, keepdim=True))
         with section("download"):
             return self._result(state, outputs)
+
+    def _memory_feeds(self, state: VideoState, row: slice) -> Dict[str, torch.Tensor]:
+        """encode_memory's inputs for frame t-1 and one group's object rows: the frame, or with
+        memory_from_query encode_query's outputs for it (state.query holds them until step 2
+        runs the query of frame t), then the group's probabilities and every object's sum."""
+        feeds = {"masks": state.probs[1 + row.start : 1 + row.stop], "objects_sum": state.objects_sum}
+        of_the_frame = {"frame": state.frame_prev, **state.query}
+        for spec in self.specs["encode_memory"].inputs:
+            if spec.name not in feeds:
+                feeds[spec.name] = of_the_frame[spec.name]
+        return feeds
 
     def _teacher_tracks(self, state: VideoState, tracks) -> torch.Tensor:
         """[N, P, hw] (run_video's layout) -> [P, N, h, w] int32 (the bank's), checked."""
@@ -304,9 +316,17 @@ class Session:
 
 
 def channel_argmax(logits: torch.Tensor) -> np.ndarray:
-    """[K, H, W] -> int64 [H, W], the first channel of the largest value. On the CPU through numpy:
-    torch's argmax over the outer dimension of a CPU tensor walks it with a stride and took 63 ms for
-    [3, 480, 640] (numpy: 11 ms) on a 2-core Xeon."""
+    """[K, H, W] -> [H, W] channel indices (uint8, or int32 past 256 channels), the first channel of
+    the largest value. On the CPU by K - 1 comparisons of whole planes: an argmax over the outer
+    dimension walks it with a stride (torch took 63 ms for [3, 480, 640], numpy 11 ms; this 3 ms
+    for [2, 480, 640]) on a 2-core Xeon."""
     if logits.device.type != "cpu":
         return logits.argmax(dim=0).cpu().numpy()
-    return np.argmax(logits.float().numpy(), axis=0)
+    planes = logits.float().numpy()
+    best = planes[0].copy()  # not a view: logits is the state's buffer
+    index = np.zeros(best.shape, np.uint8 if len(planes) <= 256 else np.int32)
+    for c in range(1, len(planes)):
+        better = planes[c] > best  # strict: ties keep the earlier channel
+        index[better] = c
+        np.maximum(best, planes[c], out=best)
+    return index

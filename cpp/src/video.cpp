@@ -55,6 +55,31 @@ Video::Video(std::shared_ptr<const Model> model, const hmmn_image& frame, const 
   write_one_hot(labels, ids, pad_, probs.as<float>(), padded_height(), padded_width());
   groups_.emplace_back(ids, 0, model_->capacity, model_->mem_every, m, dims_);
   allocate_objects(std::move(probs));
+  bool memorises_frame = false;
+  for (const TensorSpec& s : m.graph(kEncodeMemory).inputs) memorises_frame |= s.name == "frame";
+  if (!memorises_frame) run_query(frame_prev_);  // its memory reads the first frame's query outputs
+}
+
+void Video::run_query(const Buffer& frame) {
+  feeds_ = {{"frame", frame.view()}};
+  outs_.clear();
+  for (size_t i = 0; i < query_.size(); ++i) outs_.push_back({query_names_[i], query_[i].view()});
+  model_->runner->run(kEncodeQuery, feeds_.data(), feeds_.size(), outs_.data(), outs_.size());
+}
+
+Binding Video::query_output(const std::string& name) const {
+  for (size_t i = 0; i < query_.size(); ++i)
+    if (name == query_names_[i]) return Binding{query_names_[i], query_[i].view()};
+  fail(HMMN_ERROR_ARTIFACT, "encode_query has no output '" + name + "'");
+}
+
+void Video::memory_feeds(View masks) {
+  // The frame t-1, or encode_query's outputs for it (query_ holds them until this step's query).
+  feeds_ = {{"masks", masks}, {"objects_sum", objects_sum_.view()}};
+  for (const TensorSpec& s : model_->manifest.graph(kEncodeMemory).inputs) {
+    if (s.name == "masks" || s.name == "objects_sum") continue;
+    feeds_.push_back(s.name == "frame" ? Binding{"frame", frame_prev_.view()} : query_output(s.name));
+  }
 }
 
 std::vector<int32_t> Video::object_ids() const {
@@ -102,35 +127,23 @@ void Video::allocate_objects(Buffer probs) {
 
 void Video::step(const hmmn_image& frame, int32_t* labels_out, float* probs_out) {
   check_image(&frame, height_, width_);
-  const Manifest& m = model_->manifest;
   Runner& runner = *model_->runner;
   write_frame(frame, pad_, frame_cur_.as<float>(), padded_height(), padded_width());
 
   int64_t offset = 0;
   for (const GroupBank& g : groups_) {  // 1. memorise frame t-1 for every group
     const int64_t n = static_cast<int64_t>(g.labels().size());
-    feeds_ = {{"frame", frame_prev_.view()}, {"masks", probs_rows(1 + offset, 1 + offset + n)},
-              {"objects_sum", objects_sum_.view()}};
+    memory_feeds(probs_rows(1 + offset, 1 + offset + n));
     outs_.clear();
     g.memory_targets(outs_);
     runner.run(kEncodeMemory, feeds_.data(), feeds_.size(), outs_.data(), outs_.size());
     offset += n;
   }
-  feeds_ = {{"frame", frame_cur_.view()}};  // 2. query features of frame t
-  outs_.clear();
-  for (size_t i = 0; i < query_.size(); ++i) outs_.push_back({query_names_[i], query_[i].view()});
-  runner.run(kEncodeQuery, feeds_.data(), feeds_.size(), outs_.data(), outs_.size());
-
-  const GraphSpec& q = m.graph(kEncodeQuery);
-  auto query = [&](const char* name) {
-    for (size_t i = 0; i < query_.size(); ++i)
-      if (q.outputs[i].name == name) return Binding{query_names_[i], query_[i].view()};
-    fail(HMMN_ERROR_ARTIFACT, std::string("encode_query has no output '") + name + "'");
-  };
+  run_query(frame_cur_);  // 2. query features of frame t
   offset = 0;
   for (GroupBank& g : groups_) {  // 3. read each group's memory into its objects' readout rows
     const int64_t n = static_cast<int64_t>(g.labels().size());
-    feeds_ = {query("query_key16"), query("query_key8"), query("query_key4")};
+    feeds_ = {query_output("query_key16"), query_output("query_key8"), query_output("query_key4")};
     g.match_inputs(t_, feeds_);
     outs_.clear();
     for (int i = 0; i < 3; ++i) outs_.push_back({kReadouts[i], readouts_[i].rows(offset, offset + n)});
@@ -140,7 +153,7 @@ void Video::step(const hmmn_image& frame, int32_t* labels_out, float* probs_out)
   }
   feeds_.clear();  // 4. decode every object at once (soft aggregation spans them all)
   for (int i = 0; i < 3; ++i) feeds_.push_back({kReadouts[i], readouts_[i].view()});
-  for (const char* name : {"fm_query", "fs8", "fs4"}) feeds_.push_back(query(name));
+  for (const char* name : {"fm_query", "fs8", "fs4"}) feeds_.push_back(query_output(name));
   feeds_.push_back({"pad", pad_tensor_.view()});
   outs_ = {{"logits", logits_.view()}, {"probs", probs_.view()}, {"objects_sum", objects_sum_.view()}};
   runner.run(kDecode, feeds_.data(), feeds_.size(), outs_.data(), outs_.size());

@@ -1,6 +1,6 @@
 // A model (manifest + runner + memory settings, shared) and a video (everything one video
-// owns). Per frame t (docs/protocol.md): encode_memory of frame t-1 for every group,
-// encode_query of frame t, match per group into its objects' readout rows, decode of all
+// owns). Per frame t (docs/protocol.md): encode_memory of frame t-1 for every group (of the
+// frame, or of encode_query's outputs for it when its contract reads those), encode_query of frame t, match per group into its objects' readout rows, decode of all
 // objects at once, then each group keeps or drops the previous frame's slot.
 #pragma once
 
@@ -41,6 +41,9 @@ class Video {
  private:
   void allocate_objects(Buffer probs);  // per-object buffers for the current groups; probs [K, H, W]
   std::vector<int32_t> new_labels(const hmmn_labels& labels) const;
+  void run_query(const Buffer& frame);            // encode_query of frame into query_
+  Binding query_output(const std::string& name) const;  // one of query_, bound by its contract name
+  void memory_feeds(View masks);                  // feeds_ = encode_memory's inputs for frame t-1
   View probs_rows(int64_t begin, int64_t end) const { return probs_.rows(begin, end); }
   int padded_height() const { return height_ + pad_.top + pad_.bottom; }  // H
   int padded_width() const { return width_ + pad_.left + pad_.right; }     // W

@@ -44,3 +44,22 @@ def test_label_maps_use_the_ids_and_widen_past_255():
     assert labels.dtype == np.uint8 and labels.tolist() == [[0, 7], [200, 7]]
     table.add_group([300])
     assert table.label_map(np.array([3])).dtype == np.int32 and table.label_map(np.array([3]))[0] == 300
+
+
+def test_channel_argmax_is_numpys_argmax_with_ties_to_the_first_channel():
+    import torch
+
+    from hmmn_deploy.runtime.session import channel_argmax
+
+    rng = np.random.default_rng(0)
+    for k in (1, 2, 5):
+        logits = torch.from_numpy(rng.standard_normal((k, 7, 9)).astype(np.float32))
+        logits[:, 0, 0] = 1.0  # a tie across every channel: channel 0
+        if k > 2:
+            logits[2, 1, 1] = logits[1, 1, 1] = logits[:, 1, 1].max() + 1  # a tie of 1 and 2: channel 1
+        before = logits.clone()
+        got = channel_argmax(logits)
+        assert got.dtype == np.uint8 and np.array_equal(got, np.argmax(logits.numpy(), axis=0))
+        assert got[0, 0] == 0 and (k <= 2 or got[1, 1] == 1)
+        assert torch.equal(logits, before)  # the state's buffer is left as it was
+    assert channel_argmax(torch.zeros(300, 2, 2)).dtype == np.int32
