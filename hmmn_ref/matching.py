@@ -88,6 +88,13 @@ def slot_ages(t: int, device: torch.device) -> torch.Tensor:
     return torch.arange(t - 1, -1, -1, device=device)
 
 
+def slot_sigmas(t: int, sigma: float, ages: Optional[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """The Gaussian width of each of T slots [T] float32: a slot of age d (ages [T], default
+    T-1-s, see gaussian_kernel) has sigma * (0.5 * d + 1)."""
+    age = (slot_ages(t, device) if ages is None else ages).to(torch.float32)
+    return sigma * (0.5 * age + 1.0)
+
+
 def gaussian_kernel(
     centres: torch.Tensor, h: int, w: int, sigma: float, ages: Optional[torch.Tensor] = None
 ) -> torch.Tensor:
@@ -99,8 +106,7 @@ def gaussian_kernel(
     """
     t = centres.shape[1]
     y, x = grid_yx(h, w, centres.device)
-    age = (slot_ages(t, centres.device) if ages is None else ages).to(torch.float32)
-    slot_sigma = sigma * (0.5 * age + 1.0)
+    slot_sigma = slot_sigmas(t, sigma, ages, centres.device)
     two_var = (2.0 * slot_sigma * slot_sigma)[None, :, None, None]
     cy = y[centres].to(torch.float32)[..., None]  # row of each centre
     cx = x[centres].to(torch.float32)[..., None]
@@ -140,8 +146,7 @@ def weights_16(
     flow = local_flow_query_major(affinity[:, :, (t - 1) * hw :], h, w, window)
     new_tracks, centres = compose_tracks(flow, tracks)
     y, x = grid_yx(h, w, centres.device)
-    age = (slot_ages(t, centres.device) if ages is None else ages).to(torch.float32)
-    slot_sigma = sigma * (0.5 * age + 1.0)
+    slot_sigma = slot_sigmas(t, sigma, ages, centres.device)
     inv_two_var = (0.5 / (slot_sigma * slot_sigma))[:, None].expand(t, hw).reshape(1, 1, t * hw)  # [1, 1, M]
     flat_centres = centres.reshape(n, 1, t * hw)
     rows = torch.arange(h, device=centres.device).to(torch.float32)[None, :, None]  # [1, h, 1]
