@@ -157,7 +157,7 @@ class EncodeMemoryFromQueryGraph(StageGraph):
         others = others_mask(masks, objects_sum)
         both = torch.stack([masks, others], dim=1).to(self.dtype)  # [N, 2, H, W]
         # The mask and the others averaged per cell at 1/4, then 1/8 from 1/4 and 1/16 from 1/8
-        # (a mean of means over equal blocks), as reshapes and means: OpenVINO reordered the whole
+        # (a mean of means over equal blocks), by block_mean: OpenVINO reordered the whole
         # [N, 2, H, W] into 16-channel blocks for an AvgPool.
         pooled4 = block_mean(both, 4)
         pooled8 = block_mean(pooled4, 2)
