@@ -1,7 +1,8 @@
 // A model (manifest + runner + memory settings, shared) and a video (everything one video
 // owns). Per frame t (docs/protocol.md): encode_memory of frame t-1 for every group (of the
-// frame, or of encode_query's outputs for it when its contract reads those), encode_query of frame t, match per group into its objects' readout rows, decode of all
-// objects at once, then each group keeps or drops the previous frame's slot.
+// frame, or of encode_query's outputs for it when its contract reads those), encode_query of
+// frame t, match per group into its objects' readout rows, decode of all objects at once, then
+// each group keeps or drops the previous frame's slot.
 #pragma once
 
 #include <memory>
