@@ -37,9 +37,13 @@ def window_candidates(h: int, w: int, window: int, device: torch.device) -> Tupl
     cols = torch.arange(w, device=device)[:, None] + offsets[None, :]  # [w, window]
     rows_inside = (rows >= 0) & (rows < h)
     cols_inside = (cols >= 0) & (cols < w)
+    # Rows and columns outside the grid are clamped to it (any position there would do: `inside`
+    # masks them), before they are combined. (A Where over the combined int64 [h, w, window,
+    # window] came out wrong in OpenVINO's CPU plugin limited to AVX2.)
+    rows = rows.clamp(min=0) - (rows - (h - 1)).clamp(min=0)
+    cols = cols.clamp(min=0) - (cols - (w - 1)).clamp(min=0)
     candidates = rows[:, None, :, None] * w + cols[None, :, None, :]  # [h, w, window, window]
     inside = rows_inside[:, None, :, None] & cols_inside[None, :, None, :]
-    candidates = torch.where(inside, candidates, torch.zeros_like(candidates))
     return candidates.reshape(h * w, window * window), inside.reshape(h * w, window * window)
 
 
@@ -50,22 +54,35 @@ def local_flow(affinity_last: torch.Tensor, h: int, w: int, window: int) -> torc
     affinity_last: [N, hw_mem, hw_query] affinity of the previous-frame slot.
     Returns c: [N, hw] int64, for memory position i the query position it moved to.
     """
-    n = affinity_last.shape[0]
     candidates, inside = window_candidates(h, w, window, affinity_last.device)
-    candidates = candidates.expand(n, -1, -1)  # [N, hw, window^2]
-    near = affinity_last.gather(2, candidates)
-    near = torch.where(inside, near, torch.full_like(near, float("-inf")))
-    return candidates.gather(2, near.argmax(dim=2, keepdim=True))[..., 0]
+    hw = h * w
+    flat = torch.arange(hw, device=affinity_last.device)[:, None] * hw + candidates  # (i, q) at i*hw + q
+    return _window_argmax(affinity_last.reshape(affinity_last.shape[0], hw * hw), flat, candidates, inside)
 
 
 def local_flow_query_major(affinity_last: torch.Tensor, h: int, w: int, window: int) -> torch.Tensor:
     """local_flow of the affinity laid out [N, hw_query, hw_mem] (weights_16's): [N, hw] int64."""
-    n = affinity_last.shape[0]
     candidates, inside = window_candidates(h, w, window, affinity_last.device)
-    by_query = candidates.transpose(0, 1).expand(n, -1, -1)  # [N, window^2, hw_mem]
-    near = affinity_last.gather(1, by_query)
-    near = torch.where(inside.transpose(0, 1), near, torch.full_like(near, float("-inf")))
-    return by_query.gather(1, near.argmax(dim=1, keepdim=True))[:, 0]
+    hw = h * w
+    flat = candidates * hw + torch.arange(hw, device=affinity_last.device)[:, None]  # (q, i) at q*hw + i
+    return _window_argmax(affinity_last.reshape(affinity_last.shape[0], hw * hw), flat, candidates, inside)
+
+
+def _window_argmax(flat_affinity: torch.Tensor, flat: torch.Tensor, candidates: torch.Tensor,
+                   inside: torch.Tensor) -> torch.Tensor:
+    """flat_affinity [N, hw*hw]; flat [hw, k] where each memory position's k window entries lie in
+    it; candidates and inside [hw, k] (window_candidates) -> [N, hw] the query position of the
+    largest entry inside the window, the first of equal ones."""
+    # One rule for both layouts: the window's entries taken by plain Gathers from the flat
+    # affinity, then an argmax along the last axis (ties to the first, as torch, ONNX Runtime
+    # and OpenVINO all break them there).
+    n = flat_affinity.shape[0]
+    hw, k = candidates.shape
+    near = flat_affinity.index_select(1, flat.reshape(-1)).reshape(n, hw, k)
+    near = torch.where(inside, near, torch.full_like(near, float("-inf")))
+    best = near.argmax(dim=2)  # [N, hw], into the window
+    rows = torch.arange(hw, device=flat.device)[None, :] * k + best  # into candidates seen flat
+    return candidates.reshape(-1).index_select(0, rows.reshape(-1)).reshape(n, hw)
 
 
 def compose_tracks(flow: torch.Tensor, tracks: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
