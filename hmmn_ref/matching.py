@@ -38,10 +38,12 @@ def window_candidates(h: int, w: int, window: int, device: torch.device) -> Tupl
     rows_inside = (rows >= 0) & (rows < h)
     cols_inside = (cols >= 0) & (cols < w)
     # Rows and columns outside the grid are clamped to it (any position there would do: `inside`
-    # masks them), before they are combined. (A Where over the combined int64 [h, w, window,
-    # window] came out wrong in OpenVINO's CPU plugin limited to AVX2.)
-    rows = rows.clamp(min=0) - (rows - (h - 1)).clamp(min=0)
-    cols = cols.clamp(min=0) - (cols - (w - 1)).clamp(min=0)
+    # masks them), before they are combined, by Max and Min (int64 Clip is not TensorRT's). (A
+    # Where over the combined int64 [h, w, window, window] came out wrong in OpenVINO's CPU
+    # plugin limited to AVX2.)
+    zeros_r, zeros_c = torch.zeros_like(rows), torch.zeros_like(cols)
+    rows = torch.minimum(torch.maximum(rows, zeros_r), zeros_r + (h - 1))
+    cols = torch.minimum(torch.maximum(cols, zeros_c), zeros_c + (w - 1))
     candidates = rows[:, None, :, None] * w + cols[None, :, None, :]  # [h, w, window, window]
     inside = rows_inside[:, None, :, None] & cols_inside[None, :, None, :]
     return candidates.reshape(h * w, window * window), inside.reshape(h * w, window * window)
