@@ -254,8 +254,7 @@ class DecodeGraph(StageGraph):
     ):
         decoder = self.model.Decoder
         fm = self.fm_memory(readout16) + fm_query
-        logits2 = decoder.from_parts(fm, fs8, fs4, readout8, readout4).float()  # [N, 2, H, W]
-        object_probs = torch.softmax(logits2, dim=1)[:, 1]
+        object_probs = decoder.foreground(fm, fs8, fs4, readout8, readout4)  # [N, H, W]
         logits = soft_aggregate(object_probs)  # [K, H, W]
         height, width = logits.shape[-2:]
         rows = torch.arange(height, device=pad.device)

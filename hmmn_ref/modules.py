@@ -164,6 +164,32 @@ def upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
     return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
 
 
+def upsample_by_products(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """upsample(x[:, None], factor)[:, 0] for x [N, h, w], as two matrix products: rows
+    [factor*h, h] @ x @ columns [w, factor*w]. Each output is the same two-term sum as the
+    bilinear resize's, plus exact zeros. OpenVINO's CPU plugin resized [1, 120, 160] to 480x640
+    in 4.6 ms and multiplies in 1.1."""
+    rows = _bilinear_matrix(x.shape[-2], factor)
+    columns = _bilinear_matrix(x.shape[-1], factor).transpose(0, 1)
+    return torch.matmul(torch.matmul(rows, x), columns)
+
+
+def _bilinear_matrix(size: int, factor: int) -> torch.Tensor:
+    """[factor*size, size]: output row factor*i + r reads input i + offset_r, offset_r = (2r + 1 -
+    factor) / (2 factor) (align_corners=False), clamped to the edges, with the tent weights
+    max(0, 1 - |j - position|). Built so that a graph run in BF16 computes it exactly: the cell
+    distances j - i are integers (only 0 and +-1 weigh), the offsets are k / (2 factor)."""
+    cells = torch.arange(size)
+    phase = torch.arange(factor)
+    offset = (2 * phase + 1 - factor).to(torch.float32) / float(2 * factor)  # [factor]
+    below_first = (cells == 0)[:, None] & (2 * phase + 1 < factor)[None, :]  # [size, factor]
+    past_last = (cells == size - 1)[:, None] & (2 * phase + 1 > factor)[None, :]
+    offset = offset[None, :] * (1.0 - (below_first | past_last).to(torch.float32))  # edge: the cell itself
+    distance = (cells[None, :] - cells[:, None]).to(torch.float32)  # [size i, size j]: j - i
+    weight = torch.relu(1.0 - torch.abs(distance[:, None, :] - offset[:, :, None]))  # [size, factor, size]
+    return weight.reshape(size * factor, size)
+
+
 class Refine(nn.Module):
     """refine(f, pm, mem) = ResMM(ResFS(convFS(f) + convMemory(mem)) + up2(pm))."""
 
@@ -183,10 +209,13 @@ class Refine(nn.Module):
         return self.ResMM(s + upsample(coarse, 2))
 
 
+PRIOR_CLAMP = 1e-4  # the prior's share is kept inside [1e-4, 1 - 1e-4]: logits within +-9.2
+
+
 def prior_logits(propagated: torch.Tensor) -> torch.Tensor:
     """The mask read at 1/4 [N, 1, H/4, W/4] (a foreground share in [0, 1]) -> two-class logits
     [N, 2, H, W] whose softmax is that share upsampled bilinearly: (0, logit(p))."""
-    p = upsample(propagated, 4).clamp(1e-4, 1.0 - 1e-4)
+    p = upsample(propagated, 4).clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP)
     return torch.cat([torch.zeros_like(p), torch.log(p / (1.0 - p))], dim=1)
 
 
@@ -215,8 +244,30 @@ class Decoder(nn.Module):
         self, fm: torch.Tensor, fs3: torch.Tensor, fs2: torch.Tensor, m3: torch.Tensor, m2: torch.Tensor
     ) -> torch.Tensor:
         """Decode from convFM(m4) and the refine stages' convFS(skip) outputs -> logits [N, 2, H, W]."""
+        logits = upsample(self._two_class(fm, fs3, fs2, m3, m2), 4)
+        return logits + prior_logits(m2[:, -1:]) if self.mask_prior else logits
+
+    def foreground(
+        self, fm: torch.Tensor, fs3: torch.Tensor, fs2: torch.Tensor, m3: torch.Tensor, m2: torch.Tensor
+    ) -> torch.Tensor:
+        """softmax(from_parts(...), dim=1)[:, 1], the object's probability [N, H, W], with the x4
+        upsampling done by matrix products (the exported decode graph's form; hmmn_ref's loop
+        keeps from_parts). The same arithmetic otherwise: where the probability is within 1e-6 of
+        0 or 1, its logit has only a few significant bits in float32, and another formula (a
+        sigmoid of the margin) moved the aggregate's logits there by 0.7 at 15."""
+        two = self._two_class(fm, fs3, fs2, m3, m2).float()
+        n, _, h, w = two.shape
+        logits = upsample_by_products(two.reshape(n * 2, h, w), 4).reshape(n, 2, 4 * h, 4 * w)
+        if self.mask_prior:
+            p = upsample_by_products(m2[:, -1].float(), 4).clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP)
+            logits = logits + torch.stack([torch.zeros_like(p), torch.log(p / (1.0 - p))], dim=1)
+        return torch.softmax(logits, dim=1)[:, 1]
+
+    def _two_class(
+        self, fm: torch.Tensor, fs3: torch.Tensor, fs2: torch.Tensor, m3: torch.Tensor, m2: torch.Tensor
+    ) -> torch.Tensor:
+        """The decoder's two-class logits at 1/4 [N, 2, H/4, W/4] (before the prior)."""
         x = self.ResMM(fm)
         x = self.RF3.from_skip_features(fs3, x, m3)
         x = self.RF2.from_skip_features(fs2, x, m2)
-        logits = upsample(self.pred2(F.relu(x)), 4)
-        return logits + prior_logits(m2[:, -1:]) if self.mask_prior else logits
+        return self.pred2(F.relu(x))
