@@ -32,6 +32,7 @@ from torch import nn
 
 from hmmn_ref import HMMN, matching
 from hmmn_ref.model import others_mask, soft_aggregate
+from hmmn_ref.modules import plane_softmax
 
 from .contracts import Precision
 from .layouts import fine_cells, tracks_from_bank, tracks_to_bank
@@ -263,7 +264,7 @@ class DecodeGraph(StageGraph):
         inside_rows = (rows >= pad[0]) & (rows < height - pad[1])
         inside_cols = (cols >= pad[2]) & (cols < width - pad[3])
         inside = (inside_rows[:, None] & inside_cols[None, :]).to(logits.dtype)
-        probs = torch.softmax(logits, dim=0) * inside
+        probs = plane_softmax(logits, dim=0) * inside
         return logits, probs, probs[1:].sum(dim=0, keepdim=True)
 
 

@@ -24,7 +24,9 @@ FP32_ISLANDS: Dict[str, List[Tuple[str, Tuple[str, ...], str]]] = {
         ("softmaxes over memory positions", ("SOFTMAX",), "all"),
         ("top-k guide scores", ("TOPK",), "all"),
     ],
-    "decode": [("output softmax", ("SOFTMAX",), "all")],
+    # the output softmaxes are written out (hmmn_ref.modules.plane_softmax): their exponentials,
+    # and the aggregation's logarithms, are the decode graph's UNARY layers
+    "decode": [("output softmax and aggregation (exp, log)", ("UNARY",), "all")],
 }
 # What the FP16 plan lowers: every convolution of these graphs runs in FP16.
 FP16_LAYERS = {"encode_query": ("CONVOLUTION",), "encode_memory": ("CONVOLUTION",), "decode": ("CONVOLUTION",)}

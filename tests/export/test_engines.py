@@ -93,7 +93,9 @@ def test_fp32_islands_and_fp16_layers_are_checked():
     assert any("softmaxes over memory positions" in p and "1 of 2" in p for p in problems)
     assert any("1/16 affinity" in p for p in problems)
     assert islands["top-k guide scores"] == "1 of 1 TOPK layers FP32"
-    assert trt_network._plan_problems("decode", "fp16", [("SOFTMAX", "FLOAT"), ("CONVOLUTION", "FLOAT")], {})
+    assert trt_network._plan_problems("decode", "fp16", [("UNARY", "FLOAT"), ("CONVOLUTION", "FLOAT")], {})
+    assert any("output softmax" in p for p in trt_network._plan_problems(
+        "decode", "fp16", [("UNARY", "FLOAT"), ("UNARY", "HALF"), ("CONVOLUTION", "HALF")], {}))
     assert trt_network._plan_problems("decode", "fp32", [("CONVOLUTION", "HALF")], {}) == [
         "1 layers compute in FP16 in an FP32 export"]
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import hmmn_ref
-from hmmn_ref.modules import upsample_by_products
+from hmmn_ref.modules import plane_softmax, upsample_by_products
 
 
 def _decoder_inputs(model: hmmn_ref.HMMN, n: int, h4: int, w4: int, seed: int):
@@ -54,3 +54,9 @@ def test_upsampling_by_products_is_the_bilinear_resize(size):
     products = upsample_by_products(x, 4)
     assert products.shape == resized.shape == (3, 4 * size[0], 4 * size[1])
     assert (products - resized).abs().max() < 1e-5
+
+
+def test_plane_softmax_is_the_softmax():
+    x = torch.randn(3, 2, 20, 30, generator=torch.Generator().manual_seed(4)) * 30  # saturated pixels too
+    for dim in (0, 1):
+        assert (plane_softmax(x, dim) - torch.softmax(x, dim)).abs().max() < 1e-6
