@@ -398,8 +398,9 @@ def print_table(result: dict) -> None:
                    f"{(f'{ratio:.2f}x' if ratio else '-'):>8}")
         for stage, s in e["stages"].items():
             rate = s.get("achieved_gflops")
-            against = machine.stage_peak(peaks, e.get("precision"), stage)
-            share = f"{rate / against * 100:.1f}% of {e.get('precision') if stage != 'match' else 'fp32'} peak" \
+            plan = e.get("stage_precisions")
+            against = machine.stage_peak(peaks, e.get("precision"), stage, plan)
+            share = f"{rate / against * 100:.1f}% of {machine.stage_precision(e.get('precision'), stage, plan)} peak" \
                 if rate and against else ""
             log.detail(f"    {stage:<28} {s['median_ms']:>10.1f} {s['p90_ms']:>9.1f} {s['min_ms']:>9.1f} {s['max_ms']:>9.1f}"
                        f" {'':>7} {rate if rate else '':>8} {share}")
@@ -410,7 +411,8 @@ def print_table(result: dict) -> None:
                    f"({m.get('clock_source')}) x operations per cycle per core of {m.get('microarchitecture')} "
                    f"({m.get('ops_per_cycle_source')}): "
                    + ", ".join(f"{p} {per_cycle.get(p)} -> {v} GFLOP/s" for p, v in peaks.items())
-                   + "; each stage's % is against its run's precision, match always against FP32, which it runs in)")
+                   + "; each stage's % is against the precision it computes in: its run's, match always FP32, and "
+                   "OpenVINO's FP32 graphs FP32)")
     if m.get("matmul_probe"):
         log.detail(f"(matrix-product probe, torch {m.get('torch')}, time-bounded: "
                    + ", ".join(f"{p} {r['gflops']} GFLOP/s at {r['size']}x{r['size']} (best of {r['repeats']})"

@@ -112,12 +112,19 @@ def cpu_peak_gflops(threads: int, precision: str = "fp32", info: Optional[dict] 
     return round(threads * ghz * per, 1)
 
 
-def stage_peak(peaks: Dict[str, float], precision: Optional[str], stage: str) -> Optional[float]:
-    """GFLOP/s a stage's rate is measured against: its run's precision, FP32 for match (which
-    runs in FP32 in every plan) and for a precision without a peak of its own."""
-    if stage == "match":
-        return peaks.get("fp32")
-    return peaks.get(precision or "fp32", peaks.get("fp32"))
+def stage_precision(precision: Optional[str], stage: str, plan: Optional[Dict[str, str]] = None) -> str:
+    """The precision a stage computes in: the backend's plan where it has one (OpenVINO's: its
+    FP32 graphs), else its run's precision, FP32 for match (which runs in FP32 in every plan)."""
+    if plan and stage in plan:
+        return plan[stage]
+    return "fp32" if stage == "match" else (precision or "fp32")
+
+
+def stage_peak(peaks: Dict[str, float], precision: Optional[str], stage: str,
+               plan: Optional[Dict[str, str]] = None) -> Optional[float]:
+    """GFLOP/s a stage's rate is measured against: the peak of the precision it computes in
+    (stage_precision), FP32's for a precision without a peak of its own."""
+    return peaks.get(stage_precision(precision, stage, plan), peaks.get("fp32"))
 
 
 _TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}

@@ -3,7 +3,7 @@ hmmn-bench prints with --json (so a saved result can be drawn again: `write_repo
 
 The page: the machine and the versions; frames per second against the baseline; each run's
 frame split into its stages; each stage's achieved rate as a % of the machine's peak for its
-precision (match always against FP32, which it runs in, as hmmn-bench's table says); the
+precision (the precision it computes in, as hmmn-bench's table says: match always FP32); the
 scaling curves when --scaling ran. Self-contained and published whole (core/report_page.py).
 """
 
@@ -33,7 +33,7 @@ def peak_shares(result: dict) -> Dict[str, Dict[str, float]]:
     shares: Dict[str, Dict[str, float]] = {}
     for run in result["runs"]:
         for stage, stats in run.get("stages", {}).items():
-            peak = stage_peak(peaks, run.get("precision"), stage)
+            peak = stage_peak(peaks, run.get("precision"), stage, run.get("stage_precisions"))
             if stats.get("achieved_gflops") and peak:
                 shares.setdefault(run["name"], {})[stage] = 100 * stats["achieved_gflops"] / peak
     return shares
@@ -93,7 +93,7 @@ def _stages_table(result: dict) -> str:
                 row.append("-")
                 continue
             cell = f"{s['median_ms']:.1f} ms"
-            peak = stage_peak(peaks, r.get("precision"), stage)
+            peak = stage_peak(peaks, r.get("precision"), stage, r.get("stage_precisions"))
             if s.get("achieved_gflops"):
                 cell += f", {s['achieved_gflops']:.1f} GFLOP/s"
                 if peak:

@@ -108,6 +108,9 @@ def summarise(run, flop_model=None) -> dict:
              "fps": round(1000.0 / frame["median_ms"], 4) if frame else None,
              "peak_mem_mb": None if run.state_mb() is None else round(run.state_mb(), 1),
              "stages": run.stages()}
+    plan = getattr(getattr(getattr(run, "session", None), "backend", None), "plan", None)  # OpenVINO's: graph -> precision
+    if plan:
+        entry["stage_precisions"] = dict(plan)
     if flop_model is not None and run.frame_seconds:
         per_frame = float(np.mean([flop_model.frame(s) for s in run.slots]))
         entry["gflop_per_frame"] = round(per_frame / 1e9, 2)

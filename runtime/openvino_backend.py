@@ -25,6 +25,12 @@ Precision plan (`compute`):
 
 match is FP32 in every plan: its affinities, softmax and top-k scores are the FP32 islands
 (a blanket BF16 hint moved its top-k ranking, 1.2e-1 relative error on the readouts).
+
+A configuration whose keys are the trunk's own unit-length maps (`key_temperature`: the mobile
+model, whose affinity is cos / 0.1) keeps `encode_query`, the graph that computes those keys, in
+FP32 too: with it in BF16 the built-in mobile model scored J&F 83.9 on the 360 frames of
+../shared/data/box instead of FP32's 88.8 (the error compounds from frame to frame); with only
+`encode_query` in FP32 and the rest BF16, 88.8 again.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from .errors import ArtifactMismatch, BackendUnavailable, RuntimeInputError
 
 COMPUTES = ("fp32", "bf16", "int8")
 FP32_GRAPHS = ("match",)  # FP32 islands of every plan (see the module's note)
+KEY_GRAPHS = ("encode_query",)  # FP32 too where the keys are the trunk's unit-length maps
 CONV_GRAPHS = ("encode_query", "encode_memory", "decode")
 INT8_FOLDER = "openvino_int8"  # inside the export folder: NNCF's graphs and quantization.json
 INSTALL = "pip install 'hmmn-deploy[openvino]' (or pip install openvino)"
@@ -68,11 +75,27 @@ def normalise_device(device: Optional[str]) -> str:
     return name
 
 
-def plan(compute: str) -> Dict[str, str]:
-    """graph -> the precision it runs in under `compute` ('int8' graphs run NNCF's model)."""
+def plan(compute: str, unit_keys: bool = False) -> Dict[str, str]:
+    """graph -> the precision it runs in under `compute` ('int8' graphs run NNCF's model).
+    unit_keys: the model's keys are its trunk's unit-length maps (encode_query stays FP32)."""
     if compute not in COMPUTES:
         raise RuntimeInputError(f"OpenVINO compute precision {compute!r}: choose one of {COMPUTES}")
-    return {name: ("fp32" if name in FP32_GRAPHS else compute) for name in CONV_GRAPHS + FP32_GRAPHS}
+    fp32 = FP32_GRAPHS + (KEY_GRAPHS if unit_keys else ())
+    return {name: ("fp32" if name in fp32 else compute) for name in CONV_GRAPHS + FP32_GRAPHS}
+
+
+def _manifest(folder: str) -> Optional[dict]:
+    from ..core import manifest as manifest_io
+
+    try:
+        return manifest_io.read_manifest(folder)
+    except Exception:  # no readable manifest: Session.open says what is wrong with the folder
+        return None
+
+
+def has_unit_keys(record: Optional[dict]) -> bool:
+    """Whether the manifest's model keys by its trunk's unit-length maps (see the module's note)."""
+    return record is not None and record["model"]["config"].get("key_temperature") is not None
 
 
 def device_supports(core, device: str, compute: str) -> bool:
@@ -112,11 +135,16 @@ def choose_compute(folder: str, device: str = "CPU") -> Tuple[str, str]:
         return "fp32", f"on {device} auto keeps FP32 (the rule reads the CPU's units; name another precision)"
     cost = int8_cost(folder)
     native = cpu.native_precisions()
-    if cost is not None and cost >= -AUTO_INT8_MAX_COST and "int8" in native:
+    unit_keys = has_unit_keys(_manifest(folder))
+    if cost is not None and cost >= -AUTO_INT8_MAX_COST and "int8" in native and not unit_keys:
         return "int8", (f"its INT8 graphs cost {cost:+.2f} J&F against FP32 (recorded by hmmn-quantize; "
                         f"within {AUTO_INT8_MAX_COST}) and the CPU has INT8 units")
     if "int8" not in native:
         why_int8 = cpu.why_not_native("int8")
+    elif unit_keys:
+        why_int8 = ("its keys are its trunk's unit maps, which INT8 lowers too far on real video (the built-in "
+                    "mobile model: J&F 46 on ../shared/data/box in INT8, 88.8 in FP32, whatever the generated "
+                    "videos of hmmn-quantize's check say)")
     elif cost is None:
         why_int8 = f"no INT8 graphs with a J&F record (hmmn-quantize {folder} --accuracy-videos 8 makes them)"
     else:
@@ -145,7 +173,7 @@ class OpenVINOBackend(Backend):
         self.core = ov.Core()
         self.ov_device = normalise_device(device)
         self.compute = compute or "fp32"
-        self.plan = plan(self.compute)
+        self.plan = plan(self.compute, has_unit_keys(record))
         available = self.core.available_devices
         if not any(d == self.ov_device or d.split(".")[0] == self.ov_device for d in available):
             raise BackendUnavailable(f"OpenVINO here has no {self.ov_device} device (it has {available})")

@@ -89,3 +89,11 @@ def test_a_stage_is_measured_against_its_precision_and_match_against_fp32():
                                    "upload": {"median_ms": 1.0}}}]}
     assert peak_shares(result) == {"openvino bf16": {"decode": 5.0, "match": 20.0}}
     assert peak_shares({"machine": {}, "runs": result["runs"]}) == {}  # a GPU run: no CPU peak
+
+
+def test_a_stage_is_measured_against_the_precision_its_backend_runs_it_in():
+    peaks = {"fp32": 100.0, "bf16": 1000.0}
+    plan = {"encode_query": "fp32", "encode_memory": "bf16", "decode": "bf16", "match": "fp32"}
+    assert stage_peak(peaks, "bf16", "encode_query", plan) == 100.0  # OpenVINO's FP32 keys graph
+    assert stage_peak(peaks, "bf16", "decode", plan) == 1000.0
+    assert stage_peak(peaks, "bf16", "encode_query") == 1000.0  # no plan: the run's precision

@@ -234,6 +234,18 @@ def test_precision_plan_keeps_match_in_fp32():
     assert openvino_backend.plan("bf16")["decode"] == "bf16"
 
 
+def test_unit_keys_keep_their_graph_in_fp32(small_export):
+    """The mobile model's keys are its trunk's unit maps at temperature 0.1: BF16 keys cost it 4.9
+    J&F on box; its plan keeps encode_query in FP32 (the small model's learned keys do not)."""
+    for compute in ("bf16", "int8"):
+        mobile = openvino_backend.plan(compute, unit_keys=True)
+        assert mobile == {"encode_query": "fp32", "encode_memory": compute, "decode": compute, "match": "fp32"}
+    small_record = json.loads((small_export / "manifest.json").read_text())
+    assert not openvino_backend.has_unit_keys(small_record)
+    mobile_record = dict(small_record, model=dict(small_record["model"], config=hmmn_ref.MOBILE.to_dict()))
+    assert openvino_backend.has_unit_keys(mobile_record)
+
+
 def test_refusals(small_export, monkeypatch):
     with pytest.raises(RuntimeInputError, match="choose one of"):
         Session.open(str(small_export), "openvino", compute="fp16")
@@ -337,6 +349,12 @@ def test_precision_auto_picks_by_recorded_cost_and_native_units(demo_folder, tmp
     compute, why = with_cost(-0.8)
     assert compute == no_int8 and "-0.80" in why and "more than 0.5" in why
     assert with_cost(+0.1, meaningful=False)[0] == no_int8  # random weights: the cost means nothing
+    manifest = json.loads((folder / "manifest.json").read_text())
+    unit_keys = dict(manifest, model=dict(manifest["model"], config=hmmn_ref.MOBILE.to_dict()))
+    (folder / "manifest.json").write_text(json.dumps(unit_keys))  # a model keyed by its trunk's unit maps
+    compute, why = with_cost(-0.3)
+    assert compute == no_int8 and "unit maps" in why  # INT8 is never its automatic choice
+    (folder / "manifest.json").write_text(json.dumps(manifest))
     lines = []
     with_cost(-0.3)
     session, described = open_session(ModelChoice(backend="openvino", artifacts=str(folder)), None, lines.append)
