@@ -7,7 +7,7 @@
 """
 
 from .checkpoint import CheckpointError, load_model, load_weights, read_state_dict
-from .config import CONFIGS, MOBILE, PAPER, SMALL, HMMNConfig, get_config
+from .config import CONFIGS, MOBILE, MOBILE_WIDE, PAPER, SMALL, HMMNConfig, get_config
 from .errors import HMMNError
 from .golden_init import fill_golden_weights
 from .model import HMMN, MemoryEntry, QueryFeatures, soft_aggregate

@@ -156,8 +156,13 @@ SMALL = HMMNConfig(
 # are the trunk's own unit-length maps at temperature 0.1 (docs/mobile_model.md: learned keys
 # scored 66 on box, the same weights with these keys 80). Needs 32 cells on the 1/16 grid (for
 # instance 96x128).
-MOBILE = HMMNConfig(
-    name="mobile",
+# MOBILE is the built-in model's: label propagation, its decoder's correction at zero, so the value
+# projections and the decoder do not reach its output and are at their narrowest (one projected
+# channel beside the mask's, a decoder 8 wide; at 480x640 they cost 25-30 ms a frame at MOBILE_WIDE's
+# widths). MOBILE_WIDE has the room a trained correction needs (tools/train_mobile.py --config
+# mobile-wide).
+MOBILE_WIDE = HMMNConfig(
+    name="mobile-wide",
     trunk="mobilenet_v2",
     key_dim_16=MOBILENET_V2_CHANNELS[2],
     value_dim_16=128,
@@ -171,12 +176,13 @@ MOBILE = HMMNConfig(
     top_k=32,
     top_k_fine=8,
 )
+MOBILE = dataclasses.replace(MOBILE_WIDE, name="mobile", value_dim_16=2, value_dim_8=2, value_dim_4=2, decoder_dim=8)
 
-CONFIGS = {"paper": PAPER, "small": SMALL, "mobile": MOBILE}
+CONFIGS = {"paper": PAPER, "small": SMALL, "mobile": MOBILE, "mobile-wide": MOBILE_WIDE}
 
 
 def get_config(name: str) -> HMMNConfig:
-    """Look up a named configuration ('paper', 'small' or 'mobile')."""
+    """Look up a named configuration ('paper', 'small', 'mobile' or 'mobile-wide')."""
     try:
         return CONFIGS[name]
     except KeyError:

@@ -6,14 +6,16 @@ Binding: every input and output is an `openvino.Tensor` wrapping the torch buffe
 place. Nothing is copied per call. The wrappers are cached per buffer (address, shape), so
 a video's frame loop creates none after its first frames.
 
-Shapes: the graphs are dynamic in N, T, H and W. The convolution graphs (encode_query,
-encode_memory, decode: their shapes depend on N, H and W only, fixed for a video) are compiled
-once per shape set, reshaped to it (`static=True`, the default), when a shape set is first
-seen; a video never recompiles after its first frame. match is compiled once, dynamic (its T
-changes every `mem_every` frames until the bank is full). Static is not only an optimisation:
-OpenVINO 2026.4's CPU plugin fails on the dynamic decode graph with more than one object
-(a broadcast Add fused into a convolution: "Can not clone with new dims"), which
-`static=False` shows.
+Shapes: the graphs are dynamic in N, T, H and W. Each graph is compiled once per shape set,
+reshaped to it (`static=True`, the default), when a shape set is first seen: every dimension
+fixed but T, the memory slots (match's bank inputs: T grows every `mem_every` frames until the
+bank is full, so it stays dynamic). N, H and W are fixed for a video, so a video compiles each
+graph once, at its first frame (0.05-0.25 s a graph at 480x640). Static is not only an
+optimisation: OpenVINO 2026.4's CPU plugin fails on the dynamic decode graph with more than one
+object (a broadcast Add fused into a convolution: "Can not clone with new dims"), which
+`static=False` shows; and the match graph static in all but T ran 38.6-40.4 ms against 42.6-44.0
+fully dynamic (480x640, 1 object, 5 slots, this project's 2-core AMX Xeon; the convolution
+graphs gain as much).
 
 Precision plan (`compute`):
 
@@ -52,6 +54,7 @@ COMPUTES = ("fp32", "bf16", "int8")
 FP32_GRAPHS = ("match",)  # FP32 islands of every plan (see the module's note)
 KEY_GRAPHS = ("encode_query",)  # FP32 too where the keys are the trunk's unit-length maps
 CONV_GRAPHS = ("encode_query", "encode_memory", "decode")
+DYNAMIC_DIMS = ("T",)  # the contracts' dimensions that change within a video: left dynamic when compiling
 INT8_FOLDER = "openvino_int8"  # inside the export folder: NNCF's graphs and quantization.json
 INSTALL = "pip install 'hmmn-deploy[openvino]' (or pip install openvino)"
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
@@ -206,8 +209,8 @@ class OpenVINOBackend(Backend):
         self.compiled: Dict[Tuple, object] = {}  # (graph, shapes or None) -> compiled model
         self.requests: Dict[Tuple, object] = {}  # same key -> its infer request
         self.wrapped: Dict[Tuple, object] = {}  # (data_ptr, shape, dtype) -> ov.Tensor on that memory
-        for name in specs:  # the dynamic ones now; static ones when their shape set is first seen
-            if not (static and name in CONV_GRAPHS):
+        if not static:  # static graphs compile when their shape set is first seen
+            for name in specs:
                 self._request(name, None)
 
     # -- files ---------------------------------------------------------------------------------
@@ -239,18 +242,22 @@ class OpenVINOBackend(Backend):
         return config
 
     def _model(self, name: str, shapes: Optional[Tuple]):
-        """The graph, made static for these input shapes (None: as read, dynamic)."""
+        """The graph, made static for these input shapes, -1 a dimension left dynamic (None: as
+        read, dynamic)."""
         model = self.models[name]
         if shapes is not None:
             model = model.clone()
-            model.reshape({inp.get_any_name(): list(shape) for inp, shape in zip(model.inputs, shapes)})
+            model.reshape({inp.get_any_name(): self.ov.PartialShape(list(shape))
+                           for inp, shape in zip(model.inputs, shapes)})
         return model
 
     def _shapes(self, graph: str, inputs) -> Optional[Tuple]:
-        """The shape set a convolution graph is compiled for (None: match, compiled dynamic once)."""
-        if self.static and graph in CONV_GRAPHS:
-            return tuple(tuple(inputs[s.name].shape) for s in self.specs[graph].inputs)
-        return None
+        """The shape set a graph is compiled for: its inputs' shapes, -1 for the dimensions that
+        change within a video (DYNAMIC_DIMS); None when not static."""
+        if not self.static:
+            return None
+        return tuple(tuple(-1 if symbol in DYNAMIC_DIMS else size for symbol, size in zip(s.dims, inputs[s.name].shape))
+                     for s in self.specs[graph].inputs)
 
     def _request(self, name: str, shapes: Optional[Tuple]):
         key = (name, shapes)

@@ -5,7 +5,8 @@
 Starts from torchvision's ImageNet MobileNetV2 (hmmn_ref.imagenet_weights) as the trunk, which both
 encoders share and which stays frozen, so that what ImageNet taught it about real things survives
 training on a few photos. Keys are the trunk's own unit-length maps (hmmn_ref MOBILE: nothing to
-learn); the value projections and the decoder train. A run that starts from ImageNet zeroes the
+learn); the value projections and the decoder train (`--config mobile-wide` gives them room; the
+default `mobile` is the built-in model's narrow layout). A run that starts from ImageNet zeroes the
 decoder's last convolution, so the model starts as label propagation over the trunk (the mask prior,
 MOBILE.mask_prior) and learns a correction to it; `--iterations 0 --size HxW --export W.pth` writes
 that untrained model, with HxW recorded as the size it runs at. Each iteration draws a
@@ -98,7 +99,7 @@ def export(path: str, model: hmmn_ref.HMMN, args, done: int, elapsed: float, val
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
     record = {
-        "command": "python tools/train_mobile.py " + " ".join(sys.argv[1:]), "config": "mobile",
+        "command": "python tools/train_mobile.py " + " ".join(sys.argv[1:]), "config": args.config,
         "settings": vars(args), "iterations_done": done, "train_seconds": round(elapsed, 1),
         "torch": torch.__version__, "device": "cpu", "train_seeds": f">= {TRAIN_SEED_BASE}",
         "val_seeds": list(val_seeds),
@@ -130,7 +131,10 @@ def main() -> int:
     p.add_argument("--jaccard", type=float, default=0.5)
     p.add_argument("--mem-every", type=int, default=1,
                    help="frames 0, N, 2N, ... stay in a clip's 1/16 memory (1: every frame; inference keeps every 5th)")
-    p.add_argument("--init", help="start from these weights (a state dict of the mobile configuration)")
+    p.add_argument("--config", choices=("mobile", "mobile-wide"), default="mobile",
+                   help="mobile: the built-in model's layout, value projections and decoder at their narrowest "
+                        "(for --iterations 0); mobile-wide: room for a trained correction (hmmn_ref/config.py)")
+    p.add_argument("--init", help="start from these weights (a state dict of --config's configuration)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--val-every", type=int, default=500)
@@ -145,7 +149,7 @@ def main() -> int:
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     photos = photo_library()
-    model = hmmn_ref.HMMN(hmmn_ref.MOBILE)
+    model = hmmn_ref.HMMN(hmmn_ref.get_config(args.config))
     if args.init:
         hmmn_ref.load_weights(model, args.init)
     else:

@@ -15,17 +15,22 @@ from hmmn_ref.imagenet_weights import imagenet_input, init_mobile_trunks, load_i
 from tests.hmmn_ref.test_mobilenet_v2 import needs_weights
 
 
-def test_mobile_trunk_widths_and_shapes():
-    model = hmmn_ref.HMMN(hmmn_ref.MOBILE)
-    assert hmmn_ref.MOBILE.stage_channels == (24, 32, 96)
+@pytest.mark.parametrize("config, value16, value4, projected",
+                         [(hmmn_ref.MOBILE, 2, 2, (1, 1, 1)), (hmmn_ref.MOBILE_WIDE, 128, 16, (127, 31, 15))])
+def test_mobile_trunk_widths_and_shapes(config, value16, value4, projected):
+    """MOBILE (the built-in model's, label propagation) keeps its values and decoder at their narrowest;
+    MOBILE_WIDE has room for a trained correction; the trunk and keys are the same."""
+    model = hmmn_ref.HMMN(config)
+    assert config.stage_channels == (24, 32, 96)
     frame = torch.rand(1, 3, 96, 128)
     query = model.encode_query(frame)
-    assert tuple(query.key16.shape) == (1, 96, 6, 8) and tuple(query.value16.shape) == (1, 128, 6, 8)
+    assert tuple(query.key16.shape) == (1, 96, 6, 8) and tuple(query.value16.shape) == (1, value16, 6, 8)
     assert tuple(query.r3.shape) == (1, 32, 12, 16) and tuple(query.r2.shape) == (1, 24, 24, 32)
     probs = torch.softmax(torch.randn(3, 96, 128), dim=0)
     memory = model.encode_memory(frame, probs)
-    assert tuple(memory.value16.shape) == (2, 128, 6, 8) and tuple(memory.value4.shape) == (2, 16, 24, 32)
-    assert hmmn_ref.MOBILE.memory_channels == (26, 34, 98)  # the mask and the other objects appended
+    assert tuple(memory.value16.shape) == (2, value16, 6, 8) and tuple(memory.value4.shape) == (2, value4, 24, 32)
+    assert config.memory_channels == (26, 34, 98)  # the mask and the other objects appended
+    assert config.memory_value_widths == projected  # the projections' channels beside the mask's
 
 
 def test_memory_and_query_share_the_trunk_and_the_key_projections():
@@ -65,6 +70,10 @@ def test_a_mobile_state_dict_is_recognised_as_mobile():
     assert "Encoder_Q.features.13.conv.3.weight" in state  # torchvision's names under the encoder
     with pytest.raises(hmmn_ref.HMMNError, match="pass --config mobile"):
         hmmn_ref.checkpoint.check_state_dict(hmmn_ref.HMMN(hmmn_ref.SMALL), state)
+    wide = hmmn_ref.HMMN(hmmn_ref.MOBILE_WIDE).state_dict()  # a correction trained with room for it
+    assert fitting_configs(wide) == ["mobile-wide"]
+    with pytest.raises(hmmn_ref.HMMNError, match="pass --config mobile-wide"):
+        hmmn_ref.checkpoint.check_state_dict(hmmn_ref.HMMN(hmmn_ref.MOBILE), wide)
 
 
 def test_the_trunk_is_part_of_the_recorded_configuration():
