@@ -14,7 +14,9 @@ boundaries, all exact up to rounding:
 - the 1/16 read runs query-major (`matching.weights_16`): one softmax of the affinity minus the
   Gaussian kernel's exponent over each query's T*hw memory positions, which equals the spec's
   softmax x kernel renormalised, with the top-k guide and the fine reads laid out for
-  contiguous products (`select_cells_query_major`, `read_fine_cells_by_query`);
+  contiguous products (`select_cells_query_major`, `read_fine_cells_by_query`); with
+  `read_16_slots` "guide" it covers the first and the previous frame only (slices from both
+  ends of the bank: T stays symbolic), as hmmn_ref does with `matching.guide_slots`;
 - the 1/16 read always takes two fine slots; on a video's first call (T == 1) the second
   slot is ignored (the guide rows of the previous frame are pushed below every first-frame
   row), which is what the reference does with one slot.
@@ -204,15 +206,18 @@ class MatchGraph(StageGraph):
         cfg = self.model.config
         t, n, _, h, w = mem_key16.shape
         older = tracks_from_bank(tracks[: t - 1])  # [N, T-1, hw]
+        guide_only = cfg.read_16_slots == "guide"
         weights, new_tracks = matching.weights_16(
-            mem_key16, query_key16, older, cfg.flow_window, cfg.gaussian_sigma, slot_age
-        )  # W [N, hw, T*hw], query-major
-        readout16 = matching.readout_query_major_16(mem_value16, weights)  # [N, Cv, h, w]
+            mem_key16, query_key16, older, cfg.flow_window, cfg.gaussian_sigma, slot_age, first_and_previous=guide_only
+        )  # W [N, hw, S*hw], query-major; S = T, or 2 (the first and the previous frame) with guide_only
+        read_values = torch.cat([mem_value16[:1], mem_value16[-1:]]) if guide_only else mem_value16
+        readout16 = matching.readout_query_major_16(read_values, weights)  # [N, Cv, h, w]
         # Guide: first frame, then previous frame, per query cell; on the first call (T == 1) the
         # previous-frame entries drop below every first-frame entry (W >= 0) and are never picked.
         hw = h * w
+        s = 2 if guide_only else t
         first_call = (torch.arange(t, device=weights.device).max() == 0).to(weights.dtype)
-        guide = torch.cat([weights[:, :, :hw], weights[:, :, (t - 1) * hw :] - 2.0 * first_call], dim=2)  # [N, hw, 2hw]
+        guide = torch.cat([weights[:, :, :hw], weights[:, :, (s - 1) * hw :] - 2.0 * first_call], dim=2)  # [N, hw, 2hw]
         cells = matching.select_cells_query_major(guide, cfg.top_k)  # [N, hw, k]
 
         def flat(x):  # [2, N, h, w, r*r, C] -> [2, N, hw, r*r, C], a reshape, not a copy

@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional, Tuple
 
 
 TRUNKS = ("resnet", "mobilenet_v2")
+READ_16_SLOTS = ("all", "guide")  # HMMNConfig.read_16_slots
 # MobileNetV2's widths at strides 4, 8, 16 (features.3, .6, .13; hmmn_ref/mobilenet_v2.py TAPS).
 MOBILENET_V2_CHANNELS = (24, 32, 96)
 
@@ -57,6 +58,12 @@ class HMMNConfig:
     # decoder's logits are the 1/4 read's mask (upsampled, as a logit) plus the decoder's own
     # correction. Needs the memory encoder to hand the mask to its value projections (mobilenet_v2).
     mask_prior: bool = False
+    # Which memory slots the 1/16 read covers: "all" (HMMN's: every slot of the bank) or "guide"
+    # (the first and the previous frame only, the slots whose weights pick the top-k cells of the
+    # 1/8 and 1/4 reads). "guide" is for a model whose decoder does not use the 1/16 readout (the
+    # built-in mobile model: its correction is zero), whose masks are then the same as with "all"
+    # while match no longer grows with the bank; every slot's track is still carried forward.
+    read_16_slots: str = "all"
 
     def __post_init__(self) -> None:
         if self.top_k_fine > self.top_k:
@@ -73,6 +80,8 @@ class HMMNConfig:
                 raise ValueError(f"with key_temperature the key widths at 1/4, 1/8, 1/16 must be the trunk's "
                                  f"{tuple(self.stage_channels)}, got {keys}")
 
+        if self.read_16_slots not in READ_16_SLOTS:
+            raise ValueError(f"read_16_slots must be one of {', '.join(READ_16_SLOTS)}, got {self.read_16_slots!r}")
         if self.mask_prior and self.trunk != "mobilenet_v2":
             raise ValueError("mask_prior needs the mobilenet_v2 trunk (its memory maps carry the mask)")
 
@@ -157,10 +166,11 @@ SMALL = HMMNConfig(
 # scored 66 on box, the same weights with these keys 80). Needs 32 cells on the 1/16 grid (for
 # instance 96x128).
 # MOBILE is the built-in model's: label propagation, its decoder's correction at zero, so the value
-# projections and the decoder do not reach its output and are at their narrowest (one projected
-# channel beside the mask's, a decoder 8 wide; at 480x640 they cost 25-30 ms a frame at MOBILE_WIDE's
-# widths). MOBILE_WIDE has the room a trained correction needs (tools/train_mobile.py --config
-# mobile-wide).
+# projections, the decoder and the 1/16 readout do not reach its output: the projections and the
+# decoder are at their narrowest (one projected channel beside the mask's, a decoder 8 wide; at
+# 480x640 MOBILE_WIDE's widths cost 15-25 % more a frame) and the 1/16 read covers the first and
+# the previous frame only (read_16_slots "guide": match does not grow with the bank). MOBILE_WIDE
+# has the room a trained correction needs (tools/train_mobile.py --config mobile-wide).
 MOBILE_WIDE = HMMNConfig(
     name="mobile-wide",
     trunk="mobilenet_v2",
@@ -176,7 +186,8 @@ MOBILE_WIDE = HMMNConfig(
     top_k=32,
     top_k_fine=8,
 )
-MOBILE = dataclasses.replace(MOBILE_WIDE, name="mobile", value_dim_16=2, value_dim_8=2, value_dim_4=2, decoder_dim=8)
+MOBILE = dataclasses.replace(MOBILE_WIDE, name="mobile", value_dim_16=2, value_dim_8=2, value_dim_4=2, decoder_dim=8,
+                             read_16_slots="guide")
 
 CONFIGS = {"paper": PAPER, "small": SMALL, "mobile": MOBILE, "mobile-wide": MOBILE_WIDE}
 

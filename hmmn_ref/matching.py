@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -140,6 +140,7 @@ def weights_16(
     window: int,
     sigma: float,
     ages: Optional[torch.Tensor] = None,
+    first_and_previous: bool = False,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """attention_16's weights, query-major: the exported match graph's formulation (spec
     section 4, steps 1-5; the same values to ~1e-6). hmmn_ref's own loop keeps attention_16,
@@ -152,6 +153,10 @@ def weights_16(
     memory positions slot-major, each query's row summing to 1; new tracks [N, T, hw]). Always
     float32 (the sensitive part of the FP16 plan).
 
+    first_and_previous: W over two slots only, the first and the previous frame (M = 2*hw; the
+    graphs' form of attention_16's `slots=guide_slots(T)`: when T == 1 both are slot 0, and the
+    caller's guide drops the second); every slot's track is still carried forward.
+
     The spec's softmax over memory times the Gaussian kernel, renormalised, is one softmax of
     s = q.k/sqrt(C) - |q - centre|^2 / (2 sigma_slot^2): the first softmax's sum cancels in the
     renormalisation. The kernel's exponent is separable: [N, h, M] and [N, w, M] terms broadcast
@@ -159,21 +164,34 @@ def weights_16(
     """
     t, n, c, h, w = mem_keys.shape
     hw = h * w
-    keys = mem_keys.reshape(t, n, c, hw).float().permute(1, 2, 0, 3).reshape(n, c, t * hw)  # [N, C, M]
+    age = slot_ages(t, mem_keys.device) if ages is None else ages
+    if first_and_previous:  # by slices from both ends: T stays a symbolic size in the graphs
+        mem_keys, age = torch.cat([mem_keys[:1], mem_keys[-1:]]), torch.cat([age[:1], age[-1:]])
+    s = mem_keys.shape[0]
+    keys = mem_keys.reshape(s, n, c, hw).float().permute(1, 2, 0, 3).reshape(n, c, s * hw)  # [N, C, M]
     query = query_key.reshape(c, hw).float().transpose(0, 1)  # [hw_q, C]
     affinity = torch.matmul(query, keys) / math.sqrt(c)  # [N, hw_q, M]
-    flow = local_flow_query_major(affinity[:, :, (t - 1) * hw :], h, w, window)
+    flow = local_flow_query_major(affinity[:, :, (s - 1) * hw :], h, w, window)
     new_tracks, centres = compose_tracks(flow, tracks)
+    if first_and_previous:
+        centres = torch.cat([centres[:, :1], centres[:, -1:]], dim=1)
     y, x = grid_yx(h, w, centres.device)
-    slot_sigma = slot_sigmas(t, sigma, ages, centres.device)
-    inv_two_var = (0.5 / (slot_sigma * slot_sigma))[:, None].expand(t, hw).reshape(1, 1, t * hw)  # [1, 1, M]
-    flat_centres = centres.reshape(n, 1, t * hw)
+    slot_sigma = slot_sigmas(s, sigma, age, centres.device)
+    inv_two_var = (0.5 / (slot_sigma * slot_sigma))[:, None].expand(s, hw).reshape(1, 1, s * hw)  # [1, 1, M]
+    flat_centres = centres.reshape(n, 1, s * hw)
     rows = torch.arange(h, device=centres.device).to(torch.float32)[None, :, None]  # [1, h, 1]
     cols = torch.arange(w, device=centres.device).to(torch.float32)[None, :, None]  # [1, w, 1]
     dy2 = (rows - y[flat_centres].to(torch.float32)) ** 2 * inv_two_var  # [N, h, M]
     dx2 = (cols - x[flat_centres].to(torch.float32)) ** 2 * inv_two_var  # [N, w, M]
-    scores = affinity.reshape(n, h, w, t * hw) - dy2[:, :, None, :] - dx2[:, None, :, :]
-    return torch.softmax(scores.reshape(n, hw, t * hw), dim=2), new_tracks
+    scores = affinity.reshape(n, h, w, s * hw) - dy2[:, :, None, :] - dx2[:, None, :, :]
+    return torch.softmax(scores.reshape(n, hw, s * hw), dim=2), new_tracks
+
+
+def guide_slots(t: int) -> List[int]:
+    """The slots of T that the top-k guide reads: the first and the previous frame (one slot when
+    T == 1). A model whose decoder does not use the 1/16 readout (`HMMNConfig.read_16_slots`
+    "guide") reads only these at 1/16, so that its match does not grow with the bank."""
+    return [0] if t == 1 else [0, t - 1]
 
 
 def attention_16(
@@ -183,6 +201,7 @@ def attention_16(
     window: int,
     sigma: float,
     ages: Optional[torch.Tensor] = None,
+    slots: Optional[Sequence[int]] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Kernel-guided attention at 1/16 with temporal smoothing (spec section 4, steps 1-5).
 
@@ -190,7 +209,11 @@ def attention_16(
     others in temporal order unless `ages` [T] says otherwise (see gaussian_kernel).
     query_key [1, C, h, w]. tracks [N, T-1, hw] int64. Always computed in float32 (the
     sensitive part of the FP16 plan). Returns (W [N, T, hw_mem, hw_query], tracks [N, T, hw]).
+    slots: attend over these S slots only (guide_slots: ascending, the last one T-1): W is then
+    [N, S, hw, hw]; every slot's track is still carried forward.
     """
+    if slots is not None:
+        return _attention_16_over(mem_keys, query_key, tracks, window, sigma, ages, list(slots))
     t, n, c, h, w = mem_keys.shape
     hw = h * w
     keys = mem_keys.reshape(t, n, c, hw).float()
@@ -201,6 +224,24 @@ def attention_16(
     weights = torch.softmax(affinity.reshape(n, t * hw, hw), dim=1) * kernel.reshape(n, t * hw, hw)
     weights = weights / weights.sum(dim=1, keepdim=True)
     return weights.reshape(n, t, hw, hw), new_tracks
+
+
+def _attention_16_over(mem_keys, query_key, tracks, window, sigma, ages, slots: List[int]):
+    """attention_16 over the given slots of the bank (its `slots` argument)."""
+    t, n, c, h, w = mem_keys.shape
+    hw = h * w
+    if slots[-1] != t - 1:
+        raise ValueError(f"the slots read at 1/16 must end with the previous frame's ({t - 1}), got {slots}")
+    s = len(slots)
+    keys = mem_keys[slots].reshape(s, n, c, hw).float()
+    affinity = torch.einsum("tnci,cq->ntiq", keys, query_key.reshape(c, hw).float()) / math.sqrt(c)
+    flow = local_flow(affinity[:, s - 1], h, w, window)
+    new_tracks, centres = compose_tracks(flow, tracks)
+    age = slot_ages(t, mem_keys.device) if ages is None else ages
+    kernel = gaussian_kernel(centres[:, slots], h, w, sigma, age[slots])
+    weights = torch.softmax(affinity.reshape(n, s * hw, hw), dim=1) * kernel.reshape(n, s * hw, hw)
+    weights = weights / weights.sum(dim=1, keepdim=True)
+    return weights.reshape(n, s, hw, hw), new_tracks
 
 
 def readout_16(mem_values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -234,12 +275,13 @@ def read_16(
     sigma: float,
     ages: Optional[torch.Tensor] = None,
     readout: Callable = readout_16,
+    slots: Optional[Sequence[int]] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The whole 1/16 read: (readout [N, Cv, h, w], W [N, T, hw, hw], new tracks [N, T, hw]).
     ages [T]: the slots' temporal ranks when they are not in temporal order (a capped bank);
-    readout: its formulation (Reads.readout_16)."""
-    weights, new_tracks = attention_16(mem_keys, query_key, tracks, window, sigma, ages)
-    return readout(mem_values, weights), weights, new_tracks
+    readout: its formulation (Reads.readout_16); slots: read these only (attention_16)."""
+    weights, new_tracks = attention_16(mem_keys, query_key, tracks, window, sigma, ages, slots)
+    return readout(mem_values if slots is None else mem_values[list(slots)], weights), weights, new_tracks
 
 
 def guide_rows(weights: torch.Tensor) -> torch.Tensor:

@@ -114,12 +114,14 @@ class HMMN(nn.Module):
         self, mem_keys: torch.Tensor, mem_values: torch.Tensor, query: QueryFeatures, tracks: torch.Tensor,
         ages: Optional[torch.Tensor] = None,
     ):
-        """Slots [T, N, C, h, w]; tracks [N, T-1, hw] -> (m4 [N, 2Cv, h, w], W [N, T, hw, hw], tracks [N, T, hw]).
-        ages [T]: temporal ranks of the slots (None: slots in temporal order)."""
+        """Slots [T, N, C, h, w]; tracks [N, T-1, hw] -> (m4 [N, 2Cv, h, w], W [N, S, hw, hw], tracks [N, T, hw]).
+        ages [T]: temporal ranks of the slots (None: slots in temporal order). S = T, or with
+        read_16_slots "guide" the first and the previous frame's (matching.guide_slots)."""
         cfg = self.config
+        slots = matching.guide_slots(mem_keys.shape[0]) if cfg.read_16_slots == "guide" else None
         readout, weights, new_tracks = matching.read_16(
             mem_keys, mem_values, query.key16, tracks, cfg.flow_window, cfg.gaussian_sigma, ages,
-            readout=self.reads.readout_16,
+            readout=self.reads.readout_16, slots=slots,
         )
         n = readout.shape[0]
         m4 = torch.cat([readout, query.value16.expand(n, -1, -1, -1)], dim=1)

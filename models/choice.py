@@ -10,6 +10,7 @@ random weights instead (the masks then mean nothing, and the run says so).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import shutil
@@ -136,11 +137,14 @@ def load_model(config: str, weights: Optional[str]) -> hmmn_ref.HMMN:
     return hmmn_ref.fill_golden_weights(model)
 
 
-def cache_key(config: str, precision: str, weights_sha: str, backend: str,
+def cache_key(config: hmmn_ref.HMMNConfig, precision: str, weights_sha: str, backend: str,
               size: Optional[Tuple[int, int]], capacity: int, max_objects: int) -> str:
-    """A folder name for every setting an export depends on. ONNX graphs serve any size and any
-    capacity; engines are built for one size and profile."""
-    key = f"{config}-{precision}-{weights_sha[:16]}-v{EXPORT_VERSION}"
+    """A folder name for every setting an export depends on: the configuration by name and by
+    content (a configuration of the same name may change between releases, the weights not),
+    the weights, the exporter's version. ONNX graphs serve any size and any capacity; engines
+    are built for one size and profile."""
+    layout = hashlib.sha256(config.to_json().encode()).hexdigest()[:8]
+    key = f"{config.name}-{precision}-{weights_sha[:16]}-{layout}-v{EXPORT_VERSION}"
     if backend == "tensorrt":
         key += f"-trt-{size[0]}x{size[1]}-c{capacity}-o{max_objects}"
     return key
@@ -149,7 +153,7 @@ def cache_key(config: str, precision: str, weights_sha: str, backend: str,
 def cached_export(choice: ModelChoice, config: str, weights: Optional[str], model: hmmn_ref.HMMN, precision: str,
                   size: Optional[Tuple[int, int]], capacity: int, log: Callable[[str], None]) -> str:
     root = choice.cache or default_cache()
-    folder = os.path.join(root, cache_key(config, precision, manifest_io.weights_sha256(model),
+    folder = os.path.join(root, cache_key(model.config, precision, manifest_io.weights_sha256(model),
                                           choice.backend, size, capacity, choice.max_objects))
     if os.path.isdir(root):
         remove_stale_work(root)

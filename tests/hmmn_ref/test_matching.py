@@ -162,3 +162,33 @@ def test_slot_ages_make_the_read_independent_of_slot_order():
     shuffled, shuffled_tracks = matching.attention_16(mk[order], qk, tracks[:, order[:-1]], 7, 3.0, ages)
     assert torch.allclose(shuffled, weights[:, order], atol=1e-7)
     assert torch.equal(shuffled_tracks, new_tracks[:, order])
+
+
+def test_reading_only_the_guide_slots_keeps_the_guide_and_every_track():
+    """read_16_slots "guide": W over the first and the previous frame only is the full W's rows of
+    those slots renormalised, so the top-k cells are the same; every slot's track still moves on.
+    The graphs' query-major form (weights_16 first_and_previous) gives the same W."""
+    torch.manual_seed(3)
+    t, n, c, cv, h, w = 5, 2, 8, 3, 4, 6
+    hw = h * w
+    mk, mv, qk = torch.randn(t, n, c, h, w), torch.randn(t, n, cv, h, w), torch.randn(1, c, h, w)
+    tracks = torch.randint(0, hw, (n, t - 1, hw))
+    slots = matching.guide_slots(t)
+    assert slots == [0, t - 1] and matching.guide_slots(1) == [0]
+    full, full_tracks = matching.attention_16(mk, qk, tracks, 7, 3.0)
+    read, read_tracks = matching.attention_16(mk, qk, tracks, 7, 3.0, slots=slots)
+    assert torch.equal(read_tracks, full_tracks) and read.shape == (n, 2, hw, hw)
+    rows = full[:, slots]
+    assert torch.allclose(read, rows / rows.sum(dim=(1, 2), keepdim=True), atol=1e-6)
+    cells = matching.select_cells(matching.guide_rows(read), 8)
+    assert torch.equal(cells, matching.select_cells(matching.guide_rows(full), 8))
+    readout, _, _ = matching.read_16(mk, mv, qk, tracks, 7, 3.0, slots=slots)
+    assert torch.allclose(readout, matching.readout_16(mv[slots], read), atol=1e-5)
+    query_major, tracks_q = matching.weights_16(mk, qk, tracks, 7, 3.0, first_and_previous=True)
+    assert torch.equal(tracks_q, full_tracks)
+    assert torch.allclose(query_major, read.permute(0, 3, 1, 2).reshape(n, hw, 2 * hw), atol=1e-6)
+    # the first call (T == 1): the graphs read slot 0 twice, each copy with half the weight
+    first, _ = matching.attention_16(mk[:1], qk, tracks[:, :0], 7, 3.0, slots=[0])
+    twice, _ = matching.weights_16(mk[:1], qk, tracks[:, :0], 7, 3.0, first_and_previous=True)
+    once = first.permute(0, 3, 1, 2).reshape(n, hw, hw)
+    assert torch.allclose(twice[:, :, :hw], once / 2, atol=1e-6) and torch.allclose(twice[:, :, hw:], once / 2, atol=1e-6)

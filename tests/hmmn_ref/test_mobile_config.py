@@ -139,3 +139,30 @@ def test_with_a_zero_correction_the_mobile_model_is_label_propagation():
 def test_mask_prior_needs_the_mobile_trunk():
     with pytest.raises(ValueError, match="mask_prior needs the mobilenet_v2 trunk"):
         HMMNConfig(mask_prior=True)
+
+
+def test_the_built_in_layout_reads_the_guide_slots_only_with_the_same_masks():
+    """MOBILE reads the first and the previous frame at 1/16 (read_16_slots "guide"): with its correction
+    at zero, only the 1/4 read over those two frames reaches the masks, so they are the same as with
+    HMMN's read over every slot, on a video long enough for the bank to hold 4 slots."""
+    import dataclasses
+
+    from hmmn_ref.sample_video import make_sample_video
+    assert hmmn_ref.MOBILE.read_16_slots == "guide" and hmmn_ref.MOBILE_WIDE.read_16_slots == "all"
+    with pytest.raises(ValueError, match="read_16_slots must be one of all, guide"):
+        dataclasses.replace(hmmn_ref.MOBILE, read_16_slots="every")
+    torch.manual_seed(0)
+    model = hmmn_ref.HMMN(hmmn_ref.MOBILE).eval()
+    with torch.no_grad():
+        model.Decoder.pred2.weight.zero_()
+        model.Decoder.pred2.bias.zero_()
+    every = hmmn_ref.HMMN(dataclasses.replace(hmmn_ref.MOBILE, read_16_slots="all")).eval()
+    every.load_state_dict(model.state_dict())
+    frames, labels = make_sample_video(num_frames=8, height=96, width=128, seed=4)
+    video = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+    first = torch.from_numpy(labels[0]).long()
+    with torch.no_grad():
+        guide = hmmn_ref.run_video(model, video, first, mem_every=2)
+        full = hmmn_ref.run_video(every, video, first, mem_every=2)
+    assert torch.allclose(guide, full, atol=1e-5)
+    assert torch.equal(guide.argmax(dim=1), full.argmax(dim=1))

@@ -219,6 +219,13 @@ def test_buffers_bound_in_place_and_no_recompilation_per_frame(small_export, sma
     for t in range(3, 10):
         session.step(state, frames[t])
     assert set(backend.compiled) == compiled  # nothing compiled after the first frames
+    # Each graph once, static in all but match's slot count T (which grew over these frames).
+    assert sorted(name for name, _ in compiled) == sorted(backend.specs)
+    (match_shapes,) = [shapes for name, shapes in compiled if name == "match"]
+    dynamic = {s.name for s, shape in zip(backend.specs["match"].inputs, match_shapes) if -1 in shape}
+    assert dynamic == {"mem_key16", "mem_value16", "tracks", "slot_age"}
+    assert all(size > 0 for s, shape in zip(backend.specs["match"].inputs, match_shapes)
+               for symbol, size in zip(s.dims, shape) if symbol != "T")
     # The memory OpenVINO read and wrote is the session's own buffers (or rows of them).
     request = backend.requests[("decode", next(k[1] for k in backend.requests if k[0] == "decode"))]
     assert request.get_tensor("probs").data.ctypes.data == state.probs.data_ptr()
