@@ -212,28 +212,14 @@ def attention_16(
     slots: attend over these S slots only (guide_slots: ascending, the last one T-1): W is then
     [N, S, hw, hw]; every slot's track is still carried forward.
     """
-    if slots is not None:
-        return _attention_16_over(mem_keys, query_key, tracks, window, sigma, ages, list(slots))
     t, n, c, h, w = mem_keys.shape
     hw = h * w
-    keys = mem_keys.reshape(t, n, c, hw).float()
-    affinity = torch.einsum("tnci,cq->ntiq", keys, query_key.reshape(c, hw).float()) / math.sqrt(c)
-    flow = local_flow(affinity[:, t - 1], h, w, window)
-    new_tracks, centres = compose_tracks(flow, tracks)
-    kernel = gaussian_kernel(centres, h, w, sigma, ages)
-    weights = torch.softmax(affinity.reshape(n, t * hw, hw), dim=1) * kernel.reshape(n, t * hw, hw)
-    weights = weights / weights.sum(dim=1, keepdim=True)
-    return weights.reshape(n, t, hw, hw), new_tracks
-
-
-def _attention_16_over(mem_keys, query_key, tracks, window, sigma, ages, slots: List[int]):
-    """attention_16 over the given slots of the bank (its `slots` argument)."""
-    t, n, c, h, w = mem_keys.shape
-    hw = h * w
+    read = mem_keys if slots is None else mem_keys[list(slots)]  # every slot: no copy of the bank
+    slots = list(range(t)) if slots is None else list(slots)
     if slots[-1] != t - 1:
         raise ValueError(f"the slots read at 1/16 must end with the previous frame's ({t - 1}), got {slots}")
     s = len(slots)
-    keys = mem_keys[slots].reshape(s, n, c, hw).float()
+    keys = read.reshape(s, n, c, hw).float()
     affinity = torch.einsum("tnci,cq->ntiq", keys, query_key.reshape(c, hw).float()) / math.sqrt(c)
     flow = local_flow(affinity[:, s - 1], h, w, window)
     new_tracks, centres = compose_tracks(flow, tracks)
