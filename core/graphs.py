@@ -210,7 +210,7 @@ class MatchGraph(StageGraph):
         weights, new_tracks = matching.weights_16(
             mem_key16, query_key16, older, cfg.flow_window, cfg.gaussian_sigma, slot_age, first_and_previous=guide_only
         )  # W [N, hw, S*hw], query-major; S = T, or 2 (the first and the previous frame) with guide_only
-        read_values = torch.cat([mem_value16[:1], mem_value16[-1:]]) if guide_only else mem_value16
+        read_values = matching.end_slots(mem_value16) if guide_only else mem_value16
         readout16 = matching.readout_query_major_16(read_values, weights)  # [N, Cv, h, w]
         # Guide: first frame, then previous frame, per query cell; on the first call (T == 1) the
         # previous-frame entries drop below every first-frame entry (W >= 0) and are never picked.

@@ -133,6 +133,12 @@ def gaussian_kernel(
     return torch.exp(-dist2 / two_var)
 
 
+def end_slots(x: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """The first and the last slot of x along `dim` (the first and the previous frame), by slices
+    from both ends, so that T stays a symbolic size in the exported graphs; slot 0 twice when T == 1."""
+    return torch.cat([x.narrow(dim, 0, 1), x.narrow(dim, x.shape[dim] - 1, 1)], dim=dim)
+
+
 def weights_16(
     mem_keys: torch.Tensor,
     query_key: torch.Tensor,
@@ -165,8 +171,8 @@ def weights_16(
     t, n, c, h, w = mem_keys.shape
     hw = h * w
     age = slot_ages(t, mem_keys.device) if ages is None else ages
-    if first_and_previous:  # by slices from both ends: T stays a symbolic size in the graphs
-        mem_keys, age = torch.cat([mem_keys[:1], mem_keys[-1:]]), torch.cat([age[:1], age[-1:]])
+    if first_and_previous:
+        mem_keys, age = end_slots(mem_keys), end_slots(age)
     s = mem_keys.shape[0]
     keys = mem_keys.reshape(s, n, c, hw).float().permute(1, 2, 0, 3).reshape(n, c, s * hw)  # [N, C, M]
     query = query_key.reshape(c, hw).float().transpose(0, 1)  # [hw_q, C]
@@ -174,7 +180,7 @@ def weights_16(
     flow = local_flow_query_major(affinity[:, :, (s - 1) * hw :], h, w, window)
     new_tracks, centres = compose_tracks(flow, tracks)
     if first_and_previous:
-        centres = torch.cat([centres[:, :1], centres[:, -1:]], dim=1)
+        centres = end_slots(centres, dim=1)
     y, x = grid_yx(h, w, centres.device)
     slot_sigma = slot_sigmas(s, sigma, age, centres.device)
     inv_two_var = (0.5 / (slot_sigma * slot_sigma))[:, None].expand(s, hw).reshape(1, 1, s * hw)  # [1, 1, M]
