@@ -224,7 +224,13 @@ PRIOR_CLAMP = 1e-4  # the prior's share is kept inside [1e-4, 1 - 1e-4]: logits 
 def prior_logits(propagated: torch.Tensor) -> torch.Tensor:
     """The mask read at 1/4 [N, 1, H/4, W/4] (a foreground share in [0, 1]) -> two-class logits
     [N, 2, H, W] whose softmax is that share upsampled bilinearly: (0, logit(p))."""
-    p = upsample(propagated, 4).clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP)
+    return share_logits(upsample(propagated, 4))
+
+
+def share_logits(p: torch.Tensor) -> torch.Tensor:
+    """A foreground share at full size [N, 1, H, W] -> two-class logits [N, 2, H, W], (0, logit(p)),
+    with p kept inside PRIOR_CLAMP."""
+    p = p.clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP)
     return torch.cat([torch.zeros_like(p), torch.log(p / (1.0 - p))], dim=1)
 
 
@@ -268,8 +274,7 @@ class Decoder(nn.Module):
         n, _, h, w = two.shape
         logits = upsample_by_products(two.reshape(n * 2, h, w), 4).reshape(n, 2, 4 * h, 4 * w)
         if self.mask_prior:
-            p = upsample_by_products(m2[:, -1].float(), 4).clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP)
-            logits = logits + torch.stack([torch.zeros_like(p), torch.log(p / (1.0 - p))], dim=1)
+            logits = logits + share_logits(upsample_by_products(m2[:, -1].float(), 4)[:, None])
         return plane_softmax(logits, dim=1)[:, 1]
 
     def _two_class(
