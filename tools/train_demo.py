@@ -40,6 +40,7 @@ from hmmn_ref.shell import parse_size
 from hmmn_ref.video import object_labels, protocol_steps, run_video
 
 TRAIN_SEED_BASE = 1_000_000  # validation videos use seeds below this
+IGNORED = -100  # a target pixel no loss sees (torch's default ignore_index): see outline_band
 
 
 def pixel_loss(logits: torch.Tensor, target: torch.Tensor, hard_pixels: float) -> torch.Tensor:
@@ -47,6 +48,9 @@ def pixel_loss(logits: torch.Tensor, target: torch.Tensor, hard_pixels: float) -
     of pixels that score worst (1.0: every pixel). A frame is mostly easy background; the hard
     pixels are where objects touch, emerge from occlusion, or look alike."""
     per_pixel = torch.nn.functional.cross_entropy(logits[None], target[None], reduction="none").flatten()
+    per_pixel = per_pixel[target.flatten() != IGNORED]
+    if per_pixel.numel() == 0:  # every pixel near an outline
+        return logits.sum() * 0.0
     if hard_pixels >= 1.0:
         return per_pixel.mean()
     count = max(1, int(per_pixel.numel() * hard_pixels))
@@ -59,8 +63,9 @@ def jaccard_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     cross-entropy averages pixels: a small object lost costs J a whole object but the
     cross-entropy only its few pixels. The +1 smoothing makes an absent object predicted absent
     score IoU 1, as J does."""
-    probs = torch.softmax(logits, dim=0)[1:].flatten(1)  # [K, HW]
-    masks = torch.nn.functional.one_hot(target.flatten(), logits.shape[0])[:, 1:].T.to(probs.dtype)  # [K, HW]
+    seen = (target.flatten() != IGNORED).to(logits.dtype)  # [HW]
+    probs = torch.softmax(logits, dim=0)[1:].flatten(1) * seen  # [K, HW]
+    masks = torch.nn.functional.one_hot(target.flatten().clamp(min=0), logits.shape[0])[:, 1:].T.to(probs.dtype) * seen
     intersection = (probs * masks).sum(1)
     union = (probs + masks).sum(1) - intersection
     return (1 - (intersection + 1) / (union + 1)).mean()
@@ -74,6 +79,19 @@ def distill_loss(logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Te
     return (log_teacher.exp() * (log_teacher - log_model)).sum(0).mean()
 
 
+def outline_band(targets: torch.Tensor, width: int) -> torch.Tensor:
+    """targets long [T, H, W] -> the same with every pixel within `width` pixels (a square window) of
+    another label set to IGNORED: the losses then judge what lies beyond an outline's few pixels,
+    not where exactly a generated outline falls (a convention of the generator, not of real video)."""
+    if width <= 0:
+        return targets
+    labels = targets.to(torch.float32)[:, None]  # [T, 1, H, W]
+    window = dict(kernel_size=2 * width + 1, stride=1, padding=width)
+    highest = torch.nn.functional.max_pool2d(labels, **window)
+    lowest = -torch.nn.functional.max_pool2d(-labels, **window)
+    return torch.where((highest != lowest)[:, 0], torch.full_like(targets, IGNORED), targets)
+
+
 def object_targets(labels: torch.Tensor) -> torch.Tensor:
     """labels long [T, H, W] -> the same with frame 0's objects renumbered 1..K in object_labels'
     order (the class index of each object in the logits) and every other label 0."""
@@ -85,7 +103,8 @@ def object_targets(labels: torch.Tensor) -> torch.Tensor:
 
 def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, hard_pixels: float = 1.0,
               jaccard_weight: float = 0.0, mem_every: int = 1, capacity: int | None = None,
-              teacher: hmmn_ref.HMMN | None = None, distill_weight: float = 0.0) -> torch.Tensor:
+              teacher: hmmn_ref.HMMN | None = None, distill_weight: float = 0.0,
+              ignore_band: int = 0) -> torch.Tensor:
     """frames float [T, 3, H, W] in [0, 1], labels long [T, H, W] (frame 0's objects tracked).
     Mean loss of frames 1..T-1 through the memory protocol of `run_video`: `pixel_loss` plus
     `jaccard_weight` times `jaccard_loss`, plus, with a `teacher`, `distill_weight` times
@@ -93,7 +112,7 @@ def clip_loss(model: hmmn_ref.HMMN, frames: torch.Tensor, labels: torch.Tensor, 
     without gradients). Frames 0, mem_every, 2*mem_every, ... stay in the 1/16 memory (1: every
     frame, the default for short clips; 5: inference's schedule); with a `capacity`, the memory
     keeps at most that many frames, evicting as inference's bank does."""
-    targets = object_targets(labels)
+    targets = outline_band(object_targets(labels), ignore_band)
     teacher_logits = {}
     if teacher is not None:
         with torch.no_grad():

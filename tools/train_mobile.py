@@ -17,6 +17,9 @@ logits, plus `--jaccard` times a soft IoU); BatchNorm stays in inference mode. V
 held-out photo videos (seeds below 1,000,000). Resumable (`OUT/checkpoint.pth`); `--time-limit S`
 stops after S seconds of training; `--export` writes the weights and a record of how they were
 made: the command, seeds, the ImageNet file's SHA-256, every photo with its licence.
+`--area-weight W` holds the correction to the prior's area (CorrectionArea); `--ignore-band PX`
+makes the losses blind within PX pixels of an outline (train_demo.outline_band). Neither made a
+correction that helps on real video (docs/mobile_model.md, "Why the correction hurts").
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import hmmn_ref  # noqa: E402
 from hmmn_deploy.demo.photo_clips import PHOTO_SOURCES, make_photo_video, photo_library  # noqa: E402
 from hmmn_deploy.demo.synthetic import VARIED, make_video  # noqa: E402
 from hmmn_deploy.evaluate.metrics import mean_jf, sequence_scores  # noqa: E402
+from hmmn_ref.modules import prior_logits  # noqa: E402
 from hmmn_ref.imagenet_weights import init_mobile_trunks, sha256_of, weights_path  # noqa: E402
 from hmmn_ref.video import object_labels, run_video  # noqa: E402
 from train_demo import TRAIN_SEED_BASE, clip_loss, learning_rate, parse_sizes  # noqa: E402
@@ -79,6 +83,34 @@ def trainable_parameters(model: hmmn_ref.HMMN) -> list:
     projections and the decoder."""
     model.Encoder_Q.features.requires_grad_(False)
     return [p for p in model.parameters() if p.requires_grad]
+
+
+class CorrectionArea:
+    """How much the decoder's correction changes each object's area, frame by frame: a forward hook on
+    model.Decoder that keeps, per call, the mean over objects of |sum p_model - sum p_prior| /
+    (sum p_prior + 16), with p_prior the object's share under the mask prior alone (the read at 1/4,
+    MOBILE.mask_prior) and p_model under the prior plus the correction, on the same frame and memory.
+    Photo clips teach a correction that grows masks (there the prior under-segments the cut-outs; on
+    real video it does not), and on a real video that growth compounds through memory; `--area-weight`
+    holds the correction to the prior's area so that it may only move boundaries."""
+
+    def __init__(self, model: hmmn_ref.HMMN) -> None:
+        self.terms: list = []
+        model.Decoder.register_forward_hook(self._record)
+
+    def _record(self, decoder, inputs, logits) -> None:
+        if not torch.is_grad_enabled():
+            return
+        prior = prior_logits(inputs[4][:, -1:])  # m2's last channel: the mask read at 1/4 [N, 1, h, w]
+        p_model = torch.softmax(logits, dim=1)[:, 1].flatten(1).sum(1)  # [N] soft areas in pixels
+        p_prior = torch.softmax(prior, dim=1)[:, 1].flatten(1).sum(1)
+        self.terms.append(((p_model - p_prior).abs() / (p_prior + 16.0)).mean())
+
+    def take(self) -> torch.Tensor:
+        """The mean of the terms since the last take (0 if none), and forget them."""
+        term = torch.stack(self.terms).mean() if self.terms else torch.zeros(())
+        self.terms = []
+        return term
 
 
 def validate(model: hmmn_ref.HMMN, photos: dict, seeds, num_frames: int, height: int, width: int) -> float:
@@ -129,6 +161,10 @@ def main() -> int:
     p.add_argument("--size", nargs="+", default=["192x256"], metavar="HxW[:FRAMES]")
     p.add_argument("--photo-share", type=float, default=0.8, help="fraction of clips made of photos (else blobs)")
     p.add_argument("--jaccard", type=float, default=0.5)
+    p.add_argument("--area-weight", type=float, default=0.0,
+                   help="add this times the correction's relative change of each object's area (CorrectionArea)")
+    p.add_argument("--ignore-band", type=int, default=0, metavar="PX",
+                   help="the losses ignore pixels within PX of an outline (train_demo.outline_band)")
     p.add_argument("--mem-every", type=int, default=1,
                    help="frames 0, N, 2N, ... stay in a clip's 1/16 memory (1: every frame; inference keeps every 5th)")
     p.add_argument("--config", choices=("mobile", "mobile-wide"), default="mobile",
@@ -156,6 +192,7 @@ def main() -> int:
         start_as_propagation(init_mobile_trunks(model))
     model.eval()  # BatchNorm in inference mode
     parameters = trainable_parameters(model)
+    area = CorrectionArea(model) if args.area_weight > 0 else None
     optimiser = torch.optim.AdamW(parameters, lr=args.lr, weight_decay=1e-4)
     rng = np.random.default_rng(args.seed)
     checkpoint = os.path.join(args.out, "checkpoint.pth")
@@ -186,7 +223,10 @@ def main() -> int:
         for group in optimiser.param_groups:
             group["lr"] = rate
         kind, _, frames, labels = draw_clip(rng, sizes, photos, args.photo_share)
-        loss = clip_loss(model, frames, labels, jaccard_weight=args.jaccard, mem_every=args.mem_every)
+        loss = clip_loss(model, frames, labels, jaccard_weight=args.jaccard, mem_every=args.mem_every,
+                         ignore_band=args.ignore_band)
+        if area is not None:
+            loss = loss + args.area_weight * area.take()
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 5.0)

@@ -390,3 +390,21 @@ def test_training_refuses_an_option_out_of_range(tmp_path, option, value, messag
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 2 and message in result.stderr
     assert not (tmp_path / "run").exists()  # refused before the run folder is made
+
+
+def test_training_losses_can_ignore_an_outline_band():
+    """tools/train_mobile.py --ignore-band PX (train_demo.outline_band): pixels within PX of another
+    label are IGNORED, and neither loss sees them: no gradient reaches their logits; the others' does."""
+    train_demo = load_tool("train_demo")
+    target = torch.zeros(1, 12, 12, dtype=torch.long)
+    target[0, 3:9, 3:9] = 1  # a 6x6 object
+    assert torch.equal(train_demo.outline_band(target, 0), target)
+    banded = train_demo.outline_band(target, 1)[0]
+    ignored = banded == train_demo.IGNORED
+    assert ignored.sum() == 8 * 8 - 4 * 4  # one pixel each side of the outline: rows and columns 2..9 less 4..7
+    assert not ignored[0, 0] and not ignored[5, 5] and ignored[2, 5] and ignored[3, 5]
+    assert (banded[~ignored] == target[0][~ignored]).all()
+    for loss in (lambda lg: train_demo.pixel_loss(lg, banded, 1.0), lambda lg: train_demo.jaccard_loss(lg, banded)):
+        logits = torch.randn(2, 12, 12, requires_grad=True)
+        loss(logits).backward()
+        assert not logits.grad[:, ignored].any() and logits.grad[:, ~ignored].abs().sum(0).gt(0).all()

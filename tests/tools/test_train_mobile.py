@@ -9,7 +9,7 @@ import sys
 import torch
 
 import hmmn_ref
-from conftest import TOOLS
+from conftest import TOOLS, load_tool
 
 from tests.hmmn_ref.test_mobilenet_v2 import needs_weights
 
@@ -50,3 +50,28 @@ def test_no_iterations_export_label_propagation_at_the_given_size(tmp_path):
     assert not model.Decoder.pred2.weight.any() and not model.Decoder.pred2.bias.any()
     record = json.loads((tmp_path / "w.json").read_text())
     assert record["iterations_done"] == 0 and record["trained_sizes"] == [[240, 320]]
+
+
+@needs_weights
+def test_the_area_term_is_zero_for_no_correction_and_grows_with_a_correction_that_grows_masks():
+    """--area-weight's term: the correction's relative change of each object's area, on the frame and
+    memory the model itself reads (0 when the correction is 0), with a gradient into the decoder."""
+    train_mobile = load_tool("train_mobile")
+    model = train_mobile.start_as_propagation(hmmn_ref.imagenet_weights.init_mobile_trunks(hmmn_ref.HMMN(hmmn_ref.MOBILE)))
+    model.eval()
+    train_mobile.trainable_parameters(model)
+    area = train_mobile.CorrectionArea(model)
+    video, labels = train_mobile.make_photo_video(3, train_mobile.photo_library(), 3, 96, 128)
+    frames, targets = train_mobile.as_tensors(video, labels)
+    with torch.no_grad():
+        train_mobile.clip_loss(model, frames, targets)
+    assert area.take().item() == 0.0  # nothing kept without autograd (validation)
+    train_mobile.clip_loss(model, frames, targets)
+    assert area.take().item() == 0.0  # the untrained model is its prior
+    with torch.no_grad():
+        model.Decoder.pred2.bias.copy_(torch.tensor([0.0, 2.0]))  # every object's logit up by 2: masks grow
+    train_mobile.clip_loss(model, frames, targets)
+    term = area.take()
+    assert term.item() > 0.05
+    term.backward()
+    assert model.Decoder.pred2.bias.grad[1] > 0  # lowering the push lowers the term
