@@ -5,8 +5,9 @@ Two sets of weights ship in this package, each with the record of how it was mad
 
 - the mobile configuration, the default when neither --weights nor --config is given: HMMN's
   reads over torchvision's ImageNet MobileNetV2 with the decoder's correction at zero, i.e. label
-  propagation inside HMMN, made by `tools/train_mobile.py --iterations 0 --size 240x320`
-  (docs/mobile_model.md); it follows objects in real videos;
+  propagation inside HMMN, made by `tools/train_mobile.py --iterations 0 --size 240x320 480x640`
+  (docs/mobile_model.md); it follows objects in real videos, processing frames of 240x320's area
+  to 480x640's as they are;
 - the small configuration trained on generated videos (stage 13, `tools/train_demo.py`),
   `--config small` without --weights: fast on small generated clips, lost on real footage.
 
@@ -39,7 +40,7 @@ BUILT_IN = {
                       "the built-in mobile model (label propagation over ImageNet MobileNetV2 inside HMMN, "
                       "docs/mobile_model.md)"),
 }
-BUILT_IN_TOOLS = {"small": "tools/train_demo.py", "mobile": "tools/train_mobile.py --iterations 0 --size 240x320"}
+BUILT_IN_TOOLS = {"small": "tools/train_demo.py", "mobile": "tools/train_mobile.py --iterations 0 --size 240x320 480x640"}
 DEMO_CONFIG = "mobile"  # the built-in model used when neither --weights nor --config is given (issue 38)
 
 

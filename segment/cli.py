@@ -38,7 +38,7 @@ from .summary import closing_line, load_summary, record_done, record_failed, sav
 
 
 # The demo clip: generated at 96x128 (the small model's first training size; the default mobile model
-# processes it at its own 240x320, the masks resized back).
+# processes it at 240x320, the smallest size it works at, the masks resized back).
 DEMO_SEED, DEMO_FRAMES, DEMO_SIZE = 4242, 24, (96, 128)
 NATIVE = "native"  # --size native: every video at its own size, whatever the weights' record says
 
