@@ -8,7 +8,7 @@
 an object the ground truth does not give them) and the pixels missed (an object's pixels labelled
 otherwise). `photo`: a model (default the built-in mobile one) on videos made of photos
 (demo/photo_clips.py, the training clips of tools/train_mobile.py) through hmmn_ref.run_video, per
-frame index, summed over the seeds. Added above missed: the masks spread; below: they shrink. A
+frame index, averaged over the seeds. Added above missed: the masks spread; below: they shrink. A
 correction trained where the masks shrink learns to grow them (docs/mobile_model.md, "Why the
 correction hurts").
 """
