@@ -180,6 +180,9 @@ def main() -> int:
     p.add_argument("--time-limit", type=float, default=0.0, help="stop after this many seconds of training")
     p.add_argument("--export", help="write the final weights here, and a .json record beside them")
     args = p.parse_args()
+    for name in ("jaccard", "area_weight", "ignore_band"):
+        if getattr(args, name) < 0:
+            p.error(f"--{name.replace('_', '-')} {getattr(args, name)}: give a value >= 0 (0: off)")
     sizes = parse_sizes(args.size, args.clip)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

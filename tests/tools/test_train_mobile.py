@@ -75,3 +75,11 @@ def test_the_area_term_is_zero_for_no_correction_and_grows_with_a_correction_tha
     assert term.item() > 0.05
     term.backward()
     assert model.Decoder.pred2.bias.grad[1] > 0  # lowering the push lowers the term
+
+
+def test_negative_loss_options_are_refused_before_anything_is_written(tmp_path):
+    for option in ("--area-weight", "--ignore-band", "--jaccard"):
+        command = [sys.executable, str(TOOLS / "train_mobile.py"), "--out", str(tmp_path / "run"), option, "-1"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 2 and f"{option} -1" in done.stderr and "give a value >= 0" in done.stderr
+    assert not (tmp_path / "run").exists()
