@@ -16,10 +16,13 @@ correction hurts").
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Sequence, Tuple
 
 import numpy as np
+
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # tools/train_mobile.py: the photo videos' predictions
 
 
 def added_and_missed(pred: np.ndarray, gt: np.ndarray) -> Tuple[int, int, int]:
@@ -53,23 +56,16 @@ def run_errors(gt: str, pred: str, block: int) -> str:
 
 
 def photo_errors(weights: str, config: str, seeds: Sequence[int], frames: int, size: Tuple[int, int]) -> str:
-    import torch
-
     import hmmn_ref
-    from hmmn_deploy.demo.photo_clips import make_photo_video, photo_library
-    from hmmn_ref.video import object_labels, run_video
+    from train_mobile import photo_library, photo_video_predictions  # the clips the correction trains on
 
     model = hmmn_ref.load_weights(hmmn_ref.HMMN(hmmn_ref.get_config(config)), weights).eval()
     photos = photo_library()
     counts = np.zeros((frames, 3))
     for seed in seeds:
-        video, labels = make_photo_video(seed, photos, frames, *size)
-        with torch.no_grad():
-            logits = run_video(model, torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255.0,
-                               torch.from_numpy(labels[0].astype(np.int64)))
-        ids = np.array([0] + object_labels(labels[0]))
-        for t, frame_logits in enumerate(logits, start=1):
-            counts[t] += added_and_missed(ids[frame_logits.argmax(0).numpy()], labels[t])
+        labels, preds = photo_video_predictions(model, photos, seed, frames, *size)
+        for t in range(1, frames):
+            counts[t] += added_and_missed(preds[t], labels[t])
     rows = [(f"frame {t}", counts[t] / len(seeds)) for t in range(1, frames)]
     return f"{len(seeds)} photo videos, {frames} frames at {size[0]}x{size[1]}, mean per video\n{table(rows)}"
 

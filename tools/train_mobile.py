@@ -113,17 +113,24 @@ class CorrectionArea:
         return term
 
 
+def photo_video_predictions(model: hmmn_ref.HMMN, photos: dict, seed: int, num_frames: int, height: int,
+                            width: int):
+    """A photo video's labels uint8 [T, H, W] and the model's label maps for it, frame 0 the given
+    mask (the inference protocol, memory every 5th frame, no autograd)."""
+    video, labels = make_photo_video(seed, photos, num_frames, height, width)
+    frames, first = as_tensors(video, labels)
+    with torch.no_grad():
+        logits = run_video(model, frames, first[0])
+    ids = np.array([0] + object_labels(labels[0]))
+    return labels, [labels[0]] + [ids[lg.argmax(0).numpy()] for lg in logits]
+
+
 def validate(model: hmmn_ref.HMMN, photos: dict, seeds, num_frames: int, height: int, width: int) -> float:
     """J&F (0-100) on held-out photo videos, with the inference protocol (memory every 5th frame)."""
     scores = {}
-    with torch.no_grad():
-        for seed in seeds:
-            video, labels = make_photo_video(seed, photos, num_frames, height, width)
-            frames, first = as_tensors(video, labels)
-            logits = run_video(model, frames, first[0])
-            ids = np.array([0] + object_labels(labels[0]))
-            preds = [labels[0]] + [ids[lg.argmax(0).numpy()] for lg in logits]
-            scores[str(seed)] = sequence_scores(preds, list(labels))
+    for seed in seeds:
+        labels, preds = photo_video_predictions(model, photos, seed, num_frames, height, width)
+        scores[str(seed)] = sequence_scores(preds, list(labels))
     return mean_jf(scores)[0]
 
 
